@@ -1,0 +1,255 @@
+"""The intermediate representation shared by every stage.
+
+Two graphs, one per side of quantization, both immutable:
+
+* ``Graph`` — float32 parameters, produced by ``edgegen.frontend``;
+* ``QGraph`` — int8/int32 parameters and requantization constants, produced
+  by ``edgegen.quantize`` and consumed by the golden model, the planner and
+  the emitter.
+
+Conventions, fixed for all stages:
+
+* batch is implicit (one sample); a feature map has shape ``(H, W, C)``
+  (NHWC without N), a flat vector ``(F,)``;
+* conv weights are OHWI, fully connected weights ``(out, in)`` with ``in``
+  in NHWC flattening order (the frontend permutes PyTorch's NCHW columns);
+* padding is ``(top, bottom, left, right)``;
+* nodes are in execution order, every tensor has exactly one producer
+  (the graph input has none).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+
+class Activation(enum.Enum):
+    """Activation fused into the op before it (a clamp after requantization)."""
+
+    NONE = "none"
+    RELU = "relu"
+    RELU6 = "relu6"
+
+
+class Rounding(enum.Enum):
+    """How the int32 accumulator is scaled down (see DESIGN.md, Numerics).
+
+    DOUBLE is TFLite's reference MultiplyByQuantizedMultiplier:
+    SaturatingRoundingDoublingHighMul then RoundingDivideByPOT.
+    SINGLE is TFLITE_SINGLE_ROUNDING: one 64-bit multiply, one rounding shift.
+    """
+
+    DOUBLE = "double"
+    SINGLE = "single"
+
+
+def frozen_array(values, dtype) -> np.ndarray:
+    """A read-only copy, so that frozen dataclasses stay frozen all the way down."""
+    arr = np.array(values, dtype=dtype, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+# ---------------------------------------------------------------- float graph
+
+
+@dataclass(frozen=True)
+class Conv2D:
+    weight: np.ndarray  # float32, OHWI
+    bias: np.ndarray  # float32, (O,)
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]  # top, bottom, left, right
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class FullyConnected:
+    weight: np.ndarray  # float32, (out, in), in in NHWC order
+    bias: np.ndarray  # float32, (out,)
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class AvgPool:
+    """Average over the window's in-bounds elements (padding not counted)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Reshape:
+    """A change of shape that keeps the bytes where they are (flatten)."""
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """A stand-alone ReLU/ReLU6 that could not be fused into its producer."""
+
+    activation: Activation
+
+
+FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp]
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # module path in the source model, unique
+    op: FloatOp
+    inputs: tuple[str, ...]
+    output: str
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    nodes: tuple[Node, ...]
+    tensors: tuple[Tensor, ...]
+    input: str
+    output: str
+
+    def tensor(self, name: str) -> Tensor:
+        return _lookup(self.tensors, name)
+
+
+# ------------------------------------------------------------ quantized graph
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """real = scale * (q - zero_point), q in int8."""
+
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Output stage shared by conv and fully connected: int32 -> int8.
+
+    ``multiplier``/``shift`` are per output channel, as produced by
+    ``quantize_multiplier`` (multiplier in [2^30, 2^31) or 0; shift > 0 is a
+    left shift). The result is ``clamp(scale(acc) + output_zero_point,
+    act_min, act_max)``.
+    """
+
+    multiplier: np.ndarray  # int32, (O,)
+    shift: np.ndarray  # int32, (O,)
+    output_zero_point: int
+    act_min: int
+    act_max: int
+    rounding: Rounding
+
+
+@dataclass(frozen=True)
+class QConv2D:
+    weight: np.ndarray  # int8 OHWI, symmetric, in [-127, 127]
+    bias: np.ndarray  # int32 (O,), scale input_scale * weight_scale[o]
+    weight_scale: np.ndarray  # float64 (O,)
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    input_zero_point: int
+    requant: Requant
+
+
+@dataclass(frozen=True)
+class QFullyConnected:
+    weight: np.ndarray  # int8 (out, in), symmetric
+    bias: np.ndarray  # int32 (out,)
+    weight_scale: np.ndarray  # float64 (out,)
+    input_zero_point: int
+    requant: Requant
+
+
+@dataclass(frozen=True)
+class QMaxPool:
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class QAvgPool:
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class QReshape:
+    pass
+
+
+@dataclass(frozen=True)
+class QClamp:
+    act_min: int
+    act_max: int
+
+
+QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp]
+
+
+@dataclass(frozen=True)
+class QTensor:
+    name: str
+    shape: tuple[int, ...]
+    qparams: QuantParams
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class QNode:
+    name: str
+    op: QOp
+    inputs: tuple[str, ...]
+    output: str
+
+
+@dataclass(frozen=True)
+class QGraph:
+    name: str
+    nodes: tuple[QNode, ...]
+    tensors: tuple[QTensor, ...]
+    input: str
+    output: str
+    rounding: Rounding
+    metadata: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def tensor(self, name: str) -> QTensor:
+        return _lookup(self.tensors, name)
+
+
+def _lookup(tensors, name):
+    for t in tensors:
+        if t.name == name:
+            return t
+    raise KeyError(f"no tensor named {name!r}")

@@ -1,0 +1,180 @@
+/*
+ * edgegen runtime: int8 inference kernels for microcontrollers.
+ *
+ * Usage (what a generated model's .c does, one call per layer):
+ *
+ *     static const eg_shape in_shape = {28, 28, 1}, out_shape = {24, 24, 20};
+ *     static const eg_conv_params conv = {1, 1, 0, 0, 128};   (stride 1, no pad, zp -128)
+ *     static const eg_requant rq = {mult, shift, -5, -128, 127, EG_ROUNDING_DOUBLE};
+ *     eg_status st = eg_conv2d_s8(input, &in_shape, w, 5, 5, bias, &conv, &rq,
+ *                                 output, &out_shape);
+ *
+ * Conventions shared by every function:
+ *  - arithmetic is TFLite's int8 specification: int8 activations with a
+ *    per-tensor zero point, symmetric int8 weights, int32 bias and
+ *    accumulator, per-output-channel requantization by a Q31 multiplier and a
+ *    power-of-two shift (see eg_requantize);
+ *  - feature maps are one sample in NHWC order without N: element (y, x, c)
+ *    of an eg_shape {h, w, c} is at index (y * w + x) * c + c;
+ *  - conv filters are OHWI; fully connected weights are [out][in], row-major;
+ *  - no allocation, no global state, no floating point: the caller owns
+ *    every buffer, and input and output buffers must not overlap;
+ *  - every parameter struct is read-only and may live in flash.
+ *
+ * Return codes: EG_OK, or EG_ERR_ARG when a pointer is NULL or a shape is
+ * inconsistent with the parameters (checked before any output is written).
+ *
+ * The region between the cdef markers holds only plain declarations: the
+ * host build hands it to cffi verbatim, so the Python side never keeps a
+ * second copy of this API.
+ */
+#ifndef EG_RUNTIME_H
+#define EG_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cdef-begin */
+
+typedef enum {
+    EG_OK = 0,
+    EG_ERR_ARG = 1
+} eg_status;
+
+/* How an int32 accumulator is scaled by (multiplier, shift).
+ * DOUBLE: TFLite reference MultiplyByQuantizedMultiplier, i.e. gemmlowp
+ *         SaturatingRoundingDoublingHighMul then RoundingDivideByPOT
+ *         (two roundings; also CMSIS-NN's default).
+ * SINGLE: TFLITE_SINGLE_ROUNDING: (x * multiplier + 2^(30 - shift)) >> (31 - shift)
+ *         in 64 bits (one rounding, half up). */
+typedef enum {
+    EG_ROUNDING_DOUBLE = 0,
+    EG_ROUNDING_SINGLE = 1
+} eg_rounding;
+
+/* One feature map: height, width, channels (NHWC, batch 1). All >= 1. */
+typedef struct {
+    int32_t h;
+    int32_t w;
+    int32_t c;
+} eg_shape;
+
+/* Output stage of conv and fully connected, per output channel o:
+ *   out = clamp(eg_requantize(acc, multiplier[o], shift[o], rounding)
+ *               + output_offset, act_min, act_max)
+ * multiplier[o] in [0, INT32_MAX] (normally [2^30, 2^31)), shift[o] in
+ * [-31, 30] (> 0 shifts left); output_offset is the output zero point;
+ * -128 <= act_min <= act_max <= 127 (a fused ReLU/ReLU6 narrows them). */
+typedef struct {
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+    eg_rounding rounding;
+} eg_requant;
+
+/* Convolution geometry. pad_top/pad_left are the zero padding before the
+ * first row/column (bottom/right padding follows from the output shape).
+ * input_offset is minus the input zero point, in [-127, 128]: a padded
+ * position contributes (zero_point + input_offset) * w = 0, i.e. real zero. */
+typedef struct {
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_top;
+    int32_t pad_left;
+    int32_t input_offset;
+} eg_conv_params;
+
+/* Pooling window. Padded positions are never part of a window: max pooling
+ * ignores them and average pooling divides by the count of in-bounds
+ * elements. act_min/act_max clamp the result (input and output share their
+ * quantization parameters). */
+typedef struct {
+    int32_t kernel_h;
+    int32_t kernel_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_top;
+    int32_t pad_left;
+    int32_t act_min;
+    int32_t act_max;
+} eg_pool_params;
+
+/* ---- requantize.c ---------------------------------------------------- */
+
+/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties away
+ * from zero; the single overflow case a == b == INT32_MIN gives INT32_MAX. */
+int32_t eg_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
+
+/* gemmlowp RoundingDivideByPOT: round(x / 2^exponent), ties away from zero.
+ * exponent in [0, 31]. */
+int32_t eg_rounding_divide_by_pot(int32_t x, int32_t exponent);
+
+/* Scale an accumulator by multiplier * 2^(shift - 31) with the given
+ * rounding. A left shift (shift > 0) saturates to the int32 range before the
+ * multiply (TFLite leaves that overflow undefined); the single-rounding
+ * result saturates likewise. multiplier >= 0, shift in [-31, 30]. */
+int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                      eg_rounding rounding);
+
+/* ---- conv2d.c -------------------------------------------------------- */
+
+/* 2-D convolution, int8 NHWC input, int8 OHWI filter, groups = 1.
+ * filter: out->c x kernel_h x kernel_w x in->c; bias: out->c int32 values
+ * (scale input_scale * filter_scale[o]), may be NULL for none.
+ * acc[o] = bias[o] + sum (input + input_offset) * filter over the window,
+ * then the output stage of eg_requant. Returns EG_ERR_ARG if a dimension,
+ * kernel size or stride is < 1, a padding is < 0 or >= the kernel size, or
+ * the last output window starts past the input
+ * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w). */
+eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
+                       const int8_t *filter, int32_t kernel_h, int32_t kernel_w,
+                       const int32_t *bias, const eg_conv_params *params,
+                       const eg_requant *requant,
+                       int8_t *output, const eg_shape *out);
+
+/* ---- fully_connected.c ----------------------------------------------- */
+
+/* Fully connected: weights [out_features][in_features], int8.
+ * bias is the folded bias, computed at generation time:
+ *   bias[o] = true_bias[o] - input_zero_point * sum_i weights[o][i]
+ * so that acc[o] = bias[o] + sum_i input[i] * weights[o][i] needs no offset
+ * in the inner loop. bias must not be NULL. */
+eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
+                                const int8_t *weights, const int32_t *bias,
+                                int32_t out_features, const eg_requant *requant,
+                                int8_t *output);
+
+/* ---- pooling.c ------------------------------------------------------- */
+
+/* Max pooling over in-bounds window elements, then clamp. Shape rules as
+ * eg_conv2d_s8 with the pool kernel; out->c must equal in->c. */
+eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
+                         const eg_pool_params *params,
+                         int8_t *output, const eg_shape *out);
+
+/* Average pooling, TFLite reference rounding: with n in-bounds elements and
+ * their sum s, avg = (s + n/2) / n for s > 0, (s - n/2) / n otherwise
+ * (C division, truncating), then clamp. */
+eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
+                         const eg_pool_params *params,
+                         int8_t *output, const eg_shape *out);
+
+/* ---- clamp.c --------------------------------------------------------- */
+
+/* Element-wise clamp to [act_min, act_max]: a stand-alone ReLU or ReLU6
+ * whose input and output share quantization parameters. */
+eg_status eg_clamp_s8(const int8_t *input, int32_t size,
+                      int32_t act_min, int32_t act_max, int8_t *output);
+
+/* cdef-end */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EG_RUNTIME_H */
