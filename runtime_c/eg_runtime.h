@@ -106,8 +106,10 @@ typedef struct {
 
 /* ---- requantize.c ---------------------------------------------------- */
 
-/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties away
- * from zero; the single overflow case a == b == INT32_MIN gives INT32_MAX. */
+/* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31) with ties
+ * toward +infinity (nudge 2^30, or 1 - 2^30 for a negative product, then a
+ * truncating division: 1.5 -> 2, -1.5 -> -1); the single overflow case
+ * a == b == INT32_MIN gives INT32_MAX. */
 int32_t eg_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
 
 /* gemmlowp RoundingDivideByPOT: round(x / 2^exponent), ties away from zero.

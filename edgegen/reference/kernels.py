@@ -1,0 +1,121 @@
+"""Integer kernels of the golden model, batched over a leading N axis.
+
+Each function is the specification of the C kernel of the same name in
+``runtime_c/``: same layouts (NHWC, OHWI), same arithmetic, byte for byte.
+
+Dot products run as float64 matrix products: every product of an int8
+input offset by its zero point and an int8 weight is below 2^16 in
+magnitude, so any sum of fewer than 2^37 of them is an integer below 2^53
+and float64 represents every partial sum exactly, whatever order BLAS adds
+them in. That makes the golden model exact and fast enough to run the whole
+test set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgegen.ir import Requant
+from edgegen.quantize.numerics import requantize
+
+_MAX_EXACT_TERMS = 1 << 36
+
+
+def output_size(in_size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
+    """Output length of a window sliding over a padded axis (floor mode)."""
+    return (in_size + pad_before + pad_after - kernel) // stride + 1
+
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.shape[-1] >= _MAX_EXACT_TERMS:
+        raise ValueError("dot product too long for exact float64 accumulation")
+    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+
+
+def _windows(x: np.ndarray, kernel, stride, padding, fill) -> np.ndarray:
+    """Sliding windows of an NHWC batch: [N, OH, OW, KH, KW, C]."""
+    kh, kw = kernel
+    sh, sw = stride
+    top, bottom, left, right = padding
+    padded = np.pad(
+        x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill
+    )
+    n, h, w, c = padded.shape
+    oh = (h - kh) // sh + 1
+    ow = (w - kw) // sw + 1
+    s = padded.strides
+    return np.lib.stride_tricks.as_strided(
+        padded,
+        shape=(n, oh, ow, kh, kw, c),
+        strides=(s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]),
+        writeable=False,
+    )
+
+
+def output_stage(acc: np.ndarray, requant: Requant) -> np.ndarray:
+    """int32 accumulators [..., O] -> int8, per output channel on the last axis."""
+    scaled = requantize(acc, requant.multiplier, requant.shift, requant.rounding)
+    out = scaled + requant.output_zero_point
+    return np.clip(out, requant.act_min, requant.act_max).astype(np.int8)
+
+
+def conv2d(x, weight, bias, stride, padding, input_zero_point: int, requant: Requant):
+    """int8 NHWC x int8 OHWI -> int8 NHWC; padding contributes real zero."""
+    x = np.asarray(x, dtype=np.int8)
+    o, kh, kw, ci = weight.shape
+    if x.shape[3] != ci:
+        raise ValueError(f"conv2d: input has {x.shape[3]} channels, filter {ci}")
+    offset = x.astype(np.int32) - input_zero_point
+    cols = _windows(offset, (kh, kw), stride, padding, fill=0)
+    n, oh, ow = cols.shape[:3]
+    acc = _exact_matmul(cols.reshape(n * oh * ow, kh * kw * ci), weight.reshape(o, -1).T)
+    if bias is not None:
+        acc = acc + np.asarray(bias, dtype=np.int64)
+    return output_stage(acc, requant).reshape(n, oh, ow, o)
+
+
+def fold_fc_bias(weight, bias, input_zero_point: int) -> np.ndarray:
+    """bias - zp * sum(w): what eg_fully_connected_s8 takes, so its inner
+    loop multiplies raw int8 inputs. Must fit int32."""
+    folded = np.asarray(bias, dtype=np.int64) - input_zero_point * weight.astype(
+        np.int64
+    ).sum(axis=1)
+    if folded.min(initial=0) < -(2**31) or folded.max(initial=0) > 2**31 - 1:
+        raise ValueError("folded fully connected bias overflows int32")
+    return folded.astype(np.int32)
+
+
+def fully_connected(x, weight, bias, input_zero_point: int, requant: Requant):
+    """int8 [N, in] x int8 [out, in] -> int8 [N, out]; bias is the true bias."""
+    x = np.asarray(x, dtype=np.int8)
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"fully_connected: input has {x.shape[1]} features, weights {weight.shape[1]}"
+        )
+    acc = _exact_matmul(x, weight.T) + fold_fc_bias(weight, bias, input_zero_point)
+    return output_stage(acc, requant)
+
+
+def max_pool(x, kernel, stride, padding, act_min: int, act_max: int):
+    """Max over in-bounds window elements (padding never wins), then clamp."""
+    x = np.asarray(x, dtype=np.int8)
+    windows = _windows(x.astype(np.int16), kernel, stride, padding, fill=-129)
+    out = windows.max(axis=(3, 4))
+    return np.clip(out, act_min, act_max).astype(np.int8)
+
+
+def avg_pool(x, kernel, stride, padding, act_min: int, act_max: int):
+    """TFLite reference average: rounded half away from zero over the count
+    of in-bounds elements (C truncating division after adding +-count/2)."""
+    x = np.asarray(x, dtype=np.int8)
+    total = _windows(x.astype(np.int64), kernel, stride, padding, fill=0).sum(axis=(3, 4))
+    ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=np.int64)
+    count = _windows(ones, kernel, stride, padding, fill=0).sum(axis=(3, 4))
+    half = count // 2
+    num = np.where(total > 0, total + half, total - half)
+    avg = np.sign(num) * (np.abs(num) // count)
+    return np.clip(avg, act_min, act_max).astype(np.int8)
+
+
+def clamp(x, act_min: int, act_max: int):
+    return np.clip(np.asarray(x, dtype=np.int8), act_min, act_max).astype(np.int8)
