@@ -32,7 +32,7 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
 
 
-def _windows(x: np.ndarray, kernel, stride, padding, fill) -> np.ndarray:
+def windows(x: np.ndarray, kernel, stride, padding, fill) -> np.ndarray:
     """Sliding windows of an NHWC batch: [N, OH, OW, KH, KW, C]."""
     kh, kw = kernel
     sh, sw = stride
@@ -66,7 +66,7 @@ def conv2d(x, weight, bias, stride, padding, input_zero_point: int, requant: Req
     if x.shape[3] != ci:
         raise ValueError(f"conv2d: input has {x.shape[3]} channels, filter {ci}")
     offset = x.astype(np.int32) - input_zero_point
-    cols = _windows(offset, (kh, kw), stride, padding, fill=0)
+    cols = windows(offset, (kh, kw), stride, padding, fill=0)
     n, oh, ow = cols.shape[:3]
     acc = _exact_matmul(cols.reshape(n * oh * ow, kh * kw * ci), weight.reshape(o, -1).T)
     if bias is not None:
@@ -99,8 +99,8 @@ def fully_connected(x, weight, bias, input_zero_point: int, requant: Requant):
 def max_pool(x, kernel, stride, padding, act_min: int, act_max: int):
     """Max over in-bounds window elements (padding never wins), then clamp."""
     x = np.asarray(x, dtype=np.int8)
-    windows = _windows(x.astype(np.int16), kernel, stride, padding, fill=-129)
-    out = windows.max(axis=(3, 4))
+    patches = windows(x.astype(np.int16), kernel, stride, padding, fill=-129)
+    out = patches.max(axis=(3, 4))
     return np.clip(out, act_min, act_max).astype(np.int8)
 
 
@@ -108,9 +108,9 @@ def avg_pool(x, kernel, stride, padding, act_min: int, act_max: int):
     """TFLite reference average: rounded half away from zero over the count
     of in-bounds elements (C truncating division after adding +-count/2)."""
     x = np.asarray(x, dtype=np.int8)
-    total = _windows(x.astype(np.int64), kernel, stride, padding, fill=0).sum(axis=(3, 4))
+    total = windows(x.astype(np.int64), kernel, stride, padding, fill=0).sum(axis=(3, 4))
     ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=np.int64)
-    count = _windows(ones, kernel, stride, padding, fill=0).sum(axis=(3, 4))
+    count = windows(ones, kernel, stride, padding, fill=0).sum(axis=(3, 4))
     half = count // 2
     num = np.where(total > 0, total + half, total - half)
     avg = np.sign(num) * (np.abs(num) // count)

@@ -1,0 +1,400 @@
+"""PyTorch nn.Module -> float ``Graph`` (NHWC, shapes known).
+
+The model is traced with torch.fx and its shapes propagated with the example
+input. Each traced node becomes one IR node, with three rewrites done on the
+way, all exact in float:
+
+* BatchNorm2d after a conv is folded into the conv's weights and bias;
+* ReLU/ReLU6 after a conv or linear whose output has no other user becomes
+  the fused activation of that op (in int8 it is only a narrower clamp);
+* Dropout and Identity disappear (the model is imported in eval mode).
+
+PyTorch flattens NCHW as (C, H, W); edgegen keeps activations NHWC, so a
+Linear fed by a flatten gets its input columns permuted to (H, W, C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.fx.passes.shape_prop import ShapeProp
+
+from edgegen.errors import UserError
+from edgegen.ir import (
+    Activation,
+    AvgPool,
+    Clamp,
+    Conv2D,
+    FullyConnected,
+    Graph,
+    MaxPool,
+    Node,
+    Reshape,
+    Tensor,
+    frozen_array,
+)
+
+SUPPORTED = (
+    "Conv2d (groups=1, dilation=1, zero padding), Linear, ReLU, ReLU6, "
+    "MaxPool2d, AvgPool2d, Flatten / view / reshape to (N, -1), "
+    "BatchNorm2d after a Conv2d, Dropout, Identity"
+)
+
+_RELU_FUNCTIONS = {torch.relu, F.relu, torch.nn.functional.relu}
+_RELU6_FUNCTIONS = {F.relu6}
+_FLATTEN_FUNCTIONS = {torch.flatten}
+_IDENTITY_FUNCTIONS = {F.dropout}
+
+
+def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "model") -> Graph:
+    """Trace ``model`` on ``example_input`` (batch 1, NCHW or (1, F))."""
+    if example_input.dim() not in (2, 4) or example_input.shape[0] != 1:
+        raise UserError(
+            f"example input has shape {tuple(example_input.shape)}: edgegen takes one "
+            "sample, (1, C, H, W) for images or (1, F) for vectors"
+        )
+    model = model.eval()
+    _check_finite(model)
+    try:
+        traced = torch.fx.symbolic_trace(model)
+    except Exception as exc:  # fx raises many types for untraceable code
+        raise UserError(
+            f"could not trace the model with torch.fx ({type(exc).__name__}: {exc}); "
+            "edgegen needs a model without data-dependent control flow"
+        ) from None
+    try:
+        with torch.no_grad():
+            ShapeProp(traced).propagate(example_input.float())
+    except Exception as exc:
+        raise UserError(
+            f"input shape {tuple(example_input.shape)} does not fit the model: "
+            f"{_first_line(exc)}; pass the input shape the model was built for"
+        ) from None
+    return _Importer(traced, name).run()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _check_finite(model: nn.Module) -> None:
+    for pname, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise UserError(
+                f"parameter {pname} holds NaN or Inf values: the checkpoint is broken "
+                "(retrain, or load the right checkpoint)"
+            )
+
+
+def _to_nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shape of one sample in edgegen's layout: (C, H, W) -> (H, W, C)."""
+    per_sample = tuple(int(d) for d in shape[1:])
+    if len(per_sample) == 3:
+        c, h, w = per_sample
+        return (h, w, c)
+    return per_sample
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+class _Importer:
+    def __init__(self, traced: torch.fx.GraphModule, name: str):
+        self.traced = traced
+        self.modules = dict(traced.named_modules())
+        self.name = name
+        self.nodes: list[Node] = []
+        self.tensors: dict[str, Tensor] = {}
+        self.alias: dict[str, str] = {}  # fx node name -> IR tensor name
+        self.users: dict[str, int] = {}  # IR tensor name -> number of fx users
+        self.input = ""
+        self.output = ""
+
+    # ------------------------------------------------------------ plumbing
+
+    def run(self) -> Graph:
+        for fx_node in self.traced.graph.nodes:
+            if fx_node.op == "placeholder":
+                self._placeholder(fx_node)
+            elif fx_node.op == "output":
+                self._output(fx_node)
+            elif fx_node.op == "call_module":
+                self._call_module(fx_node)
+            elif fx_node.op in ("call_function", "call_method"):
+                self._call_function(fx_node)
+            else:  # get_attr: a parameter used outside a module
+                self._unsupported(fx_node, f"{fx_node.op} {fx_node.target}")
+        return Graph(
+            name=self.name,
+            nodes=tuple(self.nodes),
+            tensors=tuple(self.tensors[t] for t in self._live_tensors()),
+            input=self.input,
+            output=self.output,
+        )
+
+    def _live_tensors(self) -> list[str]:
+        names = [self.input] + [n.output for n in self.nodes]
+        return list(dict.fromkeys(names))
+
+    def _source(self, fx_node) -> str:
+        arg = fx_node.args[0]
+        if not isinstance(arg, torch.fx.Node):
+            self._unsupported(fx_node, "an operation on a constant")
+        return self.alias[arg.name]
+
+    def _shape(self, fx_node) -> tuple[int, ...]:
+        return _to_nhwc(tuple(fx_node.meta["tensor_meta"].shape))
+
+    def _add(self, fx_node, op, source: str, name: str | None = None) -> None:
+        out = fx_node.name
+        self.tensors[out] = Tensor(out, self._shape(fx_node))
+        self.nodes.append(Node(name or fx_node.name, op, (source,), out))
+        self.alias[fx_node.name] = out
+        self.users[out] = len(fx_node.users)
+
+    def _passthrough(self, fx_node) -> None:
+        self.alias[fx_node.name] = self._source(fx_node)
+        self.users[self.alias[fx_node.name]] += len(fx_node.users) - 1
+
+    def _unsupported(self, fx_node, what: str):
+        where = fx_node.target if fx_node.op == "call_module" else fx_node.name
+        raise UserError(
+            f"unsupported operator at {where}: {what}. edgegen supports: {SUPPORTED}"
+        )
+
+    def _placeholder(self, fx_node) -> None:
+        if self.input:
+            self._unsupported(fx_node, "a second model input")
+        self.input = fx_node.name
+        self.tensors[self.input] = Tensor(self.input, self._shape(fx_node))
+        self.alias[fx_node.name] = self.input
+        self.users[self.input] = len(fx_node.users)
+
+    def _output(self, fx_node) -> None:
+        result = fx_node.args[0]
+        if not isinstance(result, torch.fx.Node):
+            self._unsupported(fx_node, "a model that returns several tensors")
+        self.output = self.alias[result.name]
+        if self.output == self.input:
+            self._unsupported(fx_node, "a model that returns its input")
+        self._check_output_layout()
+
+    def _check_output_layout(self) -> None:
+        # A flatten that feeds no Linear would expose NHWC order to the user.
+        for node in self.nodes:
+            if isinstance(node.op, Reshape) and node.output == self.output:
+                src = self.tensors[node.inputs[0]].shape
+                if len(src) == 3 and src[2] > 1 and src[0] * src[1] > 1:
+                    raise UserError(
+                        f"unsupported operator at {node.name}: flatten of a {src} feature "
+                        "map as the model output (its NCHW element order is not kept); "
+                        f"end the model with a Linear layer. edgegen supports: {SUPPORTED}"
+                    )
+
+    # ------------------------------------------------------------ modules
+
+    def _call_module(self, fx_node) -> None:
+        module = self.modules[fx_node.target]
+        path = str(fx_node.target)
+        if isinstance(module, (nn.Dropout, nn.Identity)):
+            self._passthrough(fx_node)
+        elif isinstance(module, nn.Conv2d):
+            self._add(fx_node, self._conv(fx_node, module), self._source(fx_node), path)
+        elif isinstance(module, nn.Linear):
+            self._linear(fx_node, module, path)
+        elif isinstance(module, nn.BatchNorm2d):
+            self._batch_norm(fx_node, module)
+        elif isinstance(module, (nn.ReLU, nn.ReLU6)):
+            act = Activation.RELU if isinstance(module, nn.ReLU) else Activation.RELU6
+            self._activation(fx_node, act, path)
+        elif isinstance(module, nn.MaxPool2d):
+            self._add(fx_node, self._max_pool(fx_node, module), self._source(fx_node), path)
+        elif isinstance(module, nn.AvgPool2d):
+            self._add(fx_node, self._avg_pool(fx_node, module), self._source(fx_node), path)
+        elif isinstance(module, nn.Flatten):
+            if module.start_dim != 1 or module.end_dim != -1:
+                self._unsupported(fx_node, f"Flatten(start_dim={module.start_dim}, "
+                                           f"end_dim={module.end_dim})")
+            self._add(fx_node, Reshape(), self._source(fx_node), path)
+        else:
+            self._unsupported(fx_node, type(module).__name__)
+
+    def _conv(self, fx_node, m: nn.Conv2d) -> Conv2D:
+        if m.groups != 1:
+            self._unsupported(fx_node, f"Conv2d with groups={m.groups}")
+        if _pair(m.dilation) != (1, 1):
+            self._unsupported(fx_node, f"Conv2d with dilation={m.dilation}")
+        if m.padding_mode != "zeros":
+            self._unsupported(fx_node, f"Conv2d with padding_mode={m.padding_mode!r}")
+        kh, kw = _pair(m.kernel_size)
+        stride = _pair(m.stride)
+        if isinstance(m.padding, str):
+            padding = self._string_padding(fx_node, m.padding, (kh, kw), stride)
+        else:
+            ph, pw = _pair(m.padding)
+            padding = (ph, ph, pw, pw)
+        self._check_padding(fx_node, padding, (kh, kw))
+        weight = m.weight.detach().numpy().transpose(0, 2, 3, 1)  # OIHW -> OHWI
+        bias = m.bias.detach().numpy() if m.bias is not None else np.zeros(m.out_channels)
+        return Conv2D(
+            weight=frozen_array(weight, np.float32),
+            bias=frozen_array(bias, np.float32),
+            stride=stride,
+            padding=padding,
+        )
+
+    def _string_padding(self, fx_node, mode, kernel, stride):
+        if mode == "valid":
+            return (0, 0, 0, 0)
+        # 'same' (stride 1 only in PyTorch): the extra pixel of an even
+        # kernel goes after, as torch does.
+        total_h, total_w = kernel[0] - 1, kernel[1] - 1
+        return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
+
+    def _check_padding(self, fx_node, padding, kernel) -> None:
+        top, bottom, left, right = padding
+        if max(top, bottom) >= kernel[0] or max(left, right) >= kernel[1]:
+            self._unsupported(fx_node, f"padding {padding} not smaller than kernel {kernel}")
+
+    def _linear(self, fx_node, m: nn.Linear, path: str) -> None:
+        source = self._source(fx_node)
+        weight = m.weight.detach().numpy()
+        weight = self._permute_flattened_columns(source, weight)
+        bias = m.bias.detach().numpy() if m.bias is not None else np.zeros(m.out_features)
+        op = FullyConnected(frozen_array(weight, np.float32), frozen_array(bias, np.float32))
+        self._add(fx_node, op, source, path)
+        if len(self._shape(fx_node)) != 1:
+            self._unsupported(fx_node, "Linear applied to a non-flat tensor")
+
+    def _permute_flattened_columns(self, source: str, weight: np.ndarray) -> np.ndarray:
+        producer = self._producer(source)
+        if producer is None or not isinstance(producer.op, Reshape):
+            return weight
+        h, w, c = self._feature_map_shape(producer.inputs[0])
+        if h * w == 1 or c == 1:
+            return weight
+        # column index in torch: (ch, y, x); ours: (y, x, ch).
+        return weight.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(weight.shape)
+
+    def _feature_map_shape(self, name: str) -> tuple[int, int, int]:
+        shape = self.tensors[name].shape
+        return shape if len(shape) == 3 else (1, 1, shape[0])
+
+    def _producer(self, tensor: str) -> Node | None:
+        for node in reversed(self.nodes):
+            if node.output == tensor:
+                return node
+        return None
+
+    def _batch_norm(self, fx_node, m: nn.BatchNorm2d) -> None:
+        source = self._source(fx_node)
+        producer = self._producer(source)
+        if producer is None or not isinstance(producer.op, Conv2D) or self.users[source] != 1:
+            self._unsupported(fx_node, "BatchNorm2d that does not directly follow a Conv2d")
+        if producer.op.activation is not Activation.NONE:
+            self._unsupported(fx_node, "BatchNorm2d after an activation")
+        if m.running_mean is None or m.running_var is None:
+            self._unsupported(fx_node, "BatchNorm2d without running statistics")
+        gamma = m.weight.detach().numpy() if m.weight is not None else 1.0
+        beta = m.bias.detach().numpy() if m.bias is not None else 0.0
+        mean = m.running_mean.detach().numpy().astype(np.float64)
+        var = m.running_var.detach().numpy().astype(np.float64)
+        factor = gamma / np.sqrt(var + m.eps)
+        conv = producer.op
+        weight = conv.weight.astype(np.float64) * factor[:, None, None, None]
+        bias = (conv.bias.astype(np.float64) - mean) * factor + beta
+        folded = replace(
+            conv, weight=frozen_array(weight, np.float32), bias=frozen_array(bias, np.float32)
+        )
+        self._replace_op(producer, folded)
+        self.alias[fx_node.name] = source
+        self.users[source] = len(fx_node.users)
+
+    def _activation(self, fx_node, act: Activation, path: str) -> None:
+        source = self._source(fx_node)
+        producer = self._producer(source)
+        fusable = (
+            producer is not None
+            and isinstance(producer.op, (Conv2D, FullyConnected))
+            and producer.op.activation is Activation.NONE
+            and self.users[source] == 1
+            and source != self.input
+        )
+        if fusable:
+            self._replace_op(producer, replace(producer.op, activation=act))
+            self.alias[fx_node.name] = source
+            self.users[source] = len(fx_node.users)
+        else:
+            self._add(fx_node, Clamp(act), source, path)
+
+    def _replace_op(self, node: Node, op) -> None:
+        index = self.nodes.index(node)
+        self.nodes[index] = replace(node, op=op)
+
+    def _pool_geometry(self, fx_node, m):
+        if m.ceil_mode:
+            self._unsupported(fx_node, f"{type(m).__name__} with ceil_mode=True")
+        kernel = _pair(m.kernel_size)
+        stride = _pair(m.stride if m.stride is not None else m.kernel_size)
+        ph, pw = _pair(m.padding)
+        padding = (ph, ph, pw, pw)
+        self._check_padding(fx_node, padding, kernel)
+        return kernel, stride, padding
+
+    def _max_pool(self, fx_node, m: nn.MaxPool2d) -> MaxPool:
+        if _pair(m.dilation) != (1, 1):
+            self._unsupported(fx_node, f"MaxPool2d with dilation={m.dilation}")
+        if m.return_indices:
+            self._unsupported(fx_node, "MaxPool2d with return_indices=True")
+        return MaxPool(*self._pool_geometry(fx_node, m))
+
+    def _avg_pool(self, fx_node, m: nn.AvgPool2d) -> AvgPool:
+        kernel, stride, padding = self._pool_geometry(fx_node, m)
+        if any(padding) and m.count_include_pad:
+            self._unsupported(
+                fx_node, "AvgPool2d with padding and count_include_pad=True "
+                "(use count_include_pad=False)"
+            )
+        if m.divisor_override is not None:
+            self._unsupported(fx_node, "AvgPool2d with divisor_override")
+        return AvgPool(kernel, stride, padding)
+
+    # ---------------------------------------------------------- functions
+
+    def _call_function(self, fx_node) -> None:
+        target = fx_node.target
+        if target in _RELU_FUNCTIONS or target == "relu":
+            self._activation(fx_node, Activation.RELU, fx_node.name)
+        elif target in _RELU6_FUNCTIONS:
+            self._activation(fx_node, Activation.RELU6, fx_node.name)
+        elif target in _IDENTITY_FUNCTIONS or target == "contiguous":
+            self._passthrough(fx_node)
+        elif target == "size":
+            pass  # x.size(0) in x.view(x.size(0), -1): only the view's result matters
+        elif target in _FLATTEN_FUNCTIONS or target in ("flatten", "view", "reshape"):
+            if len(self._shape(fx_node)) != 1:
+                self._unsupported(fx_node, f"{_name(target)} to a shape other than (N, -1)")
+            self._add(fx_node, Reshape(), self._source(fx_node), fx_node.name)
+        else:
+            self._unsupported(fx_node, _name(target))
+
+
+def _name(target) -> str:
+    return target if isinstance(target, str) else getattr(target, "__name__", str(target))
+
+
+def count_parameters(graph: Graph) -> int:
+    """Weights and biases of the imported graph (after BatchNorm folding)."""
+    total = 0
+    for node in graph.nodes:
+        if isinstance(node.op, (Conv2D, FullyConnected)):
+            total += node.op.weight.size + node.op.bias.size
+    return total
+

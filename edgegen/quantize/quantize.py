@@ -1,0 +1,154 @@
+"""Float ``Graph`` -> ``QGraph`` under the TFLite int8 specification.
+
+* activations: int8, asymmetric per tensor, from calibrated ranges;
+* conv and fully connected weights: int8 symmetric per output channel,
+  values in [-127, 127];
+* bias: int32 with scale input_scale * weight_scale[o], zero point 0;
+* requantization: per channel, multiplier and shift from
+  ``quantize_multiplier(input_scale * weight_scale[o] / output_scale)``;
+* fused ReLU/ReLU6: the clamp range [act_min, act_max];
+* pooling, reshape and clamp keep their input's parameters (TFLite requires
+  it for max and average pooling; it makes them exact in int8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgegen.errors import UserError
+from edgegen.ir import (
+    Activation,
+    AvgPool,
+    Clamp,
+    Conv2D,
+    FullyConnected,
+    Graph,
+    MaxPool,
+    QAvgPool,
+    QClamp,
+    QConv2D,
+    QFullyConnected,
+    QGraph,
+    QMaxPool,
+    QNode,
+    QReshape,
+    QTensor,
+    QuantParams,
+    Requant,
+    Reshape,
+    Rounding,
+    frozen_array,
+)
+from edgegen.quantize.calibrate import CalibrationSpec, activation_params, observe_ranges
+from edgegen.quantize.numerics import INT32_MAX, INT32_MIN, quantize_multiplier, round_half_away
+
+WEIGHT_QMAX = 127
+_SHARES_INPUT_PARAMS = (MaxPool, AvgPool, Reshape, Clamp)
+
+
+def quantize(
+    graph: Graph,
+    samples: np.ndarray,
+    spec: CalibrationSpec = CalibrationSpec(),
+    rounding: Rounding = Rounding.DOUBLE,
+) -> QGraph:
+    """Quantize ``graph`` with activation ranges calibrated on ``samples``
+    (NHWC float batch, as the float graph takes it)."""
+    if len(samples) == 0:
+        raise UserError("calibration needs at least one sample: raise --calib-samples")
+    ranges = observe_ranges(graph, samples, spec)
+    qparams = _tensor_params(graph, ranges)
+    nodes = tuple(_quantize_node(graph, node, qparams, rounding) for node in graph.nodes)
+    tensors = tuple(QTensor(t.name, t.shape, qparams[t.name]) for t in graph.tensors)
+    metadata = {
+        "calibration": spec.method.value,
+        "percentile": spec.percentile if spec.method.value == "percentile" else None,
+        "calibration_samples": int(len(samples)),
+        "input_range": list(spec.input_range) if spec.input_range else None,
+    }
+    return QGraph(graph.name, nodes, tensors, graph.input, graph.output, rounding, metadata)
+
+
+def _tensor_params(graph: Graph, ranges) -> dict[str, QuantParams]:
+    params = {graph.input: activation_params(*ranges[graph.input])}
+    for node in graph.nodes:
+        if isinstance(node.op, _SHARES_INPUT_PARAMS):
+            params[node.output] = params[node.inputs[0]]
+        else:
+            params[node.output] = activation_params(*ranges[node.output])
+    return params
+
+
+def activation_bounds(act: Activation, out: QuantParams) -> tuple[int, int]:
+    """The int8 clamp range that implements a fused activation."""
+    if act is Activation.NONE:
+        return -128, 127
+    lo = max(-128, out.zero_point)
+    if act is Activation.RELU:
+        return lo, 127
+    six = out.zero_point + int(round_half_away(6.0 / out.scale))
+    return lo, min(127, six)
+
+
+def symmetric_per_channel(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights in [-127, 127] and one scale per output channel (axis 0)."""
+    flat = weight.reshape(weight.shape[0], -1).astype(np.float64)
+    max_abs = np.abs(flat).max(axis=1)
+    scale = np.where(max_abs > 0, max_abs / WEIGHT_QMAX, 1.0)
+    q = np.clip(round_half_away(flat / scale[:, None]), -WEIGHT_QMAX, WEIGHT_QMAX)
+    return q.astype(np.int8).reshape(weight.shape), scale
+
+
+def _quantize_bias(node_name: str, bias: np.ndarray, bias_scale: np.ndarray) -> np.ndarray:
+    q = round_half_away(bias.astype(np.float64) / bias_scale)
+    if q.min(initial=0) < INT32_MIN or q.max(initial=0) > INT32_MAX:
+        raise UserError(
+            f"bias of {node_name} does not fit int32 at its scale: the weights of this "
+            "layer are nearly all zero; retrain or prune the layer"
+        )
+    return q.astype(np.int32)
+
+
+def _requant(in_scale, weight_scale, out: QuantParams, act, rounding) -> Requant:
+    pairs = [quantize_multiplier(float(in_scale * s / out.scale)) for s in weight_scale]
+    act_min, act_max = activation_bounds(act, out)
+    return Requant(
+        multiplier=frozen_array([m for m, _ in pairs], np.int32),
+        shift=frozen_array([s for _, s in pairs], np.int32),
+        output_zero_point=out.zero_point,
+        act_min=act_min,
+        act_max=act_max,
+        rounding=rounding,
+    )
+
+
+def _quantize_node(graph: Graph, node, qparams, rounding: Rounding) -> QNode:
+    op = node.op
+    src = qparams[node.inputs[0]]
+    out = qparams[node.output]
+    if isinstance(op, (Conv2D, FullyConnected)):
+        weight, weight_scale = symmetric_per_channel(op.weight)
+        bias = _quantize_bias(node.name, op.bias, src.scale * weight_scale)
+        requant = _requant(src.scale, weight_scale, out, op.activation, rounding)
+        common = dict(
+            weight=frozen_array(weight, np.int8),
+            bias=frozen_array(bias, np.int32),
+            weight_scale=frozen_array(weight_scale, np.float64),
+            input_zero_point=src.zero_point,
+            requant=requant,
+        )
+        if isinstance(op, Conv2D):
+            qop = QConv2D(stride=op.stride, padding=op.padding, **common)
+        else:
+            qop = QFullyConnected(**common)
+    elif isinstance(op, MaxPool):
+        qop = QMaxPool(op.kernel, op.stride, op.padding, -128, 127)
+    elif isinstance(op, AvgPool):
+        qop = QAvgPool(op.kernel, op.stride, op.padding, -128, 127)
+    elif isinstance(op, Reshape):
+        qop = QReshape()
+    elif isinstance(op, Clamp):
+        qop = QClamp(*activation_bounds(op.activation, out))
+    else:
+        raise TypeError(f"no quantization rule for {type(op).__name__}")
+    return QNode(node.name, qop, node.inputs, node.output)

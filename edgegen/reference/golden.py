@@ -1,0 +1,60 @@
+"""The golden model: a ``QGraph`` executed in exact integer arithmetic.
+
+This is the specification of the generated C. Inputs and outputs are int8
+batches in edgegen's layout, (N,) + tensor shape (NHWC for feature maps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgegen.ir import QAvgPool, QClamp, QConv2D, QFullyConnected, QGraph, QMaxPool, QNode, QReshape
+from edgegen.reference import kernels
+
+
+def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    op = node.op
+    if isinstance(op, QConv2D):
+        return kernels.conv2d(x, op.weight, op.bias, op.stride, op.padding,
+                              op.input_zero_point, op.requant)
+    if isinstance(op, QFullyConnected):
+        return kernels.fully_connected(x, op.weight, op.bias, op.input_zero_point, op.requant)
+    if isinstance(op, QMaxPool):
+        return kernels.max_pool(x, op.kernel, op.stride, op.padding, op.act_min, op.act_max)
+    if isinstance(op, QAvgPool):
+        return kernels.avg_pool(x, op.kernel, op.stride, op.padding, op.act_min, op.act_max)
+    if isinstance(op, QReshape):
+        return x.reshape((x.shape[0],) + out_shape)
+    if isinstance(op, QClamp):
+        return kernels.clamp(x, op.act_min, op.act_max)
+    raise TypeError(f"no golden kernel for {type(op).__name__}")
+
+
+def run_golden(qgraph: QGraph, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """int8 outputs for an int8 batch ``x`` of shape (N,) + input shape."""
+    x = np.asarray(x)
+    expected = qgraph.tensor(qgraph.input).shape
+    if x.dtype != np.int8 or x.shape[1:] != expected:
+        raise ValueError(f"golden model takes int8 (N,) + {expected}, got {x.dtype} {x.shape}")
+    outputs = []
+    for start in range(0, len(x), batch_size):
+        values = {qgraph.input: x[start : start + batch_size]}
+        for node in qgraph.nodes:
+            values[node.output] = run_node(
+                node, values[node.inputs[0]], qgraph.tensor(node.output).shape
+            )
+        outputs.append(values[qgraph.output])
+    out_shape = (0,) + qgraph.tensor(qgraph.output).shape
+    return np.concatenate(outputs) if outputs else np.zeros(out_shape, np.int8)
+
+
+def quantize_input(qgraph: QGraph, x_float: np.ndarray) -> np.ndarray:
+    """Float inputs (NHWC batch) to the model's int8 input."""
+    params = qgraph.tensor(qgraph.input).qparams
+    q = np.floor(np.asarray(x_float, np.float64) / params.scale + 0.5) + params.zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize_output(qgraph: QGraph, q: np.ndarray) -> np.ndarray:
+    params = qgraph.tensor(qgraph.output).qparams
+    return params.scale * (q.astype(np.float64) - params.zero_point)
