@@ -1,0 +1,67 @@
+"""Small formatters that turn Python values into C text for the templates.
+
+Templates never format numbers or build identifiers themselves: every value
+they print comes through one of these functions, which are unit-tested.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+_C_TYPES = {
+    np.dtype(np.int8): ("int8_t", -(2**7), 2**7 - 1),
+    np.dtype(np.int32): ("int32_t", -(2**31), 2**31 - 1),
+}
+_VALUES_PER_LINE = 16
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for "
+    "goto if inline int long register restrict return short signed sizeof static struct "
+    "switch typedef union unsigned void volatile while".split()
+)
+
+
+def c_identifier(text: str) -> str:
+    """A valid, lower-case C identifier from free text ("LeNet-5" -> "lenet_5")."""
+    ident = re.sub(r"[^0-9a-zA-Z_]+", "_", text).strip("_").lower()
+    ident = re.sub(r"_+", "_", ident)
+    if not ident:
+        raise ValueError(f"no C identifier can be made from {text!r}")
+    if ident[0].isdigit():
+        ident = "m_" + ident
+    if ident in _C_KEYWORDS:
+        ident += "_"
+    return ident
+
+
+def c_int(value: int, ctype: str = "int32_t") -> str:
+    """An integer literal valid for ``ctype`` (INT32_MIN cannot be written as
+    a plain literal: -2147483648 is unary minus on an out-of-range long)."""
+    value = int(value)
+    if ctype == "int32_t" and value == -(2**31):
+        return "INT32_MIN"
+    return str(value)
+
+
+def c_array_body(values: np.ndarray) -> str:
+    """The initializer lines of a flat C array, 16 values a line."""
+    flat = np.asarray(values).reshape(-1)
+    ctype, lo, hi = _C_TYPES[flat.dtype]
+    if flat.size and (flat.min() < lo or flat.max() > hi):
+        raise ValueError(f"value out of range for {ctype}")
+    items = [c_int(v, ctype) for v in flat.tolist()]
+    lines = [
+        "    " + ", ".join(items[i : i + _VALUES_PER_LINE]) + ","
+        for i in range(0, len(items), _VALUES_PER_LINE)
+    ]
+    return "\n".join(lines)
+
+
+def c_type(values: np.ndarray) -> str:
+    return _C_TYPES[np.asarray(values).dtype][0]
+
+
+def c_float_comment(value: float) -> str:
+    """A float for documentation comments and macros, round-trippable."""
+    return repr(float(value))
