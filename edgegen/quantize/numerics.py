@@ -21,9 +21,10 @@ INT32_MAX = 2**31 - 1
 
 
 def _c_div_pow2(x: np.ndarray, exponent: int) -> np.ndarray:
-    """x / 2^exponent truncated toward zero, like C integer division."""
-    magnitude = np.abs(x) >> exponent
-    return np.where(x < 0, -magnitude, magnitude)
+    """x / 2^exponent truncated toward zero, like C integer division:
+    negative values get 2^exponent - 1 added before the flooring shift."""
+    bias = (x >> 63) & ((1 << exponent) - 1)
+    return (x + bias) >> exponent
 
 
 def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:

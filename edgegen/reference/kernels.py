@@ -27,9 +27,10 @@ def output_size(in_size: int, kernel: int, stride: int, pad_before: int, pad_aft
 
 
 def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer matrix product through float64 BLAS (exact, see module doc)."""
     if a.shape[-1] >= _MAX_EXACT_TERMS:
         raise ValueError("dot product too long for exact float64 accumulation")
-    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return (a.astype(np.float64, copy=False) @ b.astype(np.float64)).astype(np.int64)
 
 
 def windows(x: np.ndarray, kernel, stride, padding, fill) -> np.ndarray:
@@ -65,8 +66,8 @@ def conv2d(x, weight, bias, stride, padding, input_zero_point: int, requant: Req
     o, kh, kw, ci = weight.shape
     if x.shape[3] != ci:
         raise ValueError(f"conv2d: input has {x.shape[3]} channels, filter {ci}")
-    offset = x.astype(np.int32) - input_zero_point
-    cols = windows(offset, (kh, kw), stride, padding, fill=0)
+    offset = x.astype(np.float64) - input_zero_point
+    cols = windows(offset, (kh, kw), stride, padding, fill=0.0)
     n, oh, ow = cols.shape[:3]
     acc = _exact_matmul(cols.reshape(n * oh * ow, kh * kw * ci), weight.reshape(o, -1).T)
     if bias is not None:

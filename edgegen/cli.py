@@ -1,0 +1,258 @@
+"""The ``edgegen`` command line.
+
+Every subcommand is a thin layer over the Python API: parse, call, print.
+A ``UserError`` becomes one line on stderr and exit status 2; argparse's own
+usage errors exit with 2 as well; a verification mismatch exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edgegen import __version__
+from edgegen.errors import UserError
+
+EXIT_MISMATCH = 1
+EXIT_USER_ERROR = 2
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder of MNIST-format IDX files (gzip or raw); default: "
+                        "Fashion-MNIST from Debian's dataset-fashion-mnist")
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a zoo model (lenet300, lenet5) or module.path:factory")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="state_dict checkpoint (default for zoo models: the cached one, "
+                        "trained first if there is none)")
+    p.add_argument("--name", default=None, help="C prefix of the generated API (default: the model name)")
+
+
+def _add_quantize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib-samples", type=int, default=1000,
+                   help="training images used to calibrate activation ranges (default 1000)")
+    p.add_argument("--calibration", choices=("minmax", "percentile"), default="minmax")
+    p.add_argument("--percentile", type=float, default=99.99,
+                   help="with --calibration percentile: the upper percentile kept (default 99.99)")
+    p.add_argument("--rounding", choices=("double", "single"), default="double",
+                   help="requantization rounding: double (TFLite/CMSIS-NN default) or single")
+
+
+def _add_verify(p: argparse.ArgumentParser, test_default: str, random_default: int) -> None:
+    p.add_argument("--test-samples", default=test_default,
+                   help=f"test images to verify, a number or 'all' (default {test_default})")
+    p.add_argument("--random-samples", type=int, default=random_default,
+                   help=f"random int8 input vectors to verify (default {random_default})")
+    p.add_argument("--cc", default=None, help="host C compiler (default: cc, else gcc)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgegen",
+        description="Compress a trained PyTorch CNN and lower it to bit-exact int8 C.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgegen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a zoo model and cache its checkpoint")
+    p.add_argument("model", help="lenet300 or lenet5")
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="where to write the checkpoint (default: the cache)")
+    _add_data_dir(p)
+
+    p = sub.add_parser("deploy", help="import, quantize, generate C, build and verify on the host")
+    _add_model(p)
+    p.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    _add_data_dir(p)
+    _add_quantize(p)
+    _add_verify(p, "1000", 100)
+
+    p = sub.add_parser("generate", help="import, quantize and generate C, without building")
+    _add_model(p)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--force", action="store_true")
+    _add_data_dir(p)
+    _add_quantize(p)
+
+    p = sub.add_parser("verify", help="rebuild a deploy folder and verify it bit-exact on the host")
+    p.add_argument("folder", type=Path, help="the --out folder of `edgegen deploy`")
+    _add_data_dir(p)
+    _add_verify(p, "all", 1000)
+    return parser
+
+
+def _count(text: str, what: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{what} must be a number or 'all', got {text!r}") from None
+    if value < 1:
+        raise UserError(f"{what} must be at least 1, got {value}")
+    return value
+
+
+def _load_model(args, dataset):
+    """(model, display name, provenance) for a zoo name or module:factory."""
+    from edgegen.zoo import checkpoints, models, user_model
+
+    if args.model in models.ZOO:
+        if args.checkpoint is None:
+            model, meta = checkpoints.trained_zoo_model(args.model, dataset)
+            return model, args.model, {"zoo": args.model, "checkpoint": "cache", **_plain(meta)}
+        model = models.ZOO[args.model]()
+        meta = checkpoints.load_checkpoint(model, args.checkpoint)
+        return model, args.model, {"zoo": args.model, "checkpoint": str(args.checkpoint)}
+    if ":" not in args.model:
+        raise UserError(
+            f"unknown model {args.model!r}: use a zoo model ({', '.join(models.ZOO)}) "
+            "or module.path:factory with --checkpoint"
+        )
+    if args.checkpoint is None:
+        raise UserError(f"{args.model} needs --checkpoint PATH (a state_dict saved with torch.save)")
+    model = user_model.load_user_model(args.model, args.checkpoint)
+    name = args.model.split(":")[1]
+    return model, name, {"factory": args.model, "checkpoint": str(args.checkpoint)}
+
+
+def _plain(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
+
+
+def _quantize_options(args):
+    from edgegen.deploy import IMAGE_INPUT_RANGE, QuantizeOptions
+    from edgegen.ir import Rounding
+    from edgegen.quantize.calibrate import CalibrationSpec, RangeMethod
+
+    if args.calib_samples < 1:
+        raise UserError(f"--calib-samples must be at least 1, got {args.calib_samples}")
+    if not 50.0 < args.percentile <= 100.0:
+        raise UserError(f"--percentile must be in (50, 100], got {args.percentile}")
+    spec = CalibrationSpec(method=RangeMethod(args.calibration), percentile=args.percentile,
+                           input_range=IMAGE_INPUT_RANGE)
+    return QuantizeOptions(spec, args.calib_samples, Rounding(args.rounding))
+
+
+def _verify_options(args):
+    from edgegen.deploy import VerifyOptions
+
+    if args.random_samples < 0:
+        raise UserError(f"--random-samples must be >= 0, got {args.random_samples}")
+    return VerifyOptions(_count(args.test_samples, "--test-samples"), args.random_samples, cc=args.cc)
+
+
+def _print_result(result, title: str) -> None:
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.2f} %"
+
+    print(f"accuracy on {result.test_vectors} test images: float {pct(result.float_accuracy)}, "
+          f"int8 golden {pct(result.golden_accuracy)}, C {pct(result.c_accuracy)}")
+    if result.float_accuracy_full is not None and result.test_vectors != 10000:
+        print(f"float accuracy on the whole test set: {pct(result.float_accuracy_full)}")
+    print(result.comparison.line(f"{title} ({result.test_vectors} test images + "
+                                 f"{result.random_vectors} random vectors)"))
+
+
+def cmd_train(args) -> int:
+    from edgegen.data.datasets import load_dataset
+    from edgegen.zoo import checkpoints, models, train
+
+    if args.model not in models.ZOO:
+        raise UserError(f"unknown zoo model {args.model!r}: choose one of {', '.join(models.ZOO)}")
+    dataset = load_dataset(args.data_dir)
+    recipe = train.RECIPES[args.model]
+    kwargs = recipe.kwargs()
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+        kwargs["epochs"] = args.epochs
+    model = train.train(models.ZOO[args.model](), dataset, seed=args.seed, **kwargs)
+    acc = train.evaluate(model, dataset.test_images, dataset.test_labels)
+    path = args.checkpoint or checkpoints.checkpoint_path(args.model, dataset.name)
+    checkpoints.save_checkpoint(model, path, meta={
+        "model": args.model, "dataset": dataset.name, "test_accuracy": acc,
+        "epochs": kwargs["epochs"], "seed": args.seed, "edgegen_version": __version__,
+    })
+    print(f"{args.model}: test accuracy {100 * acc:.2f} % on {dataset.name}; checkpoint {path}")
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from edgegen.data.datasets import load_dataset
+    from edgegen.deploy import deploy
+    from edgegen.output_folder import check_target
+
+    check_target(args.out.resolve(), args.force)
+    qopts = _quantize_options(args)
+    vopts = _verify_options(args)
+    dataset = load_dataset(args.data_dir)
+    model, name, source = _load_model(args, dataset)
+    result = deploy(model, args.name or name, dataset, args.out, quantize_options=qopts,
+                    verify_options=vopts, force=args.force, source=source)
+    print((args.out / "report.md").read_text())
+    _print_result(result, "verification")
+    if vopts.test_samples is not None:
+        print(f"(deploy verifies a sample; `edgegen verify {args.out}` checks the whole "
+              "test set and 1000 random vectors)")
+    print(f"wrote {args.out}")
+    return 0 if result.comparison.bit_exact else EXIT_MISMATCH
+
+
+def cmd_generate(args) -> int:
+    from edgegen.data.datasets import load_dataset
+    from edgegen.deploy import emit, quantize_model
+    from edgegen.output_folder import atomic_folder, check_target
+
+    check_target(args.out.resolve(), args.force)
+    qopts = _quantize_options(args)
+    dataset = load_dataset(args.data_dir)
+    model, name, _ = _load_model(args, dataset)
+    with atomic_folder(args.out, args.force) as folder:
+        qgraph = quantize_model(model, args.name or name, dataset, qopts)
+        sources, plan = emit(qgraph, folder)
+    print(f"wrote {args.out}: {', '.join(sorted(sources.files))} and runtime/ "
+          f"(arena {plan.arena_size} bytes)")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    import json
+
+    from edgegen.data.datasets import load_dataset
+    from edgegen.deploy import REPORT_JSON, reverify
+
+    data_dir = args.data_dir
+    report = args.folder / REPORT_JSON
+    if data_dir is None and report.is_file():
+        data_dir = Path(json.loads(report.read_text())["dataset"]["directory"])
+    dataset = load_dataset(data_dir)
+    result = reverify(args.folder, dataset, _verify_options(args))
+    _print_result(result, "verification")
+    return 0 if result.comparison.bit_exact else EXIT_MISMATCH
+
+
+COMMANDS = {"train": cmd_train, "deploy": cmd_deploy, "generate": cmd_generate, "verify": cmd_verify}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"edgegen: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("edgegen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The per-layer table of a deployed model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from edgegen.ir import QConv2D, QFullyConnected, QGraph
+from edgegen.plan.arena import MemoryPlan
+
+_KIND = {
+    "QConv2D": "conv2d",
+    "QFullyConnected": "fully_connected",
+    "QMaxPool": "max_pool",
+    "QAvgPool": "avg_pool",
+    "QReshape": "reshape",
+    "QClamp": "clamp",
+}
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    index: int
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    parameters: int  # weights + biases
+    const_bytes: int  # measured: weights, biases, multipliers, shifts
+    output_bytes: int
+    output_location: str  # "arena@<offset>", "output" or "view"
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["output_shape"] = list(self.output_shape)
+        return d
+
+
+def layer_rows(qgraph: QGraph, plan: MemoryPlan, const_bytes: dict[str, int]) -> list[LayerRow]:
+    rows = []
+    for i, node in enumerate(qgraph.nodes):
+        op = node.op
+        params = op.weight.size + op.bias.size if isinstance(op, (QConv2D, QFullyConnected)) else 0
+        kind = _KIND[type(op).__name__]
+        loc = plan.location(node.output)
+        where = "view" if kind == "reshape" else (
+            f"arena@{loc.offset}" if loc.region == "arena" else loc.region)
+        out = qgraph.tensor(node.output)
+        rows.append(LayerRow(i, node.name, kind, out.shape, int(params),
+                             const_bytes.get(node.name, 0), out.size, where))
+    return rows

@@ -1,0 +1,89 @@
+"""report.md and report.json of a deploy folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgegen import __version__
+from edgegen.quantize.artifact import content_hash
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, seconds) -> dict:
+    return {
+        "edgegen_version": __version__,
+        "model": name,
+        "prefix": prefix,
+        "source": source,
+        "dataset": {"name": dataset.name, "directory": str(dataset.directory)},
+        "qgraph_sha256": content_hash(qgraph),
+        "rounding": qgraph.rounding.value,
+        "quantization": qgraph.metadata,
+        "layers": [r.as_dict() for r in rows],
+        "totals": {
+            "parameters": sum(r.parameters for r in rows),
+            "const_bytes": sum(r.const_bytes for r in rows),
+            "arena_bytes": plan.arena_size,
+            "input_bytes": qgraph.tensor(qgraph.input).size,
+            "output_bytes": qgraph.tensor(qgraph.output).size,
+        },
+        "accuracy": {
+            "test_images": result.test_vectors,
+            "float": result.float_accuracy,
+            "float_full_test_set": result.float_accuracy_full,
+            "int8_golden": result.golden_accuracy,
+            "c_host": result.c_accuracy,
+        },
+        "verification": {
+            "test_vectors": result.test_vectors,
+            "random_vectors": result.random_vectors,
+            "bit_exact": result.comparison.bit_exact,
+            "mismatched_vectors": result.comparison.mismatched_vectors,
+            "summary": result.comparison.line("golden vs host C"),
+        },
+        "seconds": round(seconds, 2),
+    }
+
+
+def markdown(report: dict) -> str:
+    t = report["totals"]
+    a = report["accuracy"]
+    lines = [
+        f"# {report['model']} — edgegen {report['edgegen_version']}",
+        "",
+        f"Dataset {report['dataset']['name']}; int8 per the TFLite spec, "
+        f"{report['rounding']} rounding; quantized graph sha256 `{report['qgraph_sha256'][:16]}…`.",
+        "",
+        "| # | layer | op | output | params | const bytes | activation bytes | placed |",
+        "|--:|---|---|---|--:|--:|--:|---|",
+    ]
+    for r in report["layers"]:
+        shape = "x".join(str(d) for d in r["output_shape"])
+        lines.append(
+            f"| {r['index']} | {r['name']} | {r['kind']} | {shape} | {r['parameters']:,} | "
+            f"{r['const_bytes']:,} | {r['output_bytes']:,} | {r['output_location']} |"
+        )
+    lines += [
+        f"| | **total** | | | **{t['parameters']:,}** | **{t['const_bytes']:,}** | | |",
+        "",
+        f"- Constant data (weights, biases, multipliers, shifts), measured from the compiled "
+        f"object: **{t['const_bytes']:,} bytes**",
+        f"- Activation arena: **{t['arena_bytes']:,} bytes** (plus the caller's input "
+        f"{t['input_bytes']} and output {t['output_bytes']} bytes)",
+        f"- Accuracy on {a['test_images']:,} test images: float {_pct(a['float'])}, "
+        f"int8 golden {_pct(a['int8_golden'])}, C on host {_pct(a['c_host'])}",
+        f"- Verification: {report['verification']['summary']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(folder: Path, **kwargs) -> dict:
+    report = report_dict(**kwargs)
+    (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    (folder / "report.md").write_text(markdown(report))
+    return report

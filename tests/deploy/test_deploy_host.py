@@ -1,0 +1,162 @@
+"""Whole models, end to end: golden model == C on the host, byte for byte."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import require_tool
+from edgegen.build.host import WARNING_FLAGS, compile_executable
+from edgegen.deploy import (
+    QuantizeOptions,
+    VerifyOptions,
+    deploy,
+    emit,
+    image_to_int8,
+    quantize_model,
+)
+from edgegen.ir import Rounding
+from edgegen.quantize.calibrate import CalibrationSpec
+from edgegen.reference.golden import run_golden
+from edgegen.zoo import models
+from edgegen.zoo.train import train
+
+HERE = Path(__file__).parent
+
+
+def small_conv_net():
+    """Every operator of the spine: BN fold, stride, padding, ReLU6, avg pool,
+    a stand-alone ReLU after a pool, flatten into a permuted Linear."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 3, stride=2, padding=1), nn.BatchNorm2d(6), nn.ReLU6(),
+        nn.Conv2d(6, 10, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(10, 12, 3), nn.AvgPool2d(2, padding=1, count_include_pad=False),
+        nn.Flatten(), nn.Linear(12 * 3 * 3, 32), nn.ReLU(), nn.Dropout(), nn.Linear(32, 10),
+    )
+
+
+FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net}
+_trained_cache = {}
+
+
+def make_model(kind: str, weights: str, dataset):
+    torch.manual_seed(3)
+    model = FACTORIES[kind]()
+    if weights == "trained":
+        if kind not in _trained_cache:
+            _trained_cache[kind] = train(model, dataset, epochs=1, max_train_samples=3000,
+                                         progress=False).state_dict()
+        model.load_state_dict(_trained_cache[kind])
+    else:  # random weights, with BatchNorm statistics that are not the identity
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                with torch.no_grad():
+                    m.running_mean.uniform_(-0.5, 0.5)
+                    m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+@pytest.mark.parametrize("weights", ["trained", "random"])
+def test_golden_equals_host_c(kind, weights, fashion, tmp_path):
+    model = make_model(kind, weights, fashion)
+    result = deploy(model, kind, fashion, tmp_path / "out",
+                    quantize_options=QuantizeOptions(calib_samples=300),
+                    verify_options=VerifyOptions(test_samples=300, random_samples=300),
+                    log=lambda *_: None)
+    assert result.comparison.vectors == 600
+    assert result.comparison.bit_exact, result.comparison.line("host")
+    assert result.c_accuracy == result.golden_accuracy
+    if weights == "trained":
+        # one short epoch: well above chance (0.1), and int8 keeps what float learnt
+        assert result.float_accuracy > 0.2
+        assert abs(result.golden_accuracy - result.float_accuracy) < 0.05
+    out = tmp_path / "out"
+    for name in (f"{kind}.h", f"{kind}.c", f"{kind}_weights.c", "runtime/eg_runtime.h",
+                 "model.qgraph.npz", "report.md", "report.json"):
+        assert (out / name).is_file(), name
+
+
+def test_single_rounding_is_bit_exact_and_differs_from_double(fashion, tmp_path):
+    model = make_model("lenet5", "trained", fashion)
+    outputs = {}
+    for rounding in Rounding:
+        opts = QuantizeOptions(calib_samples=200, rounding=rounding)
+        result = deploy(model, "lenet5", fashion, tmp_path / rounding.value,
+                        quantize_options=opts,
+                        verify_options=VerifyOptions(test_samples=200, random_samples=100),
+                        log=lambda *_: None)
+        assert result.comparison.bit_exact
+        q = quantize_model(model, "lenet5", fashion, opts)
+        outputs[rounding] = run_golden(q, image_to_int8(fashion.test_images[:200]))
+    # The modes are really different arithmetic: some logits differ by one.
+    diff = outputs[Rounding.DOUBLE].astype(int) - outputs[Rounding.SINGLE].astype(int)
+    assert np.abs(diff).max() == 1
+
+
+def test_generation_is_deterministic(fashion, tmp_path):
+    model = make_model("smallconv", "random", fashion)
+    texts = []
+    for run in ("a", "b"):
+        q = quantize_model(model, "smallconv", fashion, QuantizeOptions(calib_samples=100))
+        emit(q, tmp_path / run)
+        files = sorted(p for p in (tmp_path / run).rglob("*") if p.suffix in (".c", ".h"))
+        texts.append({p.relative_to(tmp_path / run): p.read_bytes() for p in files})
+    assert texts[0] == texts[1]
+    assert len(texts[0]) >= 9
+
+
+def _generated(fashion, tmp_path, kind="smallconv"):
+    model = make_model(kind, "random", fashion)
+    q = quantize_model(model, kind, fashion, QuantizeOptions(calib_samples=100))
+    folder = tmp_path / "gen"
+    sources, plan = emit(q, folder)
+    return q, sources, plan, folder
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_generated_c_compiles_without_warnings(compiler, fashion, tmp_path):
+    require_tool(compiler, compiler)
+    _, sources, _, folder = _generated(fashion, tmp_path)
+    for flags in (["-O2"], ["-Os", "-Wshadow", "-Wcast-qual", "-Wstrict-prototypes"]):
+        objects = []
+        for src in [folder / f"{sources.prefix}.c", folder / f"{sources.prefix}_weights.c",
+                    *sorted((folder / "runtime").glob("*.c"))]:
+            obj = tmp_path / (src.stem + ".o")
+            r = subprocess.run([compiler, *WARNING_FLAGS, *flags, "-c", f"-I{folder}",
+                                f"-I{folder / 'runtime'}", str(src), "-o", str(obj)],
+                               capture_output=True, text=True)
+            assert r.returncode == 0 and r.stderr == "", r.stderr
+            objects.append(obj)
+        assert objects
+
+
+@pytest.mark.parametrize("kind", ["smallconv", "lenet5"])
+def test_generated_c_is_clean_under_asan_and_ubsan(kind, fashion, tmp_path):
+    q, sources, plan, folder = _generated(fashion, tmp_path, kind)
+    p = sources.prefix.upper()
+    exe = compile_executable(
+        [HERE / "sanitizer_driver.c", folder / f"{sources.prefix}.c",
+         folder / f"{sources.prefix}_weights.c", *sorted((folder / "runtime").glob("*.c"))],
+        [folder, folder / "runtime"], tmp_path / "driver", opt="-O1",
+        extra_flags=("-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                     f'-DEG_HEADER="{sources.prefix}.h"', f"-DEG_INVOKE={sources.prefix}_invoke",
+                     f"-DEG_INPUT_SIZE={p}_INPUT_SIZE", f"-DEG_OUTPUT_SIZE={p}_OUTPUT_SIZE",
+                     f"-DEG_ARENA_SIZE={p}_ARENA_SIZE"),
+    )
+    rng = np.random.default_rng(5)
+    vectors = np.concatenate([
+        image_to_int8(fashion.test_images[:40]),
+        rng.integers(-128, 128, size=(40, 28, 28, 1)).astype(np.int8),
+        np.full((1, 28, 28, 1), -128, np.int8), np.full((1, 28, 28, 1), 127, np.int8),
+    ])
+    (tmp_path / "in.bin").write_bytes(vectors.tobytes())
+    r = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == str(len(vectors))
+    got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(len(vectors), -1)
+    np.testing.assert_array_equal(got, run_golden(q, vectors).reshape(len(vectors), -1))

@@ -1,0 +1,123 @@
+"""The import is checked the strong way: the IR, run in float numpy, must
+give PyTorch's outputs. That proves layouts (NHWC, OHWI, the permuted
+flatten columns) and folds (BatchNorm, fused activations)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from edgegen.errors import UserError
+from edgegen.frontend.torch_import import count_parameters, import_model
+from edgegen.ir import Activation, Clamp, Conv2D, FullyConnected, Reshape
+from edgegen.reference.float_model import nchw_to_nhwc, run_float
+
+
+def _check_against_torch(model, shape=(1, 28, 28), n=6):
+    torch.manual_seed(1)
+    model.eval()
+    x = torch.rand((n,) + shape)
+    graph = import_model(model, x[:1], "m")
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = run_float(graph, nchw_to_nhwc(x.numpy()))
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-4, atol=1e-4)
+    return graph
+
+
+def _randomize_bn(bn):
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+
+
+def test_lenet5_shape_model_matches_torch():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10),
+    )
+    graph = _check_against_torch(model)
+    kinds = [type(n.op) for n in graph.nodes]
+    assert kinds.count(Conv2D) == 2 and kinds.count(FullyConnected) == 2
+    assert graph.nodes[-2].op.activation is Activation.RELU  # fused
+    assert count_parameters(graph) == 431_080
+    assert graph.tensor(graph.input).shape == (28, 28, 1)
+
+
+def test_batchnorm_relu6_strides_padding_avgpool_dropout():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
+        nn.Conv2d(8, 12, (3, 5), stride=(1, 2), padding=(2, 1)), nn.BatchNorm2d(12),
+        nn.AvgPool2d(2), nn.Dropout(0.3), nn.Flatten(), nn.Linear(12 * 8 * 3, 16), nn.ReLU(),
+        nn.Linear(16, 4),
+    )
+    _randomize_bn(model[1])
+    _randomize_bn(model[4])
+    graph = _check_against_torch(model)
+    assert [type(n.op).__name__ for n in graph.nodes] == [
+        "Conv2D", "Conv2D", "AvgPool", "Reshape", "FullyConnected", "FullyConnected"]
+    assert graph.nodes[0].op.activation is Activation.RELU6
+
+
+class _Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding="same")
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.fc = nn.Linear(4 * 14 * 14, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv(x)))
+        x = F.relu(x)  # after a pool: cannot fuse, becomes a stand-alone clamp
+        x = x.view(x.size(0), -1)
+        return self.fc(x)
+
+
+def test_functional_forms_view_and_standalone_relu():
+    graph = _check_against_torch(_Functional())
+    assert any(isinstance(n.op, Clamp) for n in graph.nodes)
+    assert any(isinstance(n.op, Reshape) for n in graph.nodes)
+    assert graph.nodes[0].name == "conv"
+
+
+def test_mlp_on_flat_input():
+    model = nn.Sequential(nn.Linear(20, 8), nn.ReLU(), nn.Linear(8, 3))
+    graph = _check_against_torch(model, shape=(20,))
+    assert graph.tensor(graph.input).shape == (20,)
+
+
+def test_unsupported_operator_names_module_path_and_lists_supported():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid())
+    with pytest.raises(UserError, match=r"at 1: Sigmoid.*supports: Conv2d"):
+        import_model(model, torch.zeros(1, 1, 8, 8))
+
+
+def test_grouped_conv_is_refused():
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2))
+    with pytest.raises(UserError, match="groups=2"):
+        import_model(model, torch.zeros(1, 4, 8, 8))
+
+
+def test_nan_weights_are_refused():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[1].weight[0, 0] = float("nan")
+    with pytest.raises(UserError, match=r"1\.weight holds NaN or Inf"):
+        import_model(model, torch.zeros(1, 1, 2, 2))
+
+
+def test_input_shape_mismatch_is_a_user_error():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    with pytest.raises(UserError, match=r"input shape \(1, 1, 32, 32\) does not fit"):
+        import_model(model, torch.zeros(1, 1, 32, 32))
+
+
+def test_flatten_as_output_is_refused():
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Flatten())
+    with pytest.raises(UserError, match="NCHW element order"):
+        import_model(model, torch.zeros(1, 1, 6, 6))
