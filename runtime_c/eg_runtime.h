@@ -14,15 +14,22 @@
  *    per-tensor zero point, symmetric int8 weights, int32 bias and
  *    accumulator, per-output-channel requantization by a Q31 multiplier and a
  *    power-of-two shift (see eg_requantize);
- *  - feature maps are one sample in NHWC order without N: element (y, x, c)
- *    of an eg_shape {h, w, c} is at index (y * w + x) * c + c;
+ *  - feature maps are one sample in NHWC order without N: element (y, x, k)
+ *    of an eg_shape {h, w, c} is at index (y * w + x) * c + k;
  *  - conv filters are OHWI; fully connected weights are [out][in], row-major;
  *  - no allocation, no global state, no floating point: the caller owns
- *    every buffer, and input and output buffers must not overlap;
+ *    every buffer, and input and output buffers must not overlap (except
+ *    for eg_clamp_s8, which may run in place);
  *  - every parameter struct is read-only and may live in flash.
  *
- * Return codes: EG_OK, or EG_ERR_ARG when a pointer is NULL or a shape is
- * inconsistent with the parameters (checked before any output is written).
+ * Return codes: EG_OK, or EG_ERR_ARG when a pointer is NULL, a shape is
+ * inconsistent with the parameters, or a parameter is outside the range
+ * documented here (checked before any output is written). Sizes whose
+ * element count or index arithmetic would leave int32 are rejected too.
+ *
+ * Accumulators are int32 as in TFLite; one that overflows wraps modulo 2^32
+ * (computed without undefined behaviour), which is what TFLite produces on
+ * real targets. The generator keeps every layer's accumulators in range.
  *
  * The region between the cdef markers holds only plain declarations: the
  * host build hands it to cffi verbatim, so the Python side never keeps a
@@ -66,8 +73,10 @@ typedef struct {
  *   out = clamp(eg_requantize(acc, multiplier[o], shift[o], rounding)
  *               + output_offset, act_min, act_max)
  * multiplier[o] in [0, INT32_MAX] (normally [2^30, 2^31)), shift[o] in
- * [-31, 30] (> 0 shifts left); output_offset is the output zero point;
- * -128 <= act_min <= act_max <= 127 (a fused ReLU/ReLU6 narrows them). */
+ * [-31, 30] (> 0 shifts left); output_offset is the output zero point (the
+ * addition cannot overflow); -128 <= act_min <= act_max <= 127 (a fused
+ * ReLU/ReLU6 narrows them); rounding is one of the eg_rounding values.
+ * The kernels return EG_ERR_ARG for values outside these ranges. */
 typedef struct {
     const int32_t *multiplier;
     const int32_t *shift;
@@ -112,14 +121,18 @@ typedef struct {
  * a == b == INT32_MIN gives INT32_MAX. */
 int32_t eg_saturating_rounding_doubling_high_mul(int32_t a, int32_t b);
 
-/* gemmlowp RoundingDivideByPOT: round(x / 2^exponent), ties away from zero.
- * exponent in [0, 31]. */
+/* gemmlowp RoundingDivideByPOT: round(x / 2^exponent), ties away from zero
+ * (-1.5 -> -2, -1.25 -> -1). exponent in [0, 31]; values outside are
+ * clamped to that range. */
 int32_t eg_rounding_divide_by_pot(int32_t x, int32_t exponent);
 
 /* Scale an accumulator by multiplier * 2^(shift - 31) with the given
  * rounding. A left shift (shift > 0) saturates to the int32 range before the
  * multiply (TFLite leaves that overflow undefined); the single-rounding
- * result saturates likewise. multiplier >= 0, shift in [-31, 30]. */
+ * result saturates likewise. multiplier >= 0, shift in [-31, 30] (a shift
+ * outside is clamped to that range); a rounding other than
+ * EG_ROUNDING_SINGLE means EG_ROUNDING_DOUBLE. No input has undefined
+ * behaviour. */
 int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
                       eg_rounding rounding);
 
@@ -130,9 +143,13 @@ int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
  * (scale input_scale * filter_scale[o]), may be NULL for none.
  * acc[o] = bias[o] + sum (input + input_offset) * filter over the window,
  * then the output stage of eg_requant. Returns EG_ERR_ARG if a dimension,
- * kernel size or stride is < 1, a padding is < 0 or >= the kernel size, or
+ * kernel size or stride is < 1, a padding is < 0 or >= the kernel size,
  * the last output window starts past the input
- * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w). */
+ * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w), the
+ * input_offset is outside [-127, 128] or the requantization constants are
+ * outside their ranges. Every window thus holds at least one input element;
+ * out->h may be smaller than the largest consistent value (the remaining
+ * rows are simply not computed). */
 eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
                        const int8_t *filter, int32_t kernel_h, int32_t kernel_w,
                        const int32_t *bias, const eg_conv_params *params,
@@ -145,7 +162,8 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
  * bias is the folded bias, computed at generation time:
  *   bias[o] = true_bias[o] - input_zero_point * sum_i weights[o][i]
  * so that acc[o] = bias[o] + sum_i input[i] * weights[o][i] needs no offset
- * in the inner loop. bias must not be NULL. */
+ * in the inner loop. bias must not be NULL. Returns EG_ERR_ARG if a feature
+ * count is < 1 or the requantization constants are outside their ranges. */
 eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
                                 const int8_t *weights, const int32_t *bias,
                                 int32_t out_features, const eg_requant *requant,
@@ -154,14 +172,18 @@ eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
 /* ---- pooling.c ------------------------------------------------------- */
 
 /* Max pooling over in-bounds window elements, then clamp. Shape rules as
- * eg_conv2d_s8 with the pool kernel; out->c must equal in->c. */
+ * eg_conv2d_s8 with the pool kernel; out->c must equal in->c;
+ * -128 <= act_min <= act_max <= 127. */
 eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
                          const eg_pool_params *params,
                          int8_t *output, const eg_shape *out);
 
 /* Average pooling, TFLite reference rounding: with n in-bounds elements and
  * their sum s, avg = (s + n/2) / n for s > 0, (s - n/2) / n otherwise
- * (C division, truncating), then clamp. */
+ * (C division, truncating: half away from zero), then clamp. Argument rules
+ * as eg_max_pool_s8; in addition the largest in-bounds window,
+ * min(kernel_h, in->h) * min(kernel_w, in->w), may hold at most 2^23
+ * elements (so that the int32 sum cannot overflow). */
 eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
                          const eg_pool_params *params,
                          int8_t *output, const eg_shape *out);
@@ -169,7 +191,8 @@ eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
 /* ---- clamp.c --------------------------------------------------------- */
 
 /* Element-wise clamp to [act_min, act_max]: a stand-alone ReLU or ReLU6
- * whose input and output share quantization parameters. */
+ * whose input and output share quantization parameters. size >= 1,
+ * -128 <= act_min <= act_max <= 127. output may equal input (in place). */
 eg_status eg_clamp_s8(const int8_t *input, int32_t size,
                       int32_t act_min, int32_t act_max, int8_t *output);
 

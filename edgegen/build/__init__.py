@@ -1,0 +1,1 @@
+"""Compile generated and runtime C: on the host (cffi) and for targets."""

@@ -1,0 +1,92 @@
+/*
+ * fully_connected.c: int8 fully connected layer, weights [out][in].
+ *
+ * The input zero point is folded into the bias at generation time
+ * (bias[o] = true_bias[o] - zero_point * sum_i weights[o][i]), so the inner
+ * loop is a plain int8 dot product over a contiguous weight row. The
+ * accumulator is kept in uint32_t (int32 arithmetic modulo 2^32, as TFLite
+ * computes it on real targets, without signed-overflow UB); in that ring the
+ * folded form equals TFLite's acc = bias + sum w * (x - zero_point) exactly.
+ */
+#include <stddef.h>
+
+#include "eg_runtime.h"
+
+/* The int32 value congruent to u modulo 2^32. */
+static int32_t wrap_int32(uint32_t u)
+{
+    if (u <= (uint32_t)INT32_MAX) {
+        return (int32_t)u;
+    }
+    return -(int32_t)(~u) - 1;
+}
+
+/* 1 if the output stage is in range for `channels` output channels. */
+static int requant_ok(const eg_requant *rq, int32_t channels)
+{
+    int32_t o;
+    if (rq->multiplier == NULL || rq->shift == NULL) {
+        return 0;
+    }
+    if (rq->act_min < -128 || rq->act_min > rq->act_max || rq->act_max > 127) {
+        return 0;
+    }
+    if (rq->rounding != EG_ROUNDING_DOUBLE && rq->rounding != EG_ROUNDING_SINGLE) {
+        return 0;
+    }
+    for (o = 0; o < channels; ++o) {
+        if (rq->multiplier[o] < 0 || rq->shift[o] < -31 || rq->shift[o] > 30) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* requantize, add the output zero point, clamp (in 64 bits: a saturated
+ * requantization plus the offset may leave the int32 range). */
+static int8_t output_stage(int32_t acc, int32_t multiplier, int32_t shift,
+                           const eg_requant *rq)
+{
+    int64_t v = (int64_t)eg_requantize(acc, multiplier, shift, rq->rounding) +
+                rq->output_offset;
+    if (v < rq->act_min) {
+        v = rq->act_min;
+    } else if (v > rq->act_max) {
+        v = rq->act_max;
+    }
+    return (int8_t)v;
+}
+
+eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
+                                const int8_t *weights, const int32_t *bias,
+                                int32_t out_features, const eg_requant *requant,
+                                int8_t *output)
+{
+    const int8_t *row;
+    int32_t o;
+
+    if (input == NULL || weights == NULL || bias == NULL || requant == NULL ||
+        output == NULL) {
+        return EG_ERR_ARG;
+    }
+    if (in_features < 1 || out_features < 1 ||
+        (int64_t)in_features * out_features > INT32_MAX) {
+        return EG_ERR_ARG;
+    }
+    if (!requant_ok(requant, out_features)) {
+        return EG_ERR_ARG;
+    }
+
+    row = weights;
+    for (o = 0; o < out_features; ++o) {
+        uint32_t acc = (uint32_t)bias[o];
+        int32_t i;
+        for (i = 0; i < in_features; ++i) {
+            acc += (uint32_t)((int32_t)input[i] * (int32_t)row[i]);
+        }
+        output[o] = output_stage(wrap_int32(acc), requant->multiplier[o],
+                                 requant->shift[o], requant);
+        row += in_features;
+    }
+    return EG_OK;
+}

@@ -1,0 +1,184 @@
+/*
+ * pooling.c: max and average pooling, int8 NHWC, TFLite reference rounding.
+ *
+ * Padded positions never take part in a window: the in-bounds part of each
+ * window is computed once per output pixel, and the inner loops run over
+ * the channels, contiguous in memory.
+ */
+#include <stddef.h>
+
+#include "eg_runtime.h"
+
+/* Channels averaged at once: the running sums live on the stack
+ * (POOL_BLOCK * 4 bytes) so that the inner loop stays contiguous. */
+#define POOL_BLOCK 16
+
+/* Largest in-bounds window area for average pooling: the sum of that many
+ * int8 values, plus half the count for rounding, stays far inside int32. */
+#define AVG_MAX_AREA ((int64_t)1 << 23)
+
+/* 1 if a feature map's dimensions are >= 1 and its size fits int32. */
+static int shape_ok(const eg_shape *s)
+{
+    if (s->h < 1 || s->w < 1 || s->c < 1) {
+        return 0;
+    }
+    return (int64_t)s->h * s->w <= INT32_MAX &&
+           (int64_t)s->h * s->w * s->c <= INT32_MAX;
+}
+
+/* 1 if a window sliding along one axis is consistent: every window holds at
+ * least one input element and all index arithmetic fits int32. */
+static int axis_ok(int32_t in_len, int32_t out_len, int32_t kernel,
+                   int32_t stride, int32_t pad)
+{
+    int64_t last_start;
+    if (kernel < 1 || stride < 1 || pad < 0 || pad >= kernel) {
+        return 0;
+    }
+    last_start = (int64_t)(out_len - 1) * stride;
+    return last_start - pad < in_len && last_start + kernel <= INT32_MAX &&
+           (int64_t)in_len + kernel <= INT32_MAX;
+}
+
+static int pool_args_ok(const int8_t *input, const eg_shape *in,
+                        const eg_pool_params *p, const int8_t *output,
+                        const eg_shape *out)
+{
+    if (input == NULL || in == NULL || p == NULL || output == NULL || out == NULL) {
+        return 0;
+    }
+    if (!shape_ok(in) || !shape_ok(out) || out->c != in->c) {
+        return 0;
+    }
+    if (p->act_min < -128 || p->act_min > p->act_max || p->act_max > 127) {
+        return 0;
+    }
+    return axis_ok(in->h, out->h, p->kernel_h, p->stride_h, p->pad_top) &&
+           axis_ok(in->w, out->w, p->kernel_w, p->stride_w, p->pad_left);
+}
+
+static int32_t min_i32(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
+eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
+                         const eg_pool_params *params,
+                         int8_t *output, const eg_shape *out)
+{
+    int32_t in_h, in_w, channels, oy, ox;
+    int8_t lo, hi;
+    int8_t *out_px;
+
+    if (!pool_args_ok(input, in, params, output, out)) {
+        return EG_ERR_ARG;
+    }
+    in_h = in->h;
+    in_w = in->w;
+    channels = in->c;
+    lo = (int8_t)params->act_min;
+    hi = (int8_t)params->act_max;
+
+    out_px = output;
+    for (oy = 0; oy < out->h; ++oy) {
+        const int32_t y0 = oy * params->stride_h - params->pad_top;
+        const int32_t y_begin = y0 < 0 ? 0 : y0;
+        const int32_t y_end = min_i32(y0 + params->kernel_h, in_h);
+        for (ox = 0; ox < out->w; ++ox) {
+            const int32_t x0 = ox * params->stride_w - params->pad_left;
+            const int32_t x_begin = x0 < 0 ? 0 : x0;
+            const int32_t x_end = min_i32(x0 + params->kernel_w, in_w);
+            int32_t y, x, c;
+            /* The output pixel holds the running maximum. */
+            for (c = 0; c < channels; ++c) {
+                out_px[c] = INT8_MIN;
+            }
+            for (y = y_begin; y < y_end; ++y) {
+                const int8_t *px = input + (y * in_w + x_begin) * channels;
+                for (x = x_begin; x < x_end; ++x) {
+                    for (c = 0; c < channels; ++c) {
+                        if (px[c] > out_px[c]) {
+                            out_px[c] = px[c];
+                        }
+                    }
+                    px += channels;
+                }
+            }
+            for (c = 0; c < channels; ++c) {
+                if (out_px[c] < lo) {
+                    out_px[c] = lo;
+                } else if (out_px[c] > hi) {
+                    out_px[c] = hi;
+                }
+            }
+            out_px += channels;
+        }
+    }
+    return EG_OK;
+}
+
+eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
+                         const eg_pool_params *params,
+                         int8_t *output, const eg_shape *out)
+{
+    int32_t in_h, in_w, channels, oy, ox;
+    int8_t *out_px;
+
+    if (!pool_args_ok(input, in, params, output, out)) {
+        return EG_ERR_ARG;
+    }
+    if ((int64_t)min_i32(params->kernel_h, in->h) * min_i32(params->kernel_w, in->w) >
+        AVG_MAX_AREA) {
+        return EG_ERR_ARG;
+    }
+    in_h = in->h;
+    in_w = in->w;
+    channels = in->c;
+
+    out_px = output;
+    for (oy = 0; oy < out->h; ++oy) {
+        const int32_t y0 = oy * params->stride_h - params->pad_top;
+        const int32_t y_begin = y0 < 0 ? 0 : y0;
+        const int32_t y_end = min_i32(y0 + params->kernel_h, in_h);
+        for (ox = 0; ox < out->w; ++ox) {
+            const int32_t x0 = ox * params->stride_w - params->pad_left;
+            const int32_t x_begin = x0 < 0 ? 0 : x0;
+            const int32_t x_end = min_i32(x0 + params->kernel_w, in_w);
+            /* >= 1: axis_ok guarantees a non-empty window. */
+            const int32_t count = (y_end - y_begin) * (x_end - x_begin);
+            const int32_t half = count / 2;
+            int32_t c0;
+            for (c0 = 0; c0 < channels; c0 += POOL_BLOCK) {
+                const int32_t n = min_i32(POOL_BLOCK, channels - c0);
+                int32_t sum[POOL_BLOCK];
+                int32_t y, x, j;
+                for (j = 0; j < n; ++j) {
+                    sum[j] = 0;
+                }
+                for (y = y_begin; y < y_end; ++y) {
+                    const int8_t *px = input + (y * in_w + x_begin) * channels + c0;
+                    for (x = x_begin; x < x_end; ++x) {
+                        for (j = 0; j < n; ++j) {
+                            sum[j] += px[j];
+                        }
+                        px += channels;
+                    }
+                }
+                for (j = 0; j < n; ++j) {
+                    /* Round half away from zero; C division truncates. */
+                    const int32_t s = sum[j];
+                    int32_t avg = s > 0 ? (s + half) / count : (s - half) / count;
+                    if (avg < params->act_min) {
+                        avg = params->act_min;
+                    } else if (avg > params->act_max) {
+                        avg = params->act_max;
+                    }
+                    out_px[c0 + j] = (int8_t)avg;
+                }
+            }
+            out_px += channels;
+        }
+    }
+    return EG_OK;
+}

@@ -1,0 +1,93 @@
+"""eg_max_pool_s8 and eg_avg_pool_s8 against the golden model, byte for byte."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgegen.reference import kernels
+
+from .support import FILLS, random_act_range, random_int8
+
+DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_examples=300)
+
+POOLS = ["max_pool", "avg_pool"]
+
+
+@st.composite
+def axes(draw, max_size=10, max_kernel=5):
+    kernel = draw(st.integers(1, max_kernel))
+    before = draw(st.integers(0, kernel - 1))
+    after = draw(st.integers(0, kernel - 1))
+    size = draw(st.integers(max(1, kernel - before - after), max_size))
+    stride = draw(st.integers(1, 3))
+    return size, kernel, stride, before, after
+
+
+def run_case(ck, pool, x, kernel, stride, padding, act_min, act_max):
+    expected = getattr(kernels, pool)(x, kernel, stride, padding, act_min, act_max)
+    got = getattr(ck, pool)(x, kernel, stride, padding, act_min, act_max)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+    return got
+
+
+@DETERMINISTIC
+@given(
+    pool=st.sampled_from(POOLS),
+    seed=st.integers(0, 2**32 - 1),
+    y=axes(),
+    x=axes(),
+    # Around the 16-channel block of the average pooling loop.
+    c=st.one_of(st.integers(1, 5), st.sampled_from([15, 16, 17, 32, 33])),
+    fill=st.sampled_from(FILLS),
+)
+def test_pool_matches_golden(ck, pool, seed, y, x, c, fill):
+    (h, kh, sh, top, bottom), (w, kw, sw, left, right) = y, x
+    rng = np.random.default_rng(seed)
+    data = random_int8(rng, (2, h, w, c), fill)
+    act_min, act_max = random_act_range(rng, int(rng.integers(-128, 128)))
+    run_case(ck, pool, data, (kh, kw), (sh, sw), (top, bottom, left, right), act_min, act_max)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize(
+    "shape, kernel, stride, padding",
+    [
+        ((8, 8, 4), (2, 2), (2, 2), (0, 0, 0, 0)),  # the classic 2x2/2
+        ((7, 7, 3), (3, 3), (2, 2), (1, 1, 1, 1)),  # ResNet stem: padded corners
+        ((5, 5, 20), (5, 5), (1, 1), (0, 0, 0, 0)),  # global pooling
+        ((4, 6, 2), (3, 3), (1, 1), (2, 2, 2, 2)),  # windows with a single element
+        ((9, 5, 17), (2, 3), (3, 1), (1, 0, 2, 1)),
+    ],
+)
+def test_pool_geometries(ck, pool, shape, kernel, stride, padding):
+    rng = np.random.default_rng(sum(shape) + sum(kernel))
+    data = random_int8(rng, (2, *shape))
+    run_case(ck, pool, data, kernel, stride, padding, -128, 127)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_pool_padding_never_wins(ck, pool):
+    """All -128 input: zero padding would raise a max to 0 and pull an average up."""
+    data = np.full((1, 3, 3, 2), -128, dtype=np.int8)
+    got = run_case(ck, pool, data, (3, 3), (1, 1), (2, 2, 2, 2), -128, 127)
+    assert (got == -128).all()
+
+
+def test_avg_pool_rounds_half_away_from_zero(ck):
+    """Means of two elements: x.5 rounds away from zero for both signs."""
+    pairs = np.array([[1, 2], [-1, -2], [3, 4], [-3, -4], [0, -1], [0, 1], [127, 126],
+                      [-128, -127]], dtype=np.int8)
+    data = pairs.reshape(1, 1, 2 * len(pairs), 1)  # one row, pairs side by side
+    got = run_case(ck, "avg_pool", data, (1, 2), (1, 2), (0, 0, 0, 0), -128, 127)
+    assert got.ravel().tolist() == [2, -2, 4, -4, -1, 1, 127, -128]
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("act", [(0, 127), (-5, 6), (3, 3), (-128, -128)])
+def test_pool_activation_clamps(ck, pool, act):
+    rng = np.random.default_rng(5)
+    data = random_int8(rng, (1, 6, 6, 3))
+    got = run_case(ck, pool, data, (2, 2), (2, 2), (0, 0, 0, 0), *act)
+    assert got.min() >= act[0] and got.max() <= act[1]

@@ -1,0 +1,185 @@
+"""Every kernel under AddressSanitizer + UBSan, outputs checked against numpy.
+
+A small driver (sanitize_driver.c) reads cases written here, runs each
+kernel on exactly-sized heap buffers and writes the outputs back; any
+out-of-bounds access, signed overflow, bad shift or misaligned load aborts
+it with a nonzero exit status.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgegen import paths
+from edgegen.build import host
+from edgegen.ir import Rounding
+from edgegen.quantize import numerics
+from edgegen.reference import kernels
+
+from .support import (
+    INT32_MAX,
+    INT32_MIN,
+    random_act_range,
+    random_bias,
+    random_int8,
+    random_requant,
+    random_weights,
+)
+
+DRIVER = Path(__file__).with_name("sanitize_driver.c")
+SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer", "-g")
+OP = {"conv": 1, "fc": 2, "max_pool": 3, "avg_pool": 4, "clamp": 5,
+      "requantize": 6, "srdhm": 7, "rdbp": 8}
+ROUNDING = {Rounding.DOUBLE: 0, Rounding.SINGLE: 1}
+
+
+class Cases:
+    """Records for the driver, each with the output numpy expects."""
+
+    def __init__(self):
+        self.chunks = []
+        self.expected = []  # (name, status, expected bytes or None)
+
+    def add(self, name, op, params, arrays, expected, status=0):
+        parts = [np.array([OP[op], len(params), *params, len(arrays)], dtype=np.int32)]
+        for arr in arrays:
+            arr = np.ascontiguousarray(arr)
+            assert arr.dtype in (np.int8, np.int32)
+            parts.append(np.array([arr.dtype.itemsize, arr.size], dtype=np.int32))
+            parts.append(arr.ravel())
+        self.chunks.extend(p.tobytes() for p in parts)
+        self.expected.append((name, status, None if expected is None else expected.tobytes()))
+
+    def write(self, path: Path):
+        path.write_bytes(b"".join(self.chunks))
+
+
+def _requant_params(rq):
+    return [ROUNDING[rq.rounding], rq.output_zero_point, rq.act_min, rq.act_max]
+
+
+def conv_case(cases, rng, h, w, c, o, kernel, stride, padding, rounding, has_bias=True,
+              regime="realistic", fill="uniform"):
+    kh, kw = kernel
+    x = random_int8(rng, (1, h, w, c), fill)
+    weight = random_weights(rng, (o, kh, kw, c), fill)
+    bias = random_bias(rng, o, kh * kw * c) if has_bias else None
+    zp = int(rng.integers(-128, 128))
+    rq = random_requant(rng, o, kh * kw * c, rounding, regime)
+    expected = kernels.conv2d(x, weight, bias, stride, padding, zp, rq)[0]
+    oh, ow = expected.shape[:2]
+    params = [h, w, c, oh, ow, o, kh, kw, *stride, padding[0], padding[2], -zp,
+              *_requant_params(rq)]
+    arrays = [x, weight, bias if has_bias else np.zeros(0, np.int32),
+              rq.multiplier, rq.shift]
+    cases.add(f"conv {h}x{w}x{c}->{o} k{kernel} s{stride} p{padding}", "conv",
+              params, arrays, expected)
+
+
+def fc_case(cases, rng, features, outputs, rounding, regime="realistic", fill="uniform"):
+    x = random_int8(rng, (1, features), fill)
+    weight = random_weights(rng, (outputs, features), fill)
+    bias = random_bias(rng, outputs, features)
+    zp = int(rng.integers(-128, 128))
+    rq = random_requant(rng, outputs, features, rounding, regime)
+    expected = kernels.fully_connected(x, weight, bias, zp, rq)[0]
+    arrays = [x, weight, kernels.fold_fc_bias(weight, bias, zp), rq.multiplier, rq.shift]
+    cases.add(f"fc {features}->{outputs}", "fc",
+              [features, outputs, *_requant_params(rq)], arrays, expected)
+
+
+def pool_case(cases, rng, pool, h, w, c, kernel, stride, padding):
+    x = random_int8(rng, (1, h, w, c))
+    act_min, act_max = random_act_range(rng, int(rng.integers(-128, 128)))
+    expected = getattr(kernels, pool)(x, kernel, stride, padding, act_min, act_max)[0]
+    oh, ow = expected.shape[:2]
+    params = [h, w, c, oh, ow, c, *kernel, *stride, padding[0], padding[2], act_min, act_max]
+    cases.add(f"{pool} {h}x{w}x{c} k{kernel} s{stride} p{padding}", pool, params, [x], expected)
+
+
+def build_cases() -> Cases:
+    rng = np.random.default_rng(1234)
+    cases = Cases()
+    for rounding in Rounding:
+        conv_case(cases, rng, 6, 7, 3, 4, (3, 3), (1, 1), (1, 1, 1, 1), rounding)
+        conv_case(cases, rng, 9, 9, 5, 2, (3, 3), (2, 2), (0, 1, 0, 1), rounding,
+                  has_bias=False)
+        conv_case(cases, rng, 3, 2, 2, 3, (5, 4), (1, 3), (2, 2, 3, 1), rounding)
+        conv_case(cases, rng, 1, 1, 17, 5, (1, 1), (1, 1), (0, 0, 0, 0), rounding)
+        conv_case(cases, rng, 5, 5, 4, 6, (3, 3), (1, 1), (2, 2, 2, 2), rounding,
+                  regime="wild", fill="extremes")
+        fc_case(cases, rng, 1, 1, rounding)
+        fc_case(cases, rng, 37, 10, rounding)
+        fc_case(cases, rng, 64, 8, rounding, regime="wild", fill="extremes")
+    for pool in ("max_pool", "avg_pool"):
+        pool_case(cases, rng, pool, 8, 8, 4, (2, 2), (2, 2), (0, 0, 0, 0))
+        pool_case(cases, rng, pool, 7, 5, 17, (3, 3), (2, 2), (1, 1, 1, 1))
+        pool_case(cases, rng, pool, 4, 4, 33, (4, 4), (1, 1), (3, 3, 3, 3))
+        pool_case(cases, rng, pool, 1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0))
+    x = np.arange(-128, 128, dtype=np.int8)
+    cases.add("clamp relu6", "clamp", [x.size, -3, 40], [x], kernels.clamp(x, -3, 40))
+
+    corners = np.array([INT32_MIN, INT32_MIN + 1, -(1 << 30), -3, -1, 0, 1, 3, 1 << 30,
+                        INT32_MAX], dtype=np.int64)
+    a, b = (g.ravel() for g in np.meshgrid(corners, corners))
+    cases.add("srdhm corners", "srdhm", [a.size], [a.astype(np.int32), b.astype(np.int32)],
+              numerics.saturating_rounding_doubling_high_mul(a, b).astype(np.int32))
+    xs, es = (g.ravel() for g in np.meshgrid(corners, np.arange(32)))
+    cases.add("rdbp corners", "rdbp", [xs.size], [xs.astype(np.int32), es.astype(np.int32)],
+              numerics.rounding_divide_by_pot(xs, es).astype(np.int32))
+    acc = np.concatenate([corners, rng.integers(INT32_MIN, INT32_MAX, size=300, endpoint=True)])
+    for rounding in Rounding:
+        mult = rng.choice([0, 1, 1 << 30, INT32_MAX], size=acc.size)
+        shift = rng.integers(-31, 31, size=acc.size)
+        shift[:64] = np.repeat([-31, 30], 32)
+        cases.add(f"requantize {rounding.name}", "requantize", [acc.size, ROUNDING[rounding]],
+                  [acc.astype(np.int32), mult.astype(np.int32), shift.astype(np.int32)],
+                  numerics.requantize(acc, mult, shift, rounding).astype(np.int32))
+
+    # Rejected arguments: nothing may be read or written.
+    x = random_int8(rng, (1, 4, 4, 2))
+    cases.add("max_pool window past the input", "max_pool",
+              [4, 4, 2, 5, 4, 2, 2, 2, 1, 1, 0, 0, -128, 127], [x], None, status=1)
+    cases.add("conv NULL filter", "conv",
+              [4, 4, 2, 4, 4, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, -128, 127],
+              [x, np.zeros(0, np.int8), np.zeros(0, np.int32),
+               np.array([1 << 30], np.int32), np.array([0], np.int32)], None, status=1)
+    return cases
+
+
+def parse_results(data: bytes):
+    out, pos = [], 0
+    while pos < len(data):
+        status, nbytes = np.frombuffer(data, dtype=np.int32, count=2, offset=pos)
+        pos += 8
+        out.append((int(status), data[pos:pos + int(nbytes)]))
+        pos += int(nbytes)
+    return out
+
+
+def test_kernels_under_asan_and_ubsan(tmp_path):
+    cc = shutil.which("gcc")
+    if cc is None:
+        pytest.skip("gcc not installed")
+    driver = host.compile_executable(
+        [DRIVER, *host.runtime_sources()], [paths.RUNTIME_DIR], tmp_path / "sanitize_driver",
+        cc=cc, opt="-O1", extra_flags=SANITIZE,
+    )
+    cases = build_cases()
+    cases.write(tmp_path / "cases.bin")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    run = subprocess.run([str(driver), str(tmp_path / "cases.bin"), str(tmp_path / "out.bin")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, f"exit status {run.returncode}\n{run.stderr[-4000:]}"
+    results = parse_results((tmp_path / "out.bin").read_bytes())
+    assert len(results) == len(cases.expected)
+    for (name, status, expected), (got_status, got) in zip(cases.expected, results):
+        assert got_status == status, name
+        if expected is not None:
+            assert got == expected, name
