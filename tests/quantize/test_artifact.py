@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from edgegen.errors import UserError
+from edgegen.frontend.torch_import import import_model
+from edgegen.quantize import artifact
+from edgegen.quantize.calibrate import CalibrationSpec
+from edgegen.quantize.quantize import quantize
+from edgegen.reference.golden import run_golden
+
+
+@pytest.fixture(scope="module")
+def qgraph():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 5)).eval()
+    graph = import_model(model, torch.zeros(1, 1, 8, 8), "tiny")
+    x = np.random.default_rng(0).random((20, 8, 8, 1))
+    return quantize(graph, x, CalibrationSpec(input_range=(0.0, 1.0)))
+
+
+def test_round_trip_keeps_everything(qgraph, tmp_path):
+    path = tmp_path / "m.npz"
+    artifact.save_qgraph(qgraph, path)
+    loaded = artifact.load_qgraph(path)
+    assert artifact.content_hash(loaded) == artifact.content_hash(qgraph)
+    assert loaded.metadata == qgraph.metadata
+    x = np.random.default_rng(1).integers(-128, 128, (10, 8, 8, 1)).astype(np.int8)
+    np.testing.assert_array_equal(run_golden(loaded, x), run_golden(qgraph, x))
+    assert [n.op for n in loaded.nodes][0].weight.flags.writeable is False
+
+
+def test_truncated_file(qgraph, tmp_path):
+    path = tmp_path / "m.npz"
+    artifact.save_qgraph(qgraph, path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        artifact.load_qgraph(path)
+
+
+def test_not_an_artifact(tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_text("hello")
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        artifact.load_qgraph(path)
+
+
+def _rewrite_header(path, change):
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["header"].tobytes())
+    change(header)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_wrong_version(qgraph, tmp_path):
+    path = tmp_path / "m.npz"
+    artifact.save_qgraph(qgraph, path)
+    _rewrite_header(path, lambda h: h.update(version=99))
+    with pytest.raises(UserError, match="format version 99"):
+        artifact.load_qgraph(path)
+
+
+def test_wrong_format_and_missing_array(qgraph, tmp_path):
+    path = tmp_path / "m.npz"
+    artifact.save_qgraph(qgraph, path)
+    _rewrite_header(path, lambda h: h.update(format="something.else"))
+    with pytest.raises(UserError, match="not an edgegen quantized model"):
+        artifact.load_qgraph(path)
+    artifact.save_qgraph(qgraph, path)
+    _rewrite_header(path, lambda h: h["nodes"][0]["attrs"]["weight"].update(array="nope"))
+    with pytest.raises(UserError, match="inconsistent"):
+        artifact.load_qgraph(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        artifact.load_qgraph(tmp_path / "none.npz")
