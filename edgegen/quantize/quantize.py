@@ -109,6 +109,18 @@ def _quantize_bias(node_name: str, bias: np.ndarray, bias_scale: np.ndarray) -> 
     return q.astype(np.int32)
 
 
+def _check_accumulator(node_name: str, weight: np.ndarray, bias: np.ndarray) -> None:
+    """The int32 accumulator must not overflow for any input: the C wraps
+    where the golden model would not. |input - zero_point| <= 255."""
+    worst = np.abs(bias.astype(np.int64)) + 255 * np.abs(
+        weight.reshape(weight.shape[0], -1).astype(np.int64)).sum(axis=1)
+    if worst.max(initial=0) > INT32_MAX:
+        raise UserError(
+            f"{node_name} can overflow the int32 accumulator ({int(worst.max())} > 2^31 - 1): "
+            "split the layer or reduce its fan-in"
+        )
+
+
 def _requant(in_scale, weight_scale, out: QuantParams, act, rounding) -> Requant:
     pairs = [quantize_multiplier(float(in_scale * s / out.scale)) for s in weight_scale]
     act_min, act_max = activation_bounds(act, out)
@@ -130,6 +142,7 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding) -> QNode:
         weight, weight_scale = symmetric_per_channel(op.weight)
         bias = _quantize_bias(node.name, op.bias, src.scale * weight_scale)
         requant = _requant(src.scale, weight_scale, out, op.activation, rounding)
+        _check_accumulator(node.name, weight, bias)
         common = dict(
             weight=frozen_array(weight, np.int8),
             bias=frozen_array(bias, np.int32),
