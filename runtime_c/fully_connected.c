@@ -11,51 +11,10 @@
 #include <stddef.h>
 
 #include "eg_runtime.h"
+#include "eg_kernel_support.h"
 
-/* The int32 value congruent to u modulo 2^32. */
-static int32_t wrap_int32(uint32_t u)
-{
-    if (u <= (uint32_t)INT32_MAX) {
-        return (int32_t)u;
-    }
-    return -(int32_t)(~u) - 1;
-}
 
-/* 1 if the output stage is in range for `channels` output channels. */
-static int requant_ok(const eg_requant *rq, int32_t channels)
-{
-    int32_t o;
-    if (rq->multiplier == NULL || rq->shift == NULL) {
-        return 0;
-    }
-    if (rq->act_min < -128 || rq->act_min > rq->act_max || rq->act_max > 127) {
-        return 0;
-    }
-    if (rq->rounding != EG_ROUNDING_DOUBLE && rq->rounding != EG_ROUNDING_SINGLE) {
-        return 0;
-    }
-    for (o = 0; o < channels; ++o) {
-        if (rq->multiplier[o] < 0 || rq->shift[o] < -31 || rq->shift[o] > 30) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
-/* requantize, add the output zero point, clamp (in 64 bits: a saturated
- * requantization plus the offset may leave the int32 range). */
-static int8_t output_stage(int32_t acc, int32_t multiplier, int32_t shift,
-                           const eg_requant *rq)
-{
-    int64_t v = (int64_t)eg_requantize(acc, multiplier, shift, rq->rounding) +
-                rq->output_offset;
-    if (v < rq->act_min) {
-        v = rq->act_min;
-    } else if (v > rq->act_max) {
-        v = rq->act_max;
-    }
-    return (int8_t)v;
-}
 
 eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
                                 const int8_t *weights, const int32_t *bias,

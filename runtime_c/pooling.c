@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "eg_runtime.h"
+#include "eg_kernel_support.h"
 
 /* Channels averaged at once: the running sums live on the stack
  * (POOL_BLOCK * 4 bytes) so that the inner loop stays contiguous. */
@@ -17,29 +18,7 @@
  * int8 values, plus half the count for rounding, stays far inside int32. */
 #define AVG_MAX_AREA ((int64_t)1 << 23)
 
-/* 1 if a feature map's dimensions are >= 1 and its size fits int32. */
-static int shape_ok(const eg_shape *s)
-{
-    if (s->h < 1 || s->w < 1 || s->c < 1) {
-        return 0;
-    }
-    return (int64_t)s->h * s->w <= INT32_MAX &&
-           (int64_t)s->h * s->w * s->c <= INT32_MAX;
-}
 
-/* 1 if a window sliding along one axis is consistent: every window holds at
- * least one input element and all index arithmetic fits int32. */
-static int axis_ok(int32_t in_len, int32_t out_len, int32_t kernel,
-                   int32_t stride, int32_t pad)
-{
-    int64_t last_start;
-    if (kernel < 1 || stride < 1 || pad < 0 || pad >= kernel) {
-        return 0;
-    }
-    last_start = (int64_t)(out_len - 1) * stride;
-    return last_start - pad < in_len && last_start + kernel <= INT32_MAX &&
-           (int64_t)in_len + kernel <= INT32_MAX;
-}
 
 static int pool_args_ok(const int8_t *input, const eg_shape *in,
                         const eg_pool_params *p, const int8_t *output,

@@ -1,0 +1,84 @@
+/*
+ * eg_kernel_support.h: checks and the output stage shared by the kernels.
+ * Private to runtime_c/ (not part of the API in eg_runtime.h): small static
+ * inline functions, so each kernel keeps its arithmetic in one translation
+ * unit and the compiler can inline the per-output work.
+ */
+#ifndef EG_KERNEL_SUPPORT_H
+#define EG_KERNEL_SUPPORT_H
+
+#include <stdint.h>
+
+#include "eg_runtime.h"
+
+/* The int32 value congruent to u modulo 2^32 (a portable two's-complement
+ * reinterpretation; compilers emit nothing for it). */
+static inline int32_t wrap_int32(uint32_t u)
+{
+    if (u <= (uint32_t)INT32_MAX) {
+        return (int32_t)u;
+    }
+    return -(int32_t)(~u) - 1;
+}
+
+/* 1 if a feature map's dimensions are >= 1 and its size fits int32. */
+static inline int shape_ok(const eg_shape *s)
+{
+    if (s->h < 1 || s->w < 1 || s->c < 1) {
+        return 0;
+    }
+    return (int64_t)s->h * s->w <= INT32_MAX &&
+           (int64_t)s->h * s->w * s->c <= INT32_MAX;
+}
+
+/* 1 if a window sliding along one axis is consistent: every window holds at
+ * least one input element and all index arithmetic fits int32. */
+static inline int axis_ok(int32_t in_len, int32_t out_len, int32_t kernel,
+                          int32_t stride, int32_t pad)
+{
+    int64_t last_start;
+    if (kernel < 1 || stride < 1 || pad < 0 || pad >= kernel) {
+        return 0;
+    }
+    last_start = (int64_t)(out_len - 1) * stride;
+    return last_start - pad < in_len && last_start + kernel <= INT32_MAX &&
+           (int64_t)in_len + kernel <= INT32_MAX;
+}
+
+/* 1 if the output stage is in range for `channels` output channels. */
+static inline int requant_ok(const eg_requant *rq, int32_t channels)
+{
+    int32_t o;
+    if (rq->multiplier == NULL || rq->shift == NULL) {
+        return 0;
+    }
+    if (rq->act_min < -128 || rq->act_min > rq->act_max || rq->act_max > 127) {
+        return 0;
+    }
+    if (rq->rounding != EG_ROUNDING_DOUBLE && rq->rounding != EG_ROUNDING_SINGLE) {
+        return 0;
+    }
+    for (o = 0; o < channels; ++o) {
+        if (rq->multiplier[o] < 0 || rq->shift[o] < -31 || rq->shift[o] > 30) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* requantize, add the output zero point, clamp (in 64 bits: a saturated
+ * requantization plus the offset may leave the int32 range). */
+static inline int8_t output_stage(int32_t acc, int32_t multiplier, int32_t shift,
+                                  const eg_requant *rq)
+{
+    int64_t v = (int64_t)eg_requantize(acc, multiplier, shift, rq->rounding) +
+                rq->output_offset;
+    if (v < rq->act_min) {
+        v = rq->act_min;
+    } else if (v > rq->act_max) {
+        v = rq->act_max;
+    }
+    return (int8_t)v;
+}
+
+#endif /* EG_KERNEL_SUPPORT_H */
