@@ -68,13 +68,16 @@ def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "mod
             "edgegen needs a model without data-dependent control flow"
         ) from None
     try:
+        # A plain call first: ShapeProp prints a traceback before re-raising.
         with torch.no_grad():
-            ShapeProp(traced).propagate(example_input.float())
+            traced(example_input.float())
     except Exception as exc:
         raise UserError(
             f"input shape {tuple(example_input.shape)} does not fit the model: "
             f"{_first_line(exc)}; pass the input shape the model was built for"
         ) from None
+    with torch.no_grad():
+        ShapeProp(traced).propagate(example_input.float())
     return _Importer(traced, name).run()
 
 
