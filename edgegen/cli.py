@@ -198,7 +198,8 @@ def cmd_deploy(args) -> int:
     result = deploy(model, args.name or name, dataset, args.out, quantize_options=qopts,
                     verify_options=vopts, force=args.force, source=source)
     print((args.out / "report.md").read_text())
-    _print_result(result, "verification")
+    if result.float_accuracy_full is not None:
+        print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
     if vopts.test_samples is not None:
         print(f"(deploy verifies a sample; `edgegen verify {args.out}` checks the whole "
               "test set and 1000 random vectors)")
