@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from edgegen.errors import UserError
@@ -51,14 +53,27 @@ def quantize(
     samples: np.ndarray,
     spec: CalibrationSpec = CalibrationSpec(),
     rounding: Rounding = Rounding.DOUBLE,
+    weight_scales: Mapping[str, float] | None = None,
 ) -> QGraph:
     """Quantize ``graph`` with activation ranges calibrated on ``samples``
-    (NHWC float batch, as the float graph takes it)."""
+    (NHWC float batch, as the float graph takes it).
+
+    ``weight_scales`` maps a layer name to a per-tensor weight scale for
+    layers whose weights already lie on an int8 grid (shared weights from
+    ``edgegen.compress``): their int8 values are then the codebook's exactly.
+    """
     if len(samples) == 0:
         raise UserError("calibration needs at least one sample: raise --calib-samples")
+    weight_scales = dict(weight_scales or {})
+    unknown = set(weight_scales) - {n.name for n in graph.nodes}
+    if unknown:
+        raise UserError(f"weight scales given for layers the model does not have: {sorted(unknown)}")
     ranges = observe_ranges(graph, samples, spec)
     qparams = _tensor_params(graph, ranges)
-    nodes = tuple(_quantize_node(graph, node, qparams, rounding) for node in graph.nodes)
+    nodes = tuple(
+        _quantize_node(graph, node, qparams, rounding, weight_scales.get(node.name))
+        for node in graph.nodes
+    )
     tensors = tuple(QTensor(t.name, t.shape, qparams[t.name]) for t in graph.tensors)
     metadata = {
         "calibration": spec.method.value,
@@ -134,12 +149,31 @@ def _requant(in_scale, weight_scale, out: QuantParams, act, rounding) -> Requant
     )
 
 
-def _quantize_node(graph: Graph, node, qparams, rounding: Rounding) -> QNode:
+def on_grid(node_name: str, weight: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights of a layer whose float weights are scale * q exactly."""
+    q = round_half_away(weight.astype(np.float64) / scale)
+    off_grid = np.abs(q * scale - weight) > 1e-6 * scale
+    if np.abs(q).max(initial=0) > WEIGHT_QMAX or off_grid.any():
+        raise UserError(
+            f"weights of {node_name} are not on the int8 grid of their codebook (scale {scale}): "
+            "the compressed model was changed after compression (a BatchNorm folded into "
+            "it, or fine-tuning); compress it again"
+        )
+    channel_scale = np.full(weight.shape[0], float(scale))
+    return q.astype(np.int8), channel_scale
+
+
+def _quantize_node(graph: Graph, node, qparams, rounding: Rounding, grid_scale=None) -> QNode:
     op = node.op
     src = qparams[node.inputs[0]]
     out = qparams[node.output]
+    if grid_scale is not None and not isinstance(op, (Conv2D, FullyConnected)):
+        raise UserError(f"a weight scale was given for {node.name}, which has no weights")
     if isinstance(op, (Conv2D, FullyConnected)):
-        weight, weight_scale = symmetric_per_channel(op.weight)
+        if grid_scale is None:
+            weight, weight_scale = symmetric_per_channel(op.weight)
+        else:
+            weight, weight_scale = on_grid(node.name, op.weight, grid_scale)
         bias = _quantize_bias(node.name, op.bias, src.scale * weight_scale)
         requant = _requant(src.scale, weight_scale, out, op.activation, rounding)
         _check_accumulator(node.name, weight, bias)

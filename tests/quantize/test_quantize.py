@@ -76,3 +76,36 @@ def test_quantized_layer_constants():
         real = in_scale * op.weight_scale / out_scale
         approx = op.requant.multiplier * 2.0 ** (op.requant.shift.astype(float) - 31)
         np.testing.assert_allclose(approx, real, rtol=1e-9)
+
+
+def _fc_model(weight):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(weight.shape[1], weight.shape[0])).eval()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.from_numpy(weight))
+    return model
+
+
+def test_codebook_grid_scale_reproduces_int8_codebook_exactly():
+    rng = np.random.default_rng(0)
+    scale = 0.0123
+    codebook = np.array([0, -127, -40, -3, 5, 77, 127])
+    q = codebook[rng.integers(0, len(codebook), (6, 16))]
+    weight = (scale * q).astype(np.float32)  # what edgegen.compress leaves in the model
+    graph = import_model(_fc_model(weight), torch.zeros(1, 1, 4, 4))
+    qg = quantize(graph, rng.random((20, 4, 4, 1)), CalibrationSpec(input_range=(0.0, 1.0)),
+                  weight_scales={"1": scale})
+    fc = qg.nodes[1].op
+    np.testing.assert_array_equal(fc.weight, q)
+    np.testing.assert_array_equal(fc.weight_scale, np.full(6, scale))
+    assert len(set(fc.requant.multiplier.tolist())) == 1  # one scale: one multiplier
+
+
+def test_off_grid_weights_are_refused():
+    from edgegen.errors import UserError
+
+    weight = np.full((2, 4), 0.0123 * 3.3, dtype=np.float32)
+    graph = import_model(_fc_model(weight), torch.zeros(1, 1, 2, 2))
+    with pytest.raises(UserError, match="not on the int8 grid"):
+        quantize(graph, np.zeros((4, 2, 2, 1)), weight_scales={"1": 0.0123})
+    with pytest.raises(UserError, match="does not have"):
+        quantize(graph, np.zeros((4, 2, 2, 1)), weight_scales={"fc9": 0.1})
