@@ -25,7 +25,8 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a zoo model (lenet300, lenet5) or module.path:factory")
+    p.add_argument("model", help="a zoo model (lenet300, lenet5), module.path:factory, or a "
+                                 "compressed model (.npz from `edgegen compress`)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="state_dict checkpoint (default for zoo models: the cached one, "
                         "trained first if there is none)")
@@ -100,10 +101,45 @@ def _count(text: str, what: str) -> int | None:
     return value
 
 
+def _model_from_source(source: dict):
+    from edgegen.zoo import models, user_model
+
+    if "zoo" in source:
+        if source["zoo"] not in models.ZOO:
+            raise UserError(f"unknown zoo model {source['zoo']!r} (choose one of {', '.join(models.ZOO)})")
+        return models.ZOO[source["zoo"]](), source["zoo"]
+    return user_model.load_user_model(source["factory"], None), source["factory"].split(":")[-1]
+
+
+def _load_compressed(args):
+    from edgegen.compress.artifact import load_compressed
+
+    if args.checkpoint is not None:
+        raise UserError(f"{args.model} is a compressed model, which holds its weights: drop --checkpoint")
+    artifact = load_compressed(Path(args.model))
+    model, name = _model_from_source(artifact.source)
+    try:
+        model.load_state_dict(artifact.state_dict)
+    except RuntimeError as exc:
+        raise UserError(f"{args.model} does not fit the model it names ({name}): "
+                        f"{str(exc).splitlines()[0]}; run `edgegen compress` again") from None
+    source = {**artifact.source, "compressed": args.model}
+    return model.eval(), name, source, artifact.weight_scales()
+
+
 def _load_model(args, dataset):
-    """(model, display name, provenance) for a zoo name or module:factory."""
+    """(model, display name, provenance, weight scales) for a zoo name,
+    module:factory or a compressed .npz."""
+    from edgegen.compress.artifact import is_compressed_artifact
     from edgegen.zoo import checkpoints, models, user_model
 
+    if is_compressed_artifact(args.model):
+        return _load_compressed(args)
+    model, name, source = _load_float_model(args, dataset, checkpoints, models, user_model)
+    return model, name, source, None
+
+
+def _load_float_model(args, dataset, checkpoints, models, user_model):
     if args.model in models.ZOO:
         if args.checkpoint is None:
             model, meta = checkpoints.trained_zoo_model(args.model, dataset)
@@ -194,9 +230,10 @@ def cmd_deploy(args) -> int:
     qopts = _quantize_options(args)
     vopts = _verify_options(args)
     dataset = load_dataset(args.data_dir)
-    model, name, source = _load_model(args, dataset)
+    model, name, source, weight_scales = _load_model(args, dataset)
     result = deploy(model, args.name or name, dataset, args.out, quantize_options=qopts,
-                    verify_options=vopts, force=args.force, source=source)
+                    verify_options=vopts, force=args.force, source=source,
+                    weight_scales=weight_scales)
     print((args.out / "report.md").read_text())
     if result.float_accuracy_full is not None:
         print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
@@ -215,9 +252,9 @@ def cmd_generate(args) -> int:
     check_target(args.out.resolve(), args.force)
     qopts = _quantize_options(args)
     dataset = load_dataset(args.data_dir)
-    model, name, _ = _load_model(args, dataset)
+    model, name, _, weight_scales = _load_model(args, dataset)
     with atomic_folder(args.out, args.force) as folder:
-        qgraph = quantize_model(model, args.name or name, dataset, qopts)
+        qgraph = quantize_model(model, args.name or name, dataset, qopts, weight_scales)
         sources, plan = emit(qgraph, folder)
     print(f"wrote {args.out}: {', '.join(sorted(sources.files))} and runtime/ "
           f"(arena {plan.arena_size} bytes)")

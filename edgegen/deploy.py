@@ -29,6 +29,7 @@ from edgegen.quantize.calibrate import CalibrationSpec
 from edgegen.quantize.quantize import quantize
 from edgegen.reference.float_model import nchw_to_nhwc
 from edgegen.reference.golden import run_golden
+from edgegen.report.compression import storage_table
 from edgegen.report.layers import layer_rows
 from edgegen.report.render import write_report
 from edgegen.report.sizes import symbol_sizes
@@ -96,13 +97,16 @@ def float_accuracy(model: nn.Module, dataset: Dataset, limit: int | None = None)
     return correct / len(images)
 
 
-def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: QuantizeOptions) -> QGraph:
+def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: QuantizeOptions,
+                   weight_scales: dict[str, float] | None = None) -> QGraph:
+    """Import and quantize; ``weight_scales`` fix the int8 grid of layers
+    compressed with shared weights (see ``quantize.quantize``)."""
     graph = import_model(model, torch.zeros(model_input_shape(dataset)), name)
     rng = np.random.default_rng(options.seed)
     count = min(options.calib_samples, len(dataset.train_images))
     pick = np.sort(rng.choice(len(dataset.train_images), size=count, replace=False))
     samples = dataset_inputs(dataset.train_images[pick])
-    qgraph = quantize(graph, samples, options.calibration, options.rounding)
+    qgraph = quantize(graph, samples, options.calibration, options.rounding, weight_scales)
     qgraph.metadata.update({"dataset": dataset.name, "calibration_seed": options.seed})
     return qgraph
 
@@ -157,11 +161,12 @@ def measure_weight_bytes(sources: GeneratedSources, folder: Path, cc: str | None
 def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
            quantize_options: QuantizeOptions = QuantizeOptions(),
            verify_options: VerifyOptions = VerifyOptions(),
-           force: bool = False, source: dict | None = None, log=print) -> VerifyResult:
+           force: bool = False, source: dict | None = None,
+           weight_scales: dict[str, float] | None = None, log=print) -> VerifyResult:
     """import -> quantize -> plan -> emit -> build -> verify -> report into ``out``."""
     t0 = time.perf_counter()
     with atomic_folder(out, force) as folder:
-        qgraph = quantize_model(model, name, dataset, quantize_options)
+        qgraph = quantize_model(model, name, dataset, quantize_options, weight_scales)
         log(f"quantized {name}: {len(qgraph.nodes)} layers, {qgraph.rounding.value} rounding, "
             f"{quantize_options.calib_samples} calibration samples")
         sources, plan = emit(qgraph, folder)
@@ -173,7 +178,7 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
         rows = layer_rows(qgraph, plan, weight_bytes)
         write_report(folder, name=name, prefix=sources.prefix, qgraph=qgraph, plan=plan,
                      rows=rows, result=result, source=source or {}, dataset=dataset,
-                     seconds=time.perf_counter() - t0)
+                     storage=storage_table(qgraph), seconds=time.perf_counter() - t0)
     return result
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from edgegen import __version__
 from edgegen.quantize.artifact import content_hash
+from edgegen.report.compression import markdown_table
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
 
-def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, seconds) -> dict:
+def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, storage, seconds) -> dict:
     return {
         "edgegen_version": __version__,
         "model": name,
@@ -45,6 +46,7 @@ def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, se
             "mismatched_vectors": result.comparison.mismatched_vectors,
             "summary": result.comparison.line("golden vs host C"),
         },
+        "storage": storage.as_dict(),
         "seconds": round(seconds, 2),
     }
 
@@ -85,5 +87,11 @@ def markdown(report: dict) -> str:
 def write_report(folder: Path, **kwargs) -> dict:
     report = report_dict(**kwargs)
     (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (folder / "report.md").write_text(markdown(report))
+    storage = (
+        "\n## Storage by format (what Deep Compression's encodings would take)\n\n"
+        "The C above stores dense int8 weights. The same int8 weights stored pruned (P), "
+        "with codebook indices (Q) and Huffman-coded (H), every bit needed to decode counted:\n\n"
+        + markdown_table(kwargs["storage"]) + "\n"
+    )
+    (folder / "report.md").write_text(markdown(report) + storage)
     return report
