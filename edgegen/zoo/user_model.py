@@ -1,0 +1,133 @@
+"""Load a user's own model from a ``module.path:factory`` spec.
+
+``factory`` is any callable in the module that returns an ``nn.Module`` (a
+function or the model class itself); a module-level ``nn.Module`` instance is
+accepted as is.  The module part may also be a ``.py`` file path
+(``models/net.py:make_net``).  The current directory is put on ``sys.path``
+so that a model file beside the user imports as a module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from torch import nn
+
+from edgegen.errors import UserError
+from edgegen.zoo.checkpoints import load_checkpoint
+
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+_SPEC_HELP = (
+    "expected MODULE:FACTORY, e.g. `mymodels:make_net` for the function make_net "
+    "in mymodels.py in the current directory"
+)
+
+
+def _parse_spec(spec: str) -> tuple[str, str]:
+    module_part, sep, attr_part = spec.rpartition(":")
+    if not sep or not module_part or not attr_part:
+        raise UserError(f"model spec {spec!r} is malformed: {_SPEC_HELP}")
+    if not _DOTTED.match(attr_part):
+        raise UserError(
+            f"model spec {spec!r} is malformed: {attr_part!r} is not a Python name; {_SPEC_HELP}"
+        )
+    if not module_part.endswith(".py") and not _DOTTED.match(module_part):
+        raise UserError(
+            f"model spec {spec!r} is malformed: {module_part!r} is neither a dotted "
+            f"module path nor a .py file; {_SPEC_HELP}"
+        )
+    return module_part, attr_part
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise UserError(f"model file {path} not found")
+    module_name = "edgegen_user_model_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UserError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise UserError(f"importing model file {path} failed: {_describe(exc)}") from None
+    return module
+
+
+def _import_module(name: str) -> ModuleType:
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            raise UserError(
+                f"model module {name!r} not found (looked in the current directory "
+                f"{cwd} and on the Python path): {_describe(exc)}"
+            ) from None
+        raise UserError(f"importing model module {name!r} failed: {_describe(exc)}") from None
+    except Exception as exc:  # SyntaxError, errors raised by the module's own code
+        raise UserError(f"importing model module {name!r} failed: {_describe(exc)}") from None
+
+
+def load_user_model(spec: str, checkpoint: Path | str | None) -> nn.Module:
+    """Build the model ``spec`` names, load ``checkpoint`` into it if given, return it in eval mode.
+
+    Without a checkpoint the model keeps whatever weights its factory gave it.
+    Every problem the user can fix is a ``UserError`` naming the spec.
+    """
+    module_part, attr_part = _parse_spec(spec)
+    if module_part.endswith(".py"):
+        module = _import_file(Path(module_part))
+    else:
+        module = _import_module(module_part)
+
+    target: object = module
+    for attr in attr_part.split("."):
+        if not hasattr(target, attr):
+            public = sorted(
+                n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+            )
+            hint = f" (it has: {', '.join(public[:10])})" if public else ""
+            raise UserError(f"model spec {spec!r}: {module_part} has no attribute {attr_part!r}{hint}")
+        target = getattr(target, attr)
+
+    if isinstance(target, nn.Module):
+        model = target
+    elif callable(target):
+        try:
+            model = target()
+        except Exception as exc:
+            raise UserError(
+                f"model spec {spec!r}: calling {attr_part}() failed: {_describe(exc)}"
+            ) from None
+        if not isinstance(model, nn.Module):
+            raise UserError(
+                f"model spec {spec!r}: {attr_part}() returned {type(model).__name__}, "
+                "not a torch.nn.Module"
+            )
+    else:
+        raise UserError(
+            f"model spec {spec!r}: {attr_part} is a {type(target).__name__}, not a function "
+            "or class returning a torch.nn.Module"
+        )
+
+    if checkpoint is not None:
+        load_checkpoint(model, Path(checkpoint))
+    return model.eval()
