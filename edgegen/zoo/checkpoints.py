@@ -68,6 +68,7 @@ def save_checkpoint(model: nn.Module, path: Path | str, *, meta: dict) -> dict:
             torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; a checkpoint is not secret
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
