@@ -21,8 +21,8 @@ def check_target(out: Path, force: bool) -> None:
         raise UserError(f"output folder {out} already exists: choose another --out or pass --force")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder: choose another --out")
-    if not out.parent.is_dir():
-        raise UserError(f"cannot create {out}: its parent folder {out.parent} does not exist")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise UserError(f"cannot create {out}: {out.parent} is not a folder")
 
 
 @contextlib.contextmanager
@@ -30,6 +30,7 @@ def atomic_folder(out: Path, force: bool):
     """Yield a temporary folder; on success it replaces ``out``."""
     out = Path(out).resolve()
     check_target(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield tmp
