@@ -1,0 +1,30 @@
+"""Microcontroller targets: board files, firmware folders, cross builds,
+budget checks and bit-exact verification under QEMU.
+
+The entry points (see ``pipeline``): ``build_firmware``, ``verify_firmware``,
+``verify_on_board``; boards by name with ``load_board``/``known_boards``.
+"""
+
+from edgegen.target.boards import Board, known_boards, load_board
+from edgegen.target.pipeline import (
+    BoardVerifyResult,
+    FirmwareBuild,
+    InstructionCounts,
+    build_firmware,
+    random_vectors,
+    verify_firmware,
+    verify_on_board,
+)
+
+__all__ = [
+    "Board",
+    "BoardVerifyResult",
+    "FirmwareBuild",
+    "InstructionCounts",
+    "build_firmware",
+    "known_boards",
+    "load_board",
+    "random_vectors",
+    "verify_firmware",
+    "verify_on_board",
+]

@@ -1,0 +1,162 @@
+"""Does the model fit the board? Measured sizes against the board's limits.
+
+Flash = text + rodata + data and RAM = data + bss + stack estimate, all
+measured on the footprint image (the model, its buffers and a minimal
+main). When a limit is exceeded the error lists the biggest consumers of
+that resource, per layer, each with what would shrink it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgegen.emit.generate import ConstArray
+from edgegen.errors import UserError
+from edgegen.ir import QConv2D, QFullyConnected, QGraph
+from edgegen.plan.arena import MemoryPlan
+from edgegen.target.boards import Board
+from edgegen.target.cross import ImageSize
+from edgegen.target.stack import StackEstimate
+
+SHOWN_CONSUMERS = 5
+# For the "what would shrink it" estimates: a 4-bit codebook, and Deep
+# Compression's order of pruning for LeNet's big layers (about 90 %) with
+# one byte per kept weight (4-bit codebook index + 4-bit relative index).
+CODEBOOK_BITS = 4
+PRUNED_KEEP = 0.10
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The model's footprint on one board, from the footprint image."""
+
+    flash_bytes: int
+    ram_bytes: int
+    text: int
+    rodata: int
+    data: int
+    bss: int
+    stack: StackEstimate
+    arena_bytes: int  # part of bss
+    io_bytes: int  # the input and output buffers, part of bss
+
+    @staticmethod
+    def of(size: ImageSize, arena_bytes: int, io_bytes: int) -> "Footprint":
+        t = size.totals
+        return Footprint(size.flash_bytes, size.ram_bytes, t.text, t.rodata, t.data, t.bss,
+                         size.stack, arena_bytes, io_bytes)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    resource: str  # "flash" or "RAM"
+    what: str
+    bytes: int
+    remedy: str
+    layer: str | None = None
+
+
+def _layer_kind(node) -> str:
+    op = node.op
+    if isinstance(op, QConv2D):
+        o, kh, kw, i = op.weight.shape
+        return f"conv {kh}x{kw}, {i}->{o} channels"
+    if isinstance(op, QFullyConnected):
+        return f"fully connected {op.weight.shape[1]}->{op.weight.shape[0]}"
+    return type(op).__name__
+
+
+def _weights_remedy(node) -> str:
+    weights = node.op.weight.size
+    fewer = "fewer filters (filter pruning)" if isinstance(node.op, QConv2D) else "fewer output units"
+    return (f"prune and share its {weights:,} weights with `edgegen compress` (a {CODEBOOK_BITS}-bit "
+            f"codebook stores them in about {weights * CODEBOOK_BITS // 8:,} B; pruning "
+            f"{1 - PRUNED_KEEP:.0%} with sparse storage in about {int(weights * PRUNED_KEEP):,} B), "
+            f"or {fewer}, or a smaller model")
+
+
+def flash_consumers(qgraph: QGraph, arrays: tuple[ConstArray, ...], symbol_sizes: dict,
+                    footprint: Footprint) -> list[Consumer]:
+    """Per-layer constants (sizes of the linked arrays), code, and the rest."""
+    per_layer: dict[str, int] = {}
+    for array in arrays:
+        per_layer[array.layer] = per_layer.get(array.layer, 0) + symbol_sizes.get(array.symbol, 0)
+    consumers = []
+    for node in qgraph.nodes:
+        if per_layer.get(node.name):
+            consumers.append(Consumer(
+                "flash", f"{node.name}: weights, bias and requantization ({_layer_kind(node)})",
+                per_layer[node.name], _weights_remedy(node), node.name))
+    consumers.append(Consumer(
+        "flash", "code: kernels, call sequence and start-up", footprint.text,
+        "already -Os with unused functions removed; code grows with the number of distinct "
+        "layer kinds, not with layer sizes"))
+    rest = footprint.flash_bytes - footprint.text - sum(per_layer.values())
+    if rest > 0:
+        consumers.append(Consumer("flash", "other constants: layer parameters, vector table, data",
+                                  rest, "small and fixed per layer"))
+    return sorted(consumers, key=lambda c: -c.bytes)
+
+
+def _tensor_text(qgraph: QGraph, tensor: str) -> str:
+    return "x".join(str(d) for d in qgraph.tensor(tensor).shape)
+
+
+def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint) -> list[Consumer]:
+    """The arena's buffers by producing layer, the I/O buffers, the stack."""
+    producer = {node.output: node for node in qgraph.nodes}
+    consumers = []
+    for buffer in plan.buffers:
+        node = producer[buffer.tensor]
+        consumers.append(Consumer(
+            "RAM", f"{node.name} output {_tensor_text(qgraph, buffer.tensor)} int8 in the "
+                   f"{footprint.arena_bytes:,} B arena (live from layer {buffer.first} to {buffer.last})",
+            buffer.size,
+            f"fewer output channels in {node.name} (filter pruning with `edgegen compress`), "
+            "pooling or a stride earlier, or a smaller model", node.name))
+    consumers.append(Consumer(
+        "RAM", f"input {_tensor_text(qgraph, qgraph.input)} and output {_tensor_text(qgraph, qgraph.output)} "
+               "buffers", footprint.io_bytes, "a smaller input (resolution, channels)"))
+    chain = " -> ".join(footprint.stack.path)
+    consumers.append(Consumer("RAM", f"stack (estimate; deepest chain {chain})", footprint.stack.bytes,
+                              "fixed by the kernels; does not grow with the model"))
+    rest = footprint.data + footprint.bss - footprint.arena_bytes - footprint.io_bytes
+    if rest > 0:
+        consumers.append(Consumer("RAM", "other static data", rest, "start-up and board support"))
+    return sorted(consumers, key=lambda c: -c.bytes)
+
+
+def _over(resource: str, needed: int, limit: int) -> str | None:
+    if needed <= limit:
+        return None
+    return f"{resource} {needed:,} B of {limit:,} B (over by {needed - limit:,} B)"
+
+
+def budget_problems(board: Board, footprint: Footprint) -> list[str]:
+    """One line per exceeded limit (empty: the model fits)."""
+    problems = [_over("flash", footprint.flash_bytes, board.flash_bytes),
+                 _over("RAM", footprint.ram_bytes, board.ram_bytes)]
+    return [p for p in problems if p is not None]
+
+
+def check_budget(board: Board, model: str, footprint: Footprint, flash: list[Consumer],
+                 ram: list[Consumer], opt: str) -> None:
+    """UserError naming what does not fit, its biggest consumers and remedies."""
+    problems = budget_problems(board, footprint)
+    if not problems:
+        return
+    lines = [f"{model} does not fit {board.name}: {'; '.join(problems)} "
+             f"(measured from the linked image, {opt})."]
+    if footprint.flash_bytes > board.flash_bytes:
+        lines += _consumer_lines("flash", flash)
+    if footprint.ram_bytes > board.ram_bytes:
+        lines += _consumer_lines("RAM", ram)
+    raise UserError("\n".join(lines))
+
+
+def _consumer_lines(resource: str, consumers: list[Consumer]) -> list[str]:
+    lines = [f"Biggest {resource} consumers:"]
+    for c in consumers[:SHOWN_CONSUMERS]:
+        lines.append(f"  {c.bytes:>9,} B  {c.what}")
+        lines.append(f"               -> {c.remedy}")
+    return lines

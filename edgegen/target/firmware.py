@@ -1,0 +1,243 @@
+"""A self-contained firmware folder for one board.
+
+    model/     the generated model, its runtime and the self-test with its
+               golden vectors: what a user's firmware links (CMakeLists.txt)
+    board/     start-up code, linker scripts, board support and the mains of
+               edgegen's three images (footprint, selftest, harness)
+    Makefile   builds the library and the images with the board's toolchain
+    CMakeLists.txt, README.md
+
+Every value is prepared here (flags, object lists, golden vectors formatted
+by ``edgegen.emit.c_format``); the templates in ``templates/firmware/`` only
+lay them out.
+"""
+
+from __future__ import annotations
+
+import enum
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from edgegen import __version__
+from edgegen.build.host import WARNING_FLAGS
+from edgegen.emit.c_format import c_array_body
+from edgegen.emit.generate import GeneratedSources
+from edgegen.ir import QGraph
+from edgegen.paths import TEMPLATES_DIR
+from edgegen.quantize.artifact import content_hash
+from edgegen.reference.golden import run_golden
+from edgegen.target.boards import Board
+
+DEFAULT_OPT = "-Os"
+# The footprint image is linked with regions this large, so that a model
+# over budget still links and can be measured (see board/measure.ld).
+MEASURE_REGION_BYTES = 256 * 1024 * 1024
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of the firmware images (emitted into board/eg_board.h).
+    Above 9, apart from QEMU's own failure statuses."""
+
+    OK = 0
+    FAULT = 10
+    NO_INPUT = 11
+    BAD_INPUT = 12
+    INVOKE_FAILED = 13
+    WRITE_FAILED = 14
+    SELFTEST_FAILED = 15
+
+
+EXIT_MEANINGS = {
+    ExitCode.FAULT: "the firmware crashed (a fault or exception: bad memory access, "
+                    "undefined instruction, stack overflow)",
+    ExitCode.NO_INPUT: "the harness could not open input.bin through semihosting",
+    ExitCode.BAD_INPUT: "the harness read a truncated input.bin",
+    ExitCode.INVOKE_FAILED: "the model's invoke function returned an error",
+    ExitCode.WRITE_FAILED: "the harness could not write output.bin through semihosting",
+    ExitCode.SELFTEST_FAILED: "the self-test found a mismatch",
+}
+
+# Per architecture: the entry symbol and an instruction that always faults.
+_ENTRY = {"arm": "Reset_Handler", "riscv": "_start"}
+_UNDEFINED_INSTRUCTION = {"arm": "udf #0", "riscv": "unimp"}
+# The C function at the root of the call graph, for the stack estimate.
+STACK_ROOT = {"arm": "Reset_Handler", "riscv": "eg_startup"}
+
+
+@dataclass(frozen=True)
+class SelftestVectors:
+    """Golden input/output pairs embedded in the self-test."""
+
+    inputs: np.ndarray  # (n, input size) int8
+    outputs: np.ndarray  # (n, output size) int8, from the golden model
+    provenance: str  # where the inputs came from, printed in the C comment
+
+    @property
+    def count(self) -> int:
+        return len(self.inputs)
+
+
+def golden_selftest_vectors(qgraph: QGraph, inputs: np.ndarray, provenance: str) -> SelftestVectors:
+    """Pairs ``inputs`` with the golden model's outputs."""
+    inputs = np.asarray(inputs, dtype=np.int8)
+    if len(inputs) == 0:
+        raise ValueError("the self-test needs at least one vector")
+    shape = (len(inputs),) + tuple(qgraph.tensor(qgraph.input).shape)
+    outputs = run_golden(qgraph, inputs.reshape(shape))
+    return SelftestVectors(inputs.reshape(len(inputs), -1), np.asarray(outputs, np.int8).reshape(len(inputs), -1),
+                           provenance)
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Paths relative to the folder: what the Makefile builds from what."""
+
+    prefix: str
+    model_sources: tuple[str, ...]
+    selftest_source: str
+    board_sources: tuple[str, ...]  # linked into every image
+    image_mains: dict  # image name -> its main source
+
+    @staticmethod
+    def object_of(source: str) -> str:
+        return str(Path(source).with_suffix(".o"))
+
+    def hooked_model_objects(self) -> list[str]:
+        """The harness's model: invoke rebuilt with the marker hooks."""
+        invoke = f"model/{self.prefix}.c"
+        return [f"hooked/{self.prefix}.o" if s == invoke else self.object_of(s)
+                for s in self.model_sources]
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def _layout(board: Board, sources: GeneratedSources, runtime_files: list[str]) -> FolderLayout:
+    prefix = sources.prefix
+    model = [f"model/{prefix}.c", f"model/{prefix}_weights.c"] + [f"model/runtime/{f}" for f in runtime_files]
+    if board.arch == "arm":
+        support = ["board/startup_cortex_m.c"]
+    else:
+        support = ["board/startup_riscv.S"]
+        if board.emulated:
+            support.append("board/eg_semihost_trap.S")
+    support += ["board/eg_startup.c", "board/eg_board.c", "board/eg_libc.c"]
+    mains = {"footprint": "board/footprint_main.c", "selftest": "board/selftest_main.c"}
+    if board.emulated:
+        mains["harness"] = "board/harness_main.c"
+    return FolderLayout(prefix, tuple(model), f"model/{prefix}_selftest.c", tuple(support), mains)
+
+
+def _hex(value: int) -> str:
+    return f"0x{value:08X}"
+
+
+def _context(qgraph: QGraph, board: Board, sources: GeneratedSources, arena_size: int,
+             selftest: SelftestVectors, layout: FolderLayout, opt: str) -> dict:
+    return {
+        "version": __version__,
+        "board": board,
+        "prefix": layout.prefix,
+        "PREFIX": layout.prefix.upper(),
+        "source_name": qgraph.name,
+        "model_hash": content_hash(qgraph),
+        # C forbids zero-length arrays; a model without arena still gets one byte.
+        "arena_bytes": max(1, arena_size),
+        "exit_codes": [(code.name, int(code)) for code in ExitCode],
+        "fault_code": int(ExitCode.FAULT),
+        "test_device": _hex(board.qemu.test_device) if board.qemu and board.qemu.test_device else "",
+        "entry": _ENTRY[board.arch],
+        "undefined_instruction": _UNDEFINED_INSTRUCTION[board.arch],
+        "cpu_flags": " ".join(shlex.quote(f) for f in board.cflags),
+        "warning_flags": " ".join(WARNING_FLAGS),
+        "opt": opt,
+        "extra_ldflags": [],
+        "vectors": selftest.count,
+        "provenance": selftest.provenance,
+        "inputs": c_array_body(selftest.inputs),
+        "outputs": c_array_body(selftest.outputs),
+        "objects": {
+            "model": [layout.object_of(s) for s in layout.model_sources],
+            "selftest": layout.object_of(layout.selftest_source),
+            "board": [layout.object_of(s) for s in layout.board_sources],
+            "hooked_model": layout.hooked_model_objects(),
+        },
+        "sources": {"model": list(layout.model_sources), "selftest": layout.selftest_source},
+    }
+
+
+def _board_files(board: Board) -> dict[str, str]:
+    """board/<file> -> template, for this board's architecture and kind."""
+    files = {
+        "eg_board.h": "eg_board.h.j2",
+        "eg_board.c": "eg_board_emulated.c.j2" if board.emulated else "eg_board_real.c.j2",
+        "eg_startup.c": "eg_startup.c.j2",
+        "eg_libc.c": "eg_libc.c.j2",
+        "footprint_main.c": "footprint_main.c.j2",
+        "selftest_main.c": "selftest_main.c.j2",
+    }
+    if board.arch == "arm":
+        files["startup_cortex_m.c"] = "startup_cortex_m.c.j2"
+    else:
+        files["startup_riscv.S"] = "startup_riscv.S.j2"
+        if board.emulated:
+            files["eg_semihost_trap.S"] = "eg_semihost_trap.S.j2"
+    if board.emulated:
+        files.update({"eg_marker.h": "eg_marker.h.j2", "eg_marker.c": "eg_marker.c.j2",
+                      "harness_main.c": "harness_main.c.j2"})
+    return files
+
+
+def _linker_script(env: jinja2.Environment, context: dict, board: Board, measure: bool) -> str:
+    flash = MEASURE_REGION_BYTES if measure else board.flash_bytes
+    ram = MEASURE_REGION_BYTES if measure else board.ram_bytes
+    return env.get_template("firmware/linker.ld.j2").render(
+        context, measure=measure,
+        flash_origin=_hex(board.flash_origin), flash_length=_hex(flash),
+        ram_origin=_hex(board.ram_origin), ram_length=_hex(ram),
+    )
+
+
+def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: GeneratedSources,
+                          arena_size: int, selftest: SelftestVectors, *, opt: str = DEFAULT_OPT,
+                          extra_context: dict | None = None) -> FolderLayout:
+    """Write every source of the folder (nothing is compiled here)."""
+    folder = Path(folder)
+    sources.write(folder / "model")
+    runtime_files = sorted(p.name for p in (folder / "model" / "runtime").glob("*.c"))
+    layout = _layout(board, sources, runtime_files)
+    context = _context(qgraph, board, sources, arena_size, selftest, layout, opt)
+    context.update(extra_context or {})
+    env = _environment()
+
+    def render(template: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(env.get_template(f"firmware/{template}").render(context))
+
+    render("selftest.h.j2", folder / "model" / f"{layout.prefix}_selftest.h")
+    render("selftest.c.j2", folder / layout.selftest_source)
+    for name, template in _board_files(board).items():
+        render(template, folder / "board" / name)
+    (folder / "board" / "linker.ld").write_text(_linker_script(env, context, board, measure=False))
+    (folder / "board" / "measure.ld").write_text(_linker_script(env, context, board, measure=True))
+    render("Makefile.j2", folder / "Makefile")
+    render("CMakeLists.txt.j2", folder / "CMakeLists.txt")
+    return layout
+
+
+def write_readme(folder: Path, context: dict) -> None:
+    """README.md, written last: it quotes the measured sizes."""
+    text = _environment().get_template("firmware/README.md.j2").render(context)
+    (Path(folder) / "README.md").write_text(text)
