@@ -133,14 +133,17 @@ def _board_path(board: str | Path) -> Path:
 
 
 def _check_fields(table: dict, fields: dict, optional: dict, where: str, path: Path) -> None:
-    for key, (kind, what) in fields.items():
-        if key not in table:
-            raise UserError(f"board file {path}: missing field '{where}{key}' ({what})")
     allowed = {**fields, **optional}
-    for key, value in table.items():
+    # Unknown names first: a misspelt field is reported as such, not as a
+    # missing one.
+    for key in table:
         if key not in allowed:
             raise UserError(f"board file {path}: unknown field '{where}{key}' "
                             f"(expected {', '.join(where + k for k in allowed)})")
+    for key, (kind, what) in fields.items():
+        if key not in table:
+            raise UserError(f"board file {path}: missing field '{where}{key}' ({what})")
+    for key, value in table.items():
         kind, what = allowed[key]
         # bool is an int in Python: never accept one for the other.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

@@ -102,6 +102,24 @@ def _tensor_text(qgraph: QGraph, tensor: str) -> str:
     return "x".join(str(d) for d in qgraph.tensor(tensor).shape)
 
 
+def _channel_source(qgraph: QGraph, node) -> str | None:
+    """The nearest layer at or before ``node`` whose weights set its
+    channel count (a pooling output has its convolution's channels)."""
+    producer = {n.output: n for n in qgraph.nodes}
+    while node is not None:
+        if isinstance(node.op, (QConv2D, QFullyConnected)):
+            return node.name
+        node = producer.get(node.inputs[0])
+    return None
+
+
+def _activation_remedy(qgraph: QGraph, node) -> str:
+    source = _channel_source(qgraph, node)
+    fewer = (f"fewer output channels in {source} (filter pruning with `edgegen compress`), "
+             if source else "")
+    return f"{fewer}pooling or a stride earlier, or a smaller model"
+
+
 def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint) -> list[Consumer]:
     """The arena's buffers by producing layer, the I/O buffers, the stack."""
     producer = {node.output: node for node in qgraph.nodes}
@@ -111,9 +129,7 @@ def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint) -> lis
         consumers.append(Consumer(
             "RAM", f"{node.name} output {_tensor_text(qgraph, buffer.tensor)} int8 in the "
                    f"{footprint.arena_bytes:,} B arena (live from layer {buffer.first} to {buffer.last})",
-            buffer.size,
-            f"fewer output channels in {node.name} (filter pruning with `edgegen compress`), "
-            "pooling or a stride earlier, or a smaller model", node.name))
+            buffer.size, _activation_remedy(qgraph, node), node.name))
     consumers.append(Consumer(
         "RAM", f"input {_tensor_text(qgraph, qgraph.input)} and output {_tensor_text(qgraph, qgraph.output)} "
                "buffers", footprint.io_bytes, "a smaller input (resolution, channels)"))

@@ -94,7 +94,9 @@ def golden_selftest_vectors(qgraph: QGraph, inputs: np.ndarray, provenance: str)
 
 @dataclass(frozen=True)
 class FolderLayout:
-    """Paths relative to the folder: what the Makefile builds from what."""
+    """Paths relative to the folder: what the Makefile builds from what.
+    The Makefile's object lists are rendered from here, and the stack
+    estimate reads the call graphs of exactly an image's objects."""
 
     prefix: str
     model_sources: tuple[str, ...]
@@ -104,13 +106,27 @@ class FolderLayout:
 
     @staticmethod
     def object_of(source: str) -> str:
+        """Object path under build/obj for a source path."""
         return str(Path(source).with_suffix(".o"))
+
+    def model_objects(self) -> list[str]:
+        return [self.object_of(s) for s in self.model_sources]
 
     def hooked_model_objects(self) -> list[str]:
         """The harness's model: invoke rebuilt with the marker hooks."""
         invoke = f"model/{self.prefix}.c"
         return [f"hooked/{self.prefix}.o" if s == invoke else self.object_of(s)
                 for s in self.model_sources]
+
+    def image_objects(self, image: str) -> list[str]:
+        """Every object linked into ``image``, in link order."""
+        objects = [self.object_of(s) for s in self.board_sources]
+        objects.append(self.object_of(self.image_mains[image]))
+        if image == "selftest":
+            return objects + [self.object_of(self.selftest_source)] + self.model_objects()
+        if image == "harness":
+            return objects + ["board/eg_marker.o"] + self.hooked_model_objects()
+        return objects + self.model_objects()
 
 
 def _environment() -> jinja2.Environment:
@@ -144,17 +160,33 @@ def _hex(value: int) -> str:
     return f"0x{value:08X}"
 
 
-def _context(qgraph: QGraph, board: Board, sources: GeneratedSources, arena_size: int,
-             selftest: SelftestVectors, layout: FolderLayout, opt: str) -> dict:
+def _model_context(qgraph: QGraph, prefix: str, arena_size: int) -> dict:
     return {
         "version": __version__,
-        "board": board,
-        "prefix": layout.prefix,
-        "PREFIX": layout.prefix.upper(),
+        "prefix": prefix,
+        "PREFIX": prefix.upper(),
         "source_name": qgraph.name,
         "model_hash": content_hash(qgraph),
         # C forbids zero-length arrays; a model without arena still gets one byte.
         "arena_bytes": max(1, arena_size),
+    }
+
+
+def _selftest_context(selftest: SelftestVectors) -> dict:
+    return {
+        "vectors": selftest.count,
+        "provenance": selftest.provenance,
+        "inputs": c_array_body(selftest.inputs),
+        "outputs": c_array_body(selftest.outputs),
+    }
+
+
+def _context(qgraph: QGraph, board: Board, arena_size: int, selftest: SelftestVectors,
+             layout: FolderLayout, opt: str) -> dict:
+    return {
+        **_model_context(qgraph, layout.prefix, arena_size),
+        **_selftest_context(selftest),
+        "board": board,
         "exit_codes": [(code.name, int(code)) for code in ExitCode],
         "fault_code": int(ExitCode.FAULT),
         "test_device": _hex(board.qemu.test_device) if board.qemu and board.qemu.test_device else "",
@@ -164,16 +196,11 @@ def _context(qgraph: QGraph, board: Board, sources: GeneratedSources, arena_size
         "warning_flags": " ".join(WARNING_FLAGS),
         "opt": opt,
         "extra_ldflags": [],
-        "vectors": selftest.count,
-        "provenance": selftest.provenance,
-        "inputs": c_array_body(selftest.inputs),
-        "outputs": c_array_body(selftest.outputs),
         "objects": {
-            "model": [layout.object_of(s) for s in layout.model_sources],
+            "model": layout.model_objects(),
             "selftest": layout.object_of(layout.selftest_source),
-            "board": [layout.object_of(s) for s in layout.board_sources],
-            "hooked_model": layout.hooked_model_objects(),
         },
+        "images": {name: layout.image_objects(name) for name in layout.image_mains},
         "sources": {"model": list(layout.model_sources), "selftest": layout.selftest_source},
     }
 
@@ -211,23 +238,20 @@ def _linker_script(env: jinja2.Environment, context: dict, board: Board, measure
 
 
 def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: GeneratedSources,
-                          arena_size: int, selftest: SelftestVectors, *, opt: str = DEFAULT_OPT,
-                          extra_context: dict | None = None) -> FolderLayout:
+                          arena_size: int, selftest: SelftestVectors, *, opt: str = DEFAULT_OPT) -> FolderLayout:
     """Write every source of the folder (nothing is compiled here)."""
     folder = Path(folder)
     sources.write(folder / "model")
     runtime_files = sorted(p.name for p in (folder / "model" / "runtime").glob("*.c"))
     layout = _layout(board, sources, runtime_files)
-    context = _context(qgraph, board, sources, arena_size, selftest, layout, opt)
-    context.update(extra_context or {})
+    context = _context(qgraph, board, arena_size, selftest, layout, opt)
     env = _environment()
 
     def render(template: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(env.get_template(f"firmware/{template}").render(context))
 
-    render("selftest.h.j2", folder / "model" / f"{layout.prefix}_selftest.h")
-    render("selftest.c.j2", folder / layout.selftest_source)
+    write_selftest(folder, qgraph, layout.prefix, arena_size, selftest)
     for name, template in _board_files(board).items():
         render(template, folder / "board" / name)
     (folder / "board" / "linker.ld").write_text(_linker_script(env, context, board, measure=False))
@@ -235,6 +259,16 @@ def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: G
     render("Makefile.j2", folder / "Makefile")
     render("CMakeLists.txt.j2", folder / "CMakeLists.txt")
     return layout
+
+
+def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
+                   selftest: SelftestVectors) -> None:
+    """model/<prefix>_selftest.h and .c with ``selftest``'s golden vectors."""
+    context = {**_model_context(qgraph, prefix, arena_size), **_selftest_context(selftest)}
+    env = _environment()
+    model = Path(folder) / "model"
+    for template, name in (("selftest.h.j2", f"{prefix}_selftest.h"), ("selftest.c.j2", f"{prefix}_selftest.c")):
+        (model / name).write_text(env.get_template(f"firmware/{template}").render(context))
 
 
 def write_readme(folder: Path, context: dict) -> None:

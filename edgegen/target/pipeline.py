@@ -13,20 +13,30 @@ thin layers over these three functions.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edgegen import __version__
 from edgegen.emit.generate import generate_sources
 from edgegen.ir import QConv2D, QFullyConnected, QGraph
 from edgegen.output_folder import atomic_folder
 from edgegen.plan.arena import plan_memory
+from edgegen.quantize.artifact import content_hash
 from edgegen.reference.golden import run_golden
 from edgegen.target import firmware
 from edgegen.target.boards import Board, load_board
-from edgegen.target.budget import Consumer, Footprint, check_budget, flash_consumers, ram_consumers
+from edgegen.target.budget import (
+    Consumer,
+    Footprint,
+    budget_problems,
+    check_budget,
+    flash_consumers,
+    ram_consumers,
+)
 from edgegen.target.cross import BUILD_DIR, ImageSize, measure_image, run_make
 from edgegen.target.plugin import build_plugin, read_marker_counts
 from edgegen.target.qemu import (
@@ -41,7 +51,6 @@ from edgegen.target.qemu import (
 from edgegen.verify.compare import Comparison, compare_outputs
 
 DEFAULT_SELFTEST_VECTORS = 4
-IMAGES = ("footprint", "selftest", "harness")
 # Instructions per multiply-accumulate assumed for time limits only (the
 # plain C kernels measure 6-15 at -Os): a generous upper bound.
 _INSTRUCTIONS_PER_MAC = 40
@@ -129,45 +138,87 @@ def golden_outputs(qgraph: QGraph, vectors: np.ndarray) -> np.ndarray:
     return np.asarray(run_golden(qgraph, vectors.reshape(shape)), np.int8).reshape(len(vectors), -1)
 
 
+@dataclass(frozen=True)
+class FootprintReport:
+    """The footprint image measured, and what does not fit the board."""
+
+    prefix: str
+    footprint: Footprint
+    flash_consumers: tuple[Consumer, ...]  # biggest first
+    ram_consumers: tuple[Consumer, ...]
+    problems: tuple[str, ...]  # one line per exceeded limit
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
+
+
+def _write_and_measure(folder: Path, qgraph: QGraph, board: Board, selftest: firmware.SelftestVectors,
+                       opt: str, extra_cflags: tuple[str, ...]) -> tuple[firmware.FolderLayout, FootprintReport]:
+    """Write the folder, build the footprint image and measure it."""
+    plan = plan_memory(qgraph)
+    sources = generate_sources(qgraph, plan)
+    layout = firmware.write_firmware_folder(folder, qgraph, board, sources, plan.arena_size, selftest, opt=opt)
+    run_make(folder, board, [f"{BUILD_DIR}/footprint.elf"], extra_cflags=extra_cflags)
+    size = _measure(folder, board, layout, "footprint")
+    io_bytes = qgraph.tensor(qgraph.input).size + qgraph.tensor(qgraph.output).size
+    footprint = Footprint.of(size, max(1, plan.arena_size), io_bytes)
+    report = FootprintReport(
+        prefix=sources.prefix, footprint=footprint,
+        flash_consumers=tuple(flash_consumers(qgraph, sources.arrays, size.symbols, footprint)),
+        ram_consumers=tuple(ram_consumers(qgraph, plan, footprint)),
+        problems=tuple(budget_problems(board, footprint)),
+    )
+    return layout, report
+
+
+def _selftest_vectors(qgraph: QGraph, vectors, provenance: str | None) -> firmware.SelftestVectors:
+    if vectors is None:
+        vectors = random_vectors(qgraph, DEFAULT_SELFTEST_VECTORS)
+        provenance = provenance or f"{len(vectors)} uniformly random int8 inputs, seed 0"
+    vectors = _as_vectors(qgraph, vectors)
+    return firmware.golden_selftest_vectors(
+        qgraph, vectors, provenance or f"{len(vectors)} input vectors chosen by the caller")
+
+
+def measure_footprint(qgraph: QGraph, board: Board | str, *, opt: str = firmware.DEFAULT_OPT) -> FootprintReport:
+    """Flash and RAM of the model on ``board`` without the budget check (for
+    reports about models that do not fit); builds in a temporary folder."""
+    board = board if isinstance(board, Board) else load_board(board)
+    selftest = _selftest_vectors(qgraph, None, None)
+    with tempfile.TemporaryDirectory(prefix="edgegen-footprint-") as tmp:
+        _, report = _write_and_measure(Path(tmp), qgraph, board, selftest, opt, ())
+    return report
+
+
 def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors=None,
                    vectors_provenance: str | None = None, opt: str = firmware.DEFAULT_OPT,
                    force: bool = False, extra_cflags: tuple[str, ...] = ()) -> FirmwareBuild:
     """Write and cross-compile the firmware folder ``out_dir`` for ``board``.
 
     ``vectors``: int8 inputs whose golden outputs the self-test embeds
-    (default: DEFAULT_SELFTEST_VECTORS random inputs). ``extra_cflags``
-    go to every compilation (test builds of the harness use them).
+    (default: DEFAULT_SELFTEST_VECTORS random inputs), described by
+    ``vectors_provenance`` in the generated C. ``extra_cflags`` go to every
+    compilation (test builds of the harness use them).
     Raises UserError if the model is over the board's flash or RAM budget,
     if a tool is missing or a compilation fails; ``out_dir`` is then left
     untouched (everything is built in a temporary folder renamed at the end).
     """
     board = board if isinstance(board, Board) else load_board(board)
-    if vectors is None:
-        vectors = random_vectors(qgraph, DEFAULT_SELFTEST_VECTORS)
-        vectors_provenance = vectors_provenance or f"{len(vectors)} uniformly random int8 inputs, seed 0"
-    vectors = _as_vectors(qgraph, vectors)
-    selftest = firmware.golden_selftest_vectors(
-        qgraph, vectors, vectors_provenance or f"{len(vectors)} input vectors chosen by the caller")
+    selftest = _selftest_vectors(qgraph, vectors, vectors_provenance)
     out_dir = Path(out_dir).resolve()
-    plan = plan_memory(qgraph)
-    sources = generate_sources(qgraph, plan)
     with atomic_folder(out_dir, force) as folder:
-        firmware.write_firmware_folder(folder, qgraph, board, sources, plan.arena_size, selftest, opt=opt)
-        run_make(folder, board, [f"{BUILD_DIR}/footprint.elf"], extra_cflags=extra_cflags)
-        size = _measure(folder, board, "footprint")
-        io_bytes = qgraph.tensor(qgraph.input).size + qgraph.tensor(qgraph.output).size
-        footprint = Footprint.of(size, max(1, plan.arena_size), io_bytes)
-        flash = flash_consumers(qgraph, sources.arrays, size.symbols, footprint)
-        ram = ram_consumers(qgraph, plan, footprint)
-        check_budget(board, sources.prefix, footprint, flash, ram, opt)
-        images = [name for name in IMAGES if name != "harness" or board.emulated]
+        layout, report = _write_and_measure(folder, qgraph, board, selftest, opt, extra_cflags)
+        check_budget(board, report.prefix, report.footprint, list(report.flash_consumers),
+                     list(report.ram_consumers), opt)
+        images = list(layout.image_mains)
         run_make(folder, board, ["all"], extra_cflags=extra_cflags)
-        sizes = {name: _measure(folder, board, name) for name in images}
-        firmware.write_readme(folder, _readme_context(qgraph, board, sources.prefix, footprint, opt,
+        sizes = {name: _measure(folder, board, layout, name) for name in images}
+        firmware.write_readme(folder, _readme_context(qgraph, board, report.prefix, report.footprint, opt,
                                                       selftest.count))
     return FirmwareBuild(
-        board=board, prefix=sources.prefix, folder=out_dir, opt=opt, footprint=footprint,
-        flash_consumers=tuple(flash), ram_consumers=tuple(ram),
+        board=board, prefix=report.prefix, folder=out_dir, opt=opt, footprint=report.footprint,
+        flash_consumers=report.flash_consumers, ram_consumers=report.ram_consumers,
         images={name: out_dir / BUILD_DIR / f"{name}.elf" for name in images},
         image_sizes={name: (s.flash_bytes, s.ram_bytes) for name, s in sizes.items()},
         selftest_vectors=selftest.count,
@@ -178,16 +229,13 @@ def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors
     )
 
 
-def _measure(folder: Path, board: Board, image: str) -> ImageSize:
-    objects = sorted((folder / BUILD_DIR / "obj").rglob("*.o"))
+def _measure(folder: Path, board: Board, layout: firmware.FolderLayout, image: str) -> ImageSize:
+    objects = [folder / BUILD_DIR / "obj" / o for o in layout.image_objects(image)]
     return measure_image(folder / BUILD_DIR / f"{image}.elf", objects, firmware.STACK_ROOT[board.arch])
 
 
 def _readme_context(qgraph: QGraph, board: Board, prefix: str, footprint: Footprint, opt: str,
                     selftest_vectors: int) -> dict:
-    from edgegen import __version__
-    from edgegen.quantize.artifact import content_hash
-
     command = " ".join(qemu_arguments(board, Path("build/selftest.elf"))) if board.emulated else ""
     return {
         "version": __version__, "board": board, "prefix": prefix, "source_name": qgraph.name,

@@ -60,13 +60,15 @@ def read_marker_counts(path: Path) -> MarkerCounts:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"the instruction-count plugin wrote no {path.name}: QEMU did not exit normally")
-    lines = path.read_text().split("\n")
+    text = path.read_text()
+    if "error" in text:
+        raise UserError(f"the instruction-count plugin failed: {text.splitlines()[-1]}")
+    lines = text.split()
     try:
-        total = int(lines[0].removeprefix("total "))
-        count = int(lines[1].removeprefix("hits "))
-        if lines[2].startswith("error"):
-            raise UserError(f"the instruction-count plugin failed: {lines[2]}")
-        hits = tuple(int(v) for v in lines[2 : 2 + count])
+        if lines[0] != "total" or lines[2] != "hits":
+            raise ValueError(lines[:4])
+        total, count = int(lines[1]), int(lines[3])
+        hits = tuple(int(v) for v in lines[4:])
     except (IndexError, ValueError):
         raise UserError(f"{path} is not a complete instruction-count record") from None
     if len(hits) != count:

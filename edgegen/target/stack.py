@@ -69,7 +69,8 @@ def estimate_stack(graph: CallGraph, entry: str) -> StackEstimate:
         if function == INDIRECT_CALL:
             caveats.add("an indirect call (function pointer) whose target is not known")
             return 0, ()
-        if function not in graph.frames:
+        if function not in graph.frames and not function.startswith("__"):
+            # "__" names are compiler helpers: HELPER_ALLOWANCE covers them.
             caveats.add(f"{function} has no stack information (not compiled with the image)")
         if graph.qualifiers.get(function, "static") != "static":
             caveats.add(f"{function} has a dynamic stack frame")

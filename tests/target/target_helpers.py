@@ -1,0 +1,42 @@
+"""Plain helpers of the board tests (fixtures are in conftest.py)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edgegen.deploy import image_to_int8
+from edgegen.target.boards import Board
+
+
+def _root_conftest():
+    """tests/conftest.py, loaded under a name of its own: pytest imports
+    every conftest.py as "conftest", so that name is ambiguous here."""
+    name = "_edgegen_root_conftest"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "conftest.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+require_tool = _root_conftest().require_tool
+
+
+def require_board_tools(board: Board, emulate: bool = False) -> None:
+    """Skip (or fail in CI) when the board's compiler or emulator is missing."""
+    require_tool(board.tool("gcc"), board.toolchain_package)
+    require_tool("make", "make")
+    if emulate:
+        require_tool(board.qemu.binary, board.qemu.package)
+
+
+def board_vectors(qgraph, fashion, images: int, random: int, seed: int = 0) -> np.ndarray:
+    """Test-set images, then uniformly random int8 inputs: (n, input size)."""
+    size = qgraph.tensor(qgraph.input).size
+    pictures = image_to_int8(fashion.test_images[:images]).reshape(images, size)
+    noise = np.random.default_rng(seed).integers(-128, 128, (random, size), dtype=np.int64).astype(np.int8)
+    return np.concatenate([pictures, noise])

@@ -1,0 +1,150 @@
+"""Board files: every shipped board loads; bad files name the bad field."""
+
+import pytest
+
+from edgegen.errors import UserError
+from edgegen.target.boards import known_boards, load_board
+
+EMULATED = {
+    "qemu-mps2-an386": "mps2-an386",
+    "qemu-mps2-an500": "mps2-an500",
+    "qemu-mps2-an505": "mps2-an505",
+    "qemu-mps2-an385": "mps2-an385",
+    "qemu-virt-rv32": "virt",
+}
+REAL = {  # name -> (flash, RAM) in bytes
+    "nucleo-f411re": (512 * 1024, 128 * 1024),
+    "stm32f746g-disco": (1024 * 1024, 320 * 1024),
+    "nrf52840-dk": (1024 * 1024, 256 * 1024),
+    "rp2040-pico": (2048 * 1024, 264 * 1024),
+    "esp32-c3": (4096 * 1024, 400 * 1024),
+    "stm32l031": (32 * 1024, 8 * 1024),
+}
+
+GOOD = """\
+name = "{name}"
+description = "a test board"
+cpu = "cortex-m4f"
+arch = "arm"
+toolchain = "arm-none-eabi"
+toolchain_package = "gcc-arm-none-eabi"
+cflags = ["-mcpu=cortex-m4", "-mthumb"]
+fpu = false
+flash_bytes = 65536
+ram_bytes = 16384
+
+[memory]
+flash_origin = 0x08000000
+ram_origin = 0x20000000
+"""
+
+
+def write_board(tmp_path, text, name="testboard"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text.format(name=name))
+    return path
+
+
+def test_every_required_board_is_shipped():
+    assert set(EMULATED) | set(REAL) <= set(known_boards())
+
+
+@pytest.mark.parametrize("name", sorted(EMULATED))
+def test_emulated_boards_name_their_qemu_machine(name):
+    board = load_board(name)
+    assert board.emulated and board.qemu.machine == EMULATED[name]
+    assert board.qemu.binary in ("qemu-system-arm", "qemu-system-riscv32")
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_boards_have_their_datasheet_sizes(name):
+    board = load_board(name)
+    assert not board.emulated
+    assert (board.flash_bytes, board.ram_bytes) == REAL[name]
+
+
+def test_cores_are_the_required_ones():
+    assert load_board("qemu-virt-rv32").cflags[0] == "-march=rv32imac"
+    assert load_board("esp32-c3").cflags[0] == "-march=rv32imc"
+    assert load_board("rp2040-pico").cflags[0] == "-mcpu=cortex-m0plus"
+    assert load_board("qemu-mps2-an505").cflags[0] == "-mcpu=cortex-m33"
+
+
+def test_a_good_file_loads_by_path(tmp_path):
+    board = load_board(write_board(tmp_path, GOOD))
+    assert board.name == "testboard" and board.flash_origin == 0x08000000 and not board.emulated
+
+
+def test_unknown_board_lists_the_known_ones():
+    with pytest.raises(UserError, match="unknown board 'no-such-board'.*qemu-mps2-an386.*stm32l031"):
+        load_board("no-such-board")
+
+
+@pytest.mark.parametrize("field", ["cpu", "flash_bytes", "toolchain_package", "memory"])
+def test_missing_field_is_named(tmp_path, field):
+    lines = [line for line in GOOD.splitlines() if not line.startswith(field)]
+    if field == "memory":
+        lines = [line for line in lines if not line.startswith(("[memory]", "flash_origin", "ram_origin"))]
+    path = write_board(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=f"{path}: missing field '{field}'"):
+        load_board(path)
+
+
+def test_missing_memory_field_is_named_with_its_table(tmp_path):
+    path = write_board(tmp_path, GOOD.replace("ram_origin = 0x20000000\n", ""))
+    with pytest.raises(UserError, match="missing field 'memory.ram_origin'"):
+        load_board(path)
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ("flash_bytes = 65536", 'flash_bytes = "64K"', "flash_bytes"),
+    ("fpu = false", "fpu = 1", "fpu"),
+    ("ram_bytes = 16384", "ram_bytes = true", "ram_bytes"),
+    ('cflags = ["-mcpu=cortex-m4", "-mthumb"]', 'cflags = "-mthumb"', "cflags"),
+    ('cflags = ["-mcpu=cortex-m4", "-mthumb"]', "cflags = [1, 2]", "cflags"),
+    ('arch = "arm"', 'arch = "mips"', "arch"),
+    ("ram_bytes = 16384", "ram_bytes = 0", "ram_bytes"),
+    ("flash_origin = 0x08000000", "flash_origin = 0xFFFFF000", "memory.flash_origin"),
+])
+def test_wrong_field_is_named(tmp_path, old, new, field):
+    path = write_board(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(UserError, match=f"field '{field}'"):
+        load_board(path)
+
+
+def test_misspelled_field_is_named(tmp_path):
+    path = write_board(tmp_path, GOOD.replace("ram_bytes", "ram_byte"))
+    with pytest.raises(UserError, match="unknown field 'ram_byte'"):
+        load_board(path)
+
+
+def test_name_must_match_the_file(tmp_path):
+    path = tmp_path / "other.toml"
+    path.write_text(GOOD.format(name="testboard"))
+    with pytest.raises(UserError, match="field 'name'.*other.toml"):
+        load_board(path)
+
+
+def test_fpu_needs_arm(tmp_path):
+    text = GOOD.replace('arch = "arm"', 'arch = "riscv"').replace("fpu = false", "fpu = true")
+    with pytest.raises(UserError, match="field 'fpu'"):
+        load_board(write_board(tmp_path, text))
+
+
+def test_riscv_emulation_needs_the_exit_device(tmp_path):
+    text = GOOD.replace('arch = "arm"', 'arch = "riscv"') + (
+        '\n[qemu]\nbinary = "qemu-system-riscv32"\npackage = "qemu-system-misc"\nmachine = "virt"\n')
+    with pytest.raises(UserError, match="field 'qemu.test_device'"):
+        load_board(write_board(tmp_path, text))
+
+
+def test_qemu_table_fields_are_checked(tmp_path):
+    text = GOOD + '\n[qemu]\nbinary = "qemu-system-arm"\nmachine = "mps2-an386"\n'
+    with pytest.raises(UserError, match="missing field 'qemu.package'"):
+        load_board(write_board(tmp_path, text))
+
+
+def test_invalid_toml_is_reported(tmp_path):
+    path = write_board(tmp_path, GOOD + "this is not toml\n")
+    with pytest.raises(UserError, match="is not valid TOML"):
+        load_board(path)

@@ -1,0 +1,75 @@
+"""lenet300 and lenet5 verified byte-exact on every emulated board, with
+executed-instruction counts per inference and per layer."""
+
+import numpy as np
+import pytest
+
+from edgegen.ir import QConv2D, QFullyConnected
+from edgegen.target import load_board, verify_on_board
+from edgegen.target.pipeline import build_firmware, run_harness
+from target_helpers import board_vectors, require_board_tools
+
+EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps2-an385", "qemu-virt-rv32"]
+TEST_IMAGES = 16
+RANDOM_VECTORS = 16
+
+
+def multiply_accumulates(qgraph) -> int:
+    total = 0
+    for node in qgraph.nodes:
+        if isinstance(node.op, QConv2D):
+            total += qgraph.tensor(node.output).size * int(np.prod(node.op.weight.shape[1:]))
+        elif isinstance(node.op, QFullyConnected):
+            total += node.op.weight.size
+    return total
+
+
+@pytest.mark.parametrize("board_name", EMULATED)
+@pytest.mark.parametrize("model", ["lenet300", "lenet5"])
+def test_bit_exact_on_emulated_board(qgraphs, fashion, tmp_path, model, board_name):
+    board = load_board(board_name)
+    require_board_tools(board, emulate=True)
+    qgraph = qgraphs[model]
+    vectors = board_vectors(qgraph, fashion, TEST_IMAGES, RANDOM_VECTORS)
+
+    result = verify_on_board(qgraph, board, vectors, tmp_path)
+
+    assert result.comparison.bit_exact, result.comparison.line(board_name)
+    assert result.vectors == TEST_IMAGES + RANDOM_VECTORS
+    assert result.selftest.endswith("PASS (4 vectors, every output byte equal)")
+    assert result.bit_exact
+    counts = result.instructions
+    assert counts.opt == "-Os" and len(counts.per_vector) == len(vectors)
+    assert [name for name, _ in counts.per_layer] == [node.name for node in qgraph.nodes]
+    # Every multiply-accumulate costs at least one instruction; the layers
+    # account for all but a few instructions of an inference.
+    assert counts.total >= multiply_accumulates(qgraph)
+    assert 0 <= counts.call_overhead < 50
+    assert 0 < result.flash_bytes <= board.flash_bytes and 0 < result.ram_bytes <= board.ram_bytes
+
+
+def test_counts_repeat_exactly_and_views_cost_nothing(qgraphs, fashion, tmp_path):
+    board = load_board("qemu-mps2-an386")
+    require_board_tools(board, emulate=True)
+    qgraph = qgraphs["lenet5"]
+    build = build_firmware(qgraph, board, tmp_path / "fw")
+    vectors = board_vectors(qgraph, fashion, 3, 3)
+
+    first = run_harness(build, vectors, tmp_path / "one").instructions
+    second = run_harness(build, vectors, tmp_path / "two").instructions
+
+    assert first == second
+    # flatten is a view: its hook follows the previous one directly, and
+    # the marker's own cost is subtracted exactly.
+    assert dict(first.per_layer)["flatten"] == 0
+    assert first.marker_cost > 0
+
+
+def test_outputs_differ_between_inputs(qgraphs, fashion, tmp_path):
+    """Guards against a harness that writes the same bytes for every input."""
+    board = load_board("qemu-virt-rv32")
+    require_board_tools(board, emulate=True)
+    qgraph = qgraphs["lenet300"]
+    build = build_firmware(qgraph, board, tmp_path / "fw")
+    run = run_harness(build, board_vectors(qgraph, fashion, 4, 4), tmp_path / "run")
+    assert len({row.tobytes() for row in run.outputs}) > 1
