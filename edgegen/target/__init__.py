@@ -1,19 +1,23 @@
 """Microcontroller targets: board files, firmware folders, cross builds,
 budget checks and bit-exact verification under QEMU.
 
-The entry points (see ``pipeline``): ``build_firmware``, ``verify_firmware``,
-``verify_on_board``; boards by name with ``load_board``/``known_boards``.
+The entry points: ``build_firmware`` and ``measure_footprint`` (``build``),
+``verify_firmware`` and ``verify_on_board`` (``verify``); boards by name
+with ``load_board``/``known_boards``.
 """
 
 from edgegen.target.boards import Board, known_boards, load_board
-from edgegen.target.pipeline import (
-    BoardVerifyResult,
+from edgegen.target.build import (
     FirmwareBuild,
     FootprintReport,
-    InstructionCounts,
     build_firmware,
     measure_footprint,
     random_vectors,
+)
+from edgegen.target.verify import (
+    BoardVerifyResult,
+    InstructionCounts,
+    verification_vectors,
     verify_firmware,
     verify_on_board,
 )
@@ -29,6 +33,7 @@ __all__ = [
     "known_boards",
     "load_board",
     "random_vectors",
+    "verification_vectors",
     "verify_firmware",
     "verify_on_board",
 ]

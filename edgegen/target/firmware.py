@@ -86,10 +86,10 @@ def golden_selftest_vectors(qgraph: QGraph, inputs: np.ndarray, provenance: str)
     inputs = np.asarray(inputs, dtype=np.int8)
     if len(inputs) == 0:
         raise ValueError("the self-test needs at least one vector")
-    shape = (len(inputs),) + tuple(qgraph.tensor(qgraph.input).shape)
+    rows = len(inputs)
+    shape = (rows,) + tuple(qgraph.tensor(qgraph.input).shape)
     outputs = run_golden(qgraph, inputs.reshape(shape))
-    return SelftestVectors(inputs.reshape(len(inputs), -1), np.asarray(outputs, np.int8).reshape(len(inputs), -1),
-                           provenance)
+    return SelftestVectors(inputs.reshape(rows, -1), np.asarray(outputs, np.int8).reshape(rows, -1), provenance)
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,8 @@ def _linker_script(env: jinja2.Environment, context: dict, board: Board, measure
 
 
 def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: GeneratedSources,
-                          arena_size: int, selftest: SelftestVectors, *, opt: str = DEFAULT_OPT) -> FolderLayout:
+                          arena_size: int, selftest: SelftestVectors, *,
+                          opt: str = DEFAULT_OPT) -> FolderLayout:
     """Write every source of the folder (nothing is compiled here)."""
     folder = Path(folder)
     sources.write(folder / "model")
@@ -267,8 +268,9 @@ def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
     context = {**_model_context(qgraph, prefix, arena_size), **_selftest_context(selftest)}
     env = _environment()
     model = Path(folder) / "model"
-    for template, name in (("selftest.h.j2", f"{prefix}_selftest.h"), ("selftest.c.j2", f"{prefix}_selftest.c")):
-        (model / name).write_text(env.get_template(f"firmware/{template}").render(context))
+    for suffix in ("h", "c"):
+        text = env.get_template(f"firmware/selftest.{suffix}.j2").render(context)
+        (model / f"{prefix}_selftest.{suffix}").write_text(text)
 
 
 def write_readme(folder: Path, context: dict) -> None:

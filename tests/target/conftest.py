@@ -26,5 +26,6 @@ def qgraphs(fashion):
     for name in ("lenet300", "lenet5"):
         torch.manual_seed(0)
         model = getattr(models, name)().eval()
-        graphs[name] = quantize_model(model, name, fashion, QuantizeOptions(calib_samples=CALIBRATION_SAMPLES))
+        options = QuantizeOptions(calib_samples=CALIBRATION_SAMPLES)
+        graphs[name] = quantize_model(model, name, fashion, options)
     return graphs

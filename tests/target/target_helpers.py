@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegen.deploy import image_to_int8
+from edgegen.target import verification_vectors
 from edgegen.target.boards import Board
 
 
@@ -35,8 +35,5 @@ def require_board_tools(board: Board, emulate: bool = False) -> None:
 
 
 def board_vectors(qgraph, fashion, images: int, random: int, seed: int = 0) -> np.ndarray:
-    """Test-set images, then uniformly random int8 inputs: (n, input size)."""
-    size = qgraph.tensor(qgraph.input).size
-    pictures = image_to_int8(fashion.test_images[:images]).reshape(images, size)
-    noise = np.random.default_rng(seed).integers(-128, 128, (random, size), dtype=np.int64).astype(np.int8)
-    return np.concatenate([pictures, noise])
+    """The first ``images`` test-set images, then ``random`` int8 inputs."""
+    return verification_vectors(qgraph, fashion.test_images[:images], random, seed)

@@ -6,7 +6,8 @@ import pytest
 
 from edgegen.ir import QConv2D, QFullyConnected
 from edgegen.target import load_board, verify_on_board
-from edgegen.target.pipeline import build_firmware, run_harness
+from edgegen.target.build import build_firmware
+from edgegen.target.verify import run_harness
 from target_helpers import board_vectors, require_board_tools
 
 EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps2-an385", "qemu-virt-rv32"]

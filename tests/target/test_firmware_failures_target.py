@@ -8,7 +8,8 @@ from edgegen.errors import UserError
 from edgegen.target import build_firmware, load_board, verify_firmware, verify_on_board
 from edgegen.target.cross import run_make
 from edgegen.target.firmware import SelftestVectors, write_selftest
-from edgegen.target.pipeline import golden_outputs, random_vectors, run_harness, run_selftest, split_marker_counts
+from edgegen.target.build import golden_outputs, random_vectors
+from edgegen.target.verify import run_harness, run_selftest, split_marker_counts
 from edgegen.target.plugin import read_marker_counts
 from edgegen.target.qemu import FirmwareRunError, Timeouts
 from target_helpers import require_board_tools
@@ -68,7 +69,8 @@ def test_a_failing_selftest_names_the_first_mismatch(qgraphs, tmp_path):
     qgraph = qgraphs["lenet300"]
     inputs = random_vectors(qgraph, 3, seed=7)
     build = build_firmware(qgraph, board, tmp_path / "fw", vectors=inputs, vectors_provenance="3 random")
-    assert run_selftest(build, tmp_path / "pass") == "lenet300 selftest: PASS (3 vectors, every output byte equal)"
+    passed = run_selftest(build, tmp_path / "pass")
+    assert passed == "lenet300 selftest: PASS (3 vectors, every output byte equal)"
 
     wrong = golden_outputs(qgraph, inputs).copy()
     expected = int(wrong[1, 3]) + (1 if wrong[1, 3] < 127 else -1)
@@ -94,21 +96,24 @@ def board_file_variant(tmp_path, source: str, name: str, old: str, new: str):
 def test_missing_qemu_names_its_package(qgraphs, tmp_path):
     board = board_file_variant(tmp_path, "qemu-mps2-an386", "no-qemu", 'binary = "qemu-system-arm"',
                                'binary = "qemu-system-edgegen-missing"')
-    with pytest.raises(UserError, match=r"qemu-system-edgegen-missing not found.*apt-get install qemu-system-arm"):
+    message = r"qemu-system-edgegen-missing not found.*apt-get install qemu-system-arm"
+    with pytest.raises(UserError, match=message):
         verify_on_board(qgraphs["lenet300"], board, random_vectors(qgraphs["lenet300"], 2), tmp_path / "w")
 
 
 def test_missing_cross_compiler_names_its_package(qgraphs, tmp_path):
     board = board_file_variant(tmp_path, "nucleo-f411re", "no-gcc", 'toolchain = "arm-none-eabi"',
                                'toolchain = "edgegen-missing-eabi"')
-    with pytest.raises(UserError, match=r"edgegen-missing-eabi-gcc not found.*apt-get install gcc-arm-none-eabi"):
+    message = r"edgegen-missing-eabi-gcc not found.*apt-get install gcc-arm-none-eabi"
+    with pytest.raises(UserError, match=message):
         build_firmware(qgraphs["lenet300"], board, tmp_path / "fw")
     assert not (tmp_path / "fw").exists()
 
 
 def test_real_boards_cannot_be_emulated(qgraphs, tmp_path):
     with pytest.raises(UserError, match="nucleo-f411re is not emulated.*self-test"):
-        verify_on_board(qgraphs["lenet300"], "nucleo-f411re", random_vectors(qgraphs["lenet300"], 2), tmp_path)
+        verify_on_board(qgraphs["lenet300"], "nucleo-f411re", random_vectors(qgraphs["lenet300"], 2),
+                        tmp_path)
 
 
 def test_unknown_board_in_build(qgraphs, tmp_path):
