@@ -78,7 +78,7 @@ def bench_board(qgraph, board, dataset, vectors, workdir: Path, opt: str) -> dic
             raise
         report = measure_footprint(qgraph, board, opt=opt)
         return row(report.footprint.flash_bytes, report.footprint.ram_bytes, False, opt, start,
-                   note=" ".join(report.problems))
+                   note="; ".join(report.problems))
     if not board.emulated:
         return row(build.flash_bytes, build.ram_bytes, True, opt, start)
     result = verify_firmware(build, qgraph, vectors, workdir / f"run-{qgraph.name}-{board.name}")

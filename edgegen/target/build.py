@@ -53,8 +53,8 @@ class FirmwareBuild:
     footprint: Footprint  # the model on this board: what is checked against its limits
     flash_consumers: tuple[Consumer, ...]
     ram_consumers: tuple[Consumer, ...]
-    images: dict  # "footprint" | "selftest" | "harness" -> ELF path
-    image_sizes: dict  # image -> (flash bytes, RAM bytes)
+    images: dict[str, Path]  # "footprint", "selftest", "harness" (emulated boards) -> ELF
+    image_sizes: dict[str, tuple[int, int]]  # image -> (flash bytes, RAM bytes)
     selftest_vectors: int
     layer_names: tuple[str, ...]
     input_size: int  # bytes of one input vector

@@ -168,28 +168,29 @@ class BoardVerifyResult:
     comparison: Comparison
     instructions: InstructionCounts
     selftest: str  # the self-test image's report line
-    seconds: float  # wall time of the QEMU runs
+    seconds: float  # wall time of the verification (QEMU runs and golden model)
     flash_bytes: int
     ram_bytes: int
 
     @property
     def bit_exact(self) -> bool:
-        return self.comparison.bit_exact and "PASS" in self.selftest
+        """Every harness output byte equal, and the self-test passed."""
+        return self.comparison.bit_exact and ": PASS (" in self.selftest
 
     def lines(self) -> list[str]:
         i = self.instructions
+        spread = f"; min {i.minimum:,}" if i.minimum != i.total else "; the same for every vector"
         lines = [
             self.comparison.line(f"{self.board} (QEMU)"),
             f"  self-test image: {self.selftest}",
-            f"  instructions per inference ({i.opt}): {i.total:,}"
-            + (f" (min {i.minimum:,} over {self.vectors} vectors)" if i.minimum != i.total else
-               f" (every one of {self.vectors} vectors)"),
+            f"  executed instructions per inference ({i.opt}, worst of {self.vectors} vectors): "
+            f"{i.total:,}{spread}",
         ]
         width = max([len("(call, return)")] + [len(name) for name, _ in i.per_layer])
         for name, count in i.per_layer:
             lines.append(f"    {name:<{width}} {count:>12,}")
         lines.append(f"    {'(call, return)':<{width}} {i.call_overhead:>12,}")
-        lines.append(f"  flash {self.flash_bytes:,} B, RAM {self.ram_bytes:,} B; QEMU {self.seconds:.1f} s")
+        lines.append(f"  flash {self.flash_bytes:,} B, RAM {self.ram_bytes:,} B; verified in {self.seconds:.1f} s")
         return lines
 
 
