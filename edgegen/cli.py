@@ -51,6 +51,10 @@ def _add_verify(p: argparse.ArgumentParser, test_default: str, random_default: i
     p.add_argument("--cc", default=None, help="host C compiler (default: cc, else gcc)")
 
 
+def _add_board(p: argparse.ArgumentParser, help_text: str, required: bool = False) -> None:
+    p.add_argument("--board", default=None, required=required, help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgegen",
@@ -71,9 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     p.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    _add_board(p, "also build firmware for this board into OUT/firmware-BOARD and, "
+                  "on an emulated board, verify it under QEMU")
     _add_data_dir(p)
     _add_quantize(p)
     _add_verify(p, "1000", 100)
+
+    p = sub.add_parser("build", help="cross-compile firmware for a board and check it fits")
+    _add_model(p)
+    _add_board(p, "the target board (see boards/)", required=True)
+    p.add_argument("--out", type=Path, required=True, help="firmware folder (must not exist)")
+    p.add_argument("--force", action="store_true")
+    _add_data_dir(p)
+    _add_quantize(p)
 
     p = sub.add_parser("generate", help="import, quantize and generate C, without building")
     _add_model(p)
@@ -82,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     _add_quantize(p)
 
-    p = sub.add_parser("verify", help="rebuild a deploy folder and verify it bit-exact on the host")
+    p = sub.add_parser("verify", help="rebuild a deploy folder and verify it bit-exact on the "
+                                      "host, or under QEMU with --board")
     p.add_argument("folder", type=Path, help="the --out folder of `edgegen deploy`")
+    _add_board(p, "verify on this emulated board instead of the host")
     _add_data_dir(p)
     _add_verify(p, "all", 1000)
     return parser
@@ -231,17 +247,45 @@ def cmd_deploy(args) -> int:
     vopts = _verify_options(args)
     dataset = load_dataset(args.data_dir)
     model, name, source, weight_scales = _load_model(args, dataset)
+    if args.board is not None:
+        from edgegen.target import load_board
+
+        load_board(args.board)  # an unknown board fails before any work
     result = deploy(model, args.name or name, dataset, args.out, quantize_options=qopts,
                     verify_options=vopts, force=args.force, source=source,
-                    weight_scales=weight_scales)
-    print((args.out / "report.md").read_text())
+                    weight_scales=weight_scales, board=args.board)
+    print((args.out / "report.md").read_text().split("\n## Storage by format")[0])
     if result.float_accuracy_full is not None:
         print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
     if vopts.test_samples is not None:
         print(f"(deploy verifies a sample; `edgegen verify {args.out}` checks the whole "
               "test set and 1000 random vectors)")
+    print(f"wrote {args.out} (report.md also tabulates the Deep Compression storage formats)")
+    exact = result.comparison.bit_exact and (result.board is None or result.board.bit_exact)
+    return 0 if exact else EXIT_MISMATCH
+
+
+def cmd_build(args) -> int:
+    from edgegen.data.datasets import load_dataset
+    from edgegen.deploy import board_vectors, quantize_model
+    from edgegen.output_folder import check_target
+    from edgegen.target import build_firmware, load_board
+
+    board = load_board(args.board)
+    check_target(args.out.resolve(), args.force)
+    qopts = _quantize_options(args)
+    dataset = load_dataset(args.data_dir)
+    model, name, _, weight_scales = _load_model(args, dataset)
+    qgraph = quantize_model(model, args.name or name, dataset, qopts, weight_scales)
+    from edgegen.deploy import VerifyOptions
+
+    build = build_firmware(qgraph, board, args.out,
+                           vectors=board_vectors(qgraph, dataset, VerifyOptions(4, 0)),
+                           vectors_provenance="the first 4 test-set images", force=args.force)
+    for line in build.summary_lines():
+        print(line)
     print(f"wrote {args.out}")
-    return 0 if result.comparison.bit_exact else EXIT_MISMATCH
+    return 0
 
 
 def cmd_generate(args) -> int:
@@ -272,12 +316,32 @@ def cmd_verify(args) -> int:
     if data_dir is None and report.is_file():
         data_dir = Path(json.loads(report.read_text())["dataset"]["directory"])
     dataset = load_dataset(data_dir)
+    if args.board is not None:
+        return _verify_on_board(args, dataset)
     result = reverify(args.folder, dataset, _verify_options(args))
     _print_result(result, "verification")
     return 0 if result.comparison.bit_exact else EXIT_MISMATCH
 
 
-COMMANDS = {"train": cmd_train, "deploy": cmd_deploy, "generate": cmd_generate, "verify": cmd_verify}
+def _verify_on_board(args, dataset) -> int:
+    import tempfile
+
+    from edgegen.deploy import QGRAPH_FILE, board_vectors
+    from edgegen.quantize.artifact import load_qgraph
+    from edgegen.target import load_board, verify_on_board
+
+    board = load_board(args.board)
+    qgraph = load_qgraph(args.folder / QGRAPH_FILE)
+    vectors = board_vectors(qgraph, dataset, _verify_options(args))
+    with tempfile.TemporaryDirectory(prefix="edgegen-qemu-") as work:
+        result = verify_on_board(qgraph, board, vectors, Path(work))
+    for line in result.lines():
+        print(line)
+    return 0 if result.bit_exact else EXIT_MISMATCH
+
+
+COMMANDS = {"train": cmd_train, "deploy": cmd_deploy, "build": cmd_build,
+            "generate": cmd_generate, "verify": cmd_verify}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ the samples and writes the folder (atomically, see ``output_folder``).
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ class VerifyResult:
     seconds: float
     float_accuracy: float | None = None  # on the same test images
     float_accuracy_full: float | None = None  # on the whole test set
+    board: object = None  # edgegen.target.BoardVerifyResult when run on an emulated board
     notes: list[str] = field(default_factory=list)
 
 
@@ -162,8 +164,11 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
            quantize_options: QuantizeOptions = QuantizeOptions(),
            verify_options: VerifyOptions = VerifyOptions(),
            force: bool = False, source: dict | None = None,
-           weight_scales: dict[str, float] | None = None, log=print) -> VerifyResult:
-    """import -> quantize -> plan -> emit -> build -> verify -> report into ``out``."""
+           weight_scales: dict[str, float] | None = None, board: str | None = None,
+           log=print) -> VerifyResult:
+    """import -> quantize -> plan -> emit -> build -> verify -> report into ``out``;
+    with ``board``, also the firmware in ``out/firmware-<board>``, verified
+    under QEMU when the board is emulated."""
     t0 = time.perf_counter()
     with atomic_folder(out, force) as folder:
         qgraph = quantize_model(model, name, dataset, quantize_options, weight_scales)
@@ -175,11 +180,38 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
         result = verify_on_host(qgraph, host, dataset, verify_options)
         result.float_accuracy = float_accuracy(model, dataset, verify_options.test_samples)
         result.float_accuracy_full = float_accuracy(model, dataset)
+        if board is not None:
+            result.board = deploy_to_board(qgraph, board, dataset, folder, verify_options, log)
         rows = layer_rows(qgraph, plan, weight_bytes)
         write_report(folder, name=name, prefix=sources.prefix, qgraph=qgraph, plan=plan,
                      rows=rows, result=result, source=source or {}, dataset=dataset,
                      storage=storage_table(qgraph), seconds=time.perf_counter() - t0)
     return result
+
+
+def board_vectors(qgraph: QGraph, dataset: Dataset, options: VerifyOptions) -> np.ndarray:
+    from edgegen.target import verification_vectors
+
+    return verification_vectors(qgraph, dataset.test_images[: options.test_samples],
+                                options.random_samples, options.seed)
+
+
+def deploy_to_board(qgraph: QGraph, board: str, dataset: Dataset, folder: Path,
+                    options: VerifyOptions, log=print):
+    """Firmware for ``board`` in ``folder/firmware-<board>``; on an emulated
+    board, run it under QEMU on the verification vectors."""
+    from edgegen.target import build_firmware, load_board, verify_firmware
+
+    spec = load_board(board)
+    build = build_firmware(qgraph, spec, folder / f"firmware-{spec.name}",
+                           vectors=board_vectors(qgraph, dataset, VerifyOptions(4, 0)),
+                           vectors_provenance="the first 4 test-set images")
+    for line in build.summary_lines():
+        log(line)
+    if not spec.emulated:
+        return None
+    with tempfile.TemporaryDirectory(prefix="edgegen-qemu-") as work:
+        return verify_firmware(build, qgraph, board_vectors(qgraph, dataset, options), Path(work))
 
 
 def reverify(folder: Path, dataset: Dataset, options: VerifyOptions) -> VerifyResult:

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-    gcc clang binutils make               # host build of the generated C
+    gcc clang binutils make cmake         # host build of the generated C, firmware builds
     dataset-fashion-mnist                 # the default data set (IDX files)
     gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm   # Cortex-M
     gcc-riscv64-unknown-elf qemu-system-misc                     # RISC-V

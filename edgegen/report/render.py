@@ -10,6 +10,22 @@ from edgegen.quantize.artifact import content_hash
 from edgegen.report.compression import markdown_table
 
 
+def _board_dict(board) -> dict | None:
+    if board is None:
+        return None
+    return {
+        "board": board.board,
+        "bit_exact": board.bit_exact,
+        "vectors": board.vectors,
+        "summary": board.comparison.line(f"{board.board} (QEMU)"),
+        "instructions": board.instructions.total,
+        "instructions_opt": board.instructions.opt,
+        "instructions_per_layer": dict(board.instructions.per_layer),
+        "flash_bytes": board.flash_bytes,
+        "ram_bytes": board.ram_bytes,
+    }
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
@@ -47,6 +63,7 @@ def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, st
             "summary": result.comparison.line("golden vs host C"),
         },
         "storage": storage.as_dict(),
+        "board": _board_dict(result.board),
         "seconds": round(seconds, 2),
     }
 
@@ -93,5 +110,7 @@ def write_report(folder: Path, **kwargs) -> dict:
         "with codebook indices (Q) and Huffman-coded (H), every bit needed to decode counted:\n\n"
         + markdown_table(kwargs["storage"]) + "\n"
     )
-    (folder / "report.md").write_text(markdown(report) + storage)
+    board = kwargs["result"].board
+    on_target = ("\n## On the target\n\n```\n" + "\n".join(board.lines()) + "\n```\n") if board else ""
+    (folder / "report.md").write_text(markdown(report) + on_target + storage)
     return report

@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from conftest import require_tool
+
 from edgegen.errors import UserError
 from edgegen.target import build_firmware, load_board, measure_footprint
 from edgegen.target.elf import ElfFile
@@ -101,8 +103,7 @@ def test_elf_sizes_match_binutils(qgraphs, tmp_path):
 def test_cmake_library_and_selftest_on_the_host(qgraphs, tmp_path):
     """The folder drops into a CMake project: build it with the host
     compiler and run the self-test there (it must PASS off-target too)."""
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake not installed (apt-get install cmake)")
+    require_tool("cmake", "cmake")
     require_tool("gcc", "gcc")
     board = load_board("nrf52840-dk")
     require_board_tools(board)

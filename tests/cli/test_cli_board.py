@@ -1,0 +1,52 @@
+"""The board options of the CLI, end to end on an emulated Cortex-M4."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import require_tool
+from edgegen.cli import main
+from edgegen.zoo import models
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("ckpt") / "lenet300.pt"
+    torch.save(models.lenet300().state_dict(), path)
+    return path
+
+
+def test_deploy_build_and_verify_on_an_emulated_board(ckpt, tmp_path, capsys):
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
+    require_tool("qemu-system-arm", "qemu-system-arm")
+    out = tmp_path / "out"
+    status = main(["deploy", "lenet300", "--checkpoint", str(ckpt), "--out", str(out),
+                   "--board", "qemu-mps2-an386", "--test-samples", "30", "--random-samples", "10",
+                   "--calib-samples", "100"])
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert "qemu-mps2-an386 (QEMU): bit-exact on 40 vectors" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["board"]["bit_exact"] is True and report["board"]["instructions"] > 100_000
+    assert (out / "firmware-qemu-mps2-an386" / "Makefile").is_file()
+
+    status = main(["verify", str(out), "--board", "qemu-mps2-an385", "--test-samples", "20",
+                   "--random-samples", "5"])
+    assert status == 0
+    assert "bit-exact on 25 vectors" in capsys.readouterr().out
+
+    status = main(["build", "lenet300", "--checkpoint", str(ckpt), "--board", "nucleo-f411re",
+                   "--out", str(tmp_path / "fw"), "--calib-samples", "50"])
+    assert status == 0
+    assert "flash" in capsys.readouterr().out
+    assert (tmp_path / "fw" / "CMakeLists.txt").is_file()
+
+
+def test_unknown_board_is_a_user_error(ckpt, tmp_path, capsys):
+    status = main(["build", "lenet300", "--checkpoint", str(ckpt), "--board", "nosuch",
+                   "--out", str(tmp_path / "fw")])
+    err = capsys.readouterr().err
+    assert status == 2 and "unknown board 'nosuch'" in err and "qemu-mps2-an386" in err
+    assert not (tmp_path / "fw").exists()
