@@ -11,7 +11,6 @@ Verification under QEMU is in ``edgegen.target.verify``.
 from __future__ import annotations
 
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import require_tool
+from toolchain_support import require_tool
 from edgegen.cli import main
 from edgegen.zoo import models
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import require_tool
+from toolchain_support import require_tool
 from edgegen.build.host import WARNING_FLAGS, compile_executable
 from edgegen.deploy import (
     QuantizeOptions,
@@ -19,7 +19,6 @@ from edgegen.deploy import (
     quantize_model,
 )
 from edgegen.ir import Rounding
-from edgegen.quantize.calibrate import CalibrationSpec
 from edgegen.reference.golden import run_golden
 from edgegen.zoo import models
 from edgegen.zoo.train import train

@@ -1,5 +1,3 @@
-import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from edgegen.ir import QGraph, QNode, QClamp, QReshape, QTensor, QuantParams, Rounding

@@ -7,18 +7,17 @@ it with a nonzero exit status.
 """
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edgegen import paths
 from edgegen.build import host
 from edgegen.ir import Rounding
 from edgegen.quantize import numerics
 from edgegen.reference import kernels
+from toolchain_support import require_tool
 
 from .support import (
     INT32_MAX,
@@ -163,9 +162,7 @@ def parse_results(data: bytes):
 
 
 def test_kernels_under_asan_and_ubsan(tmp_path):
-    cc = shutil.which("gcc")
-    if cc is None:
-        pytest.skip("gcc not installed")
+    cc = require_tool("gcc", "gcc")
     driver = host.compile_executable(
         [DRIVER, *host.runtime_sources()], [paths.RUNTIME_DIR], tmp_path / "sanitize_driver",
         cc=cc, opt="-O1", extra_flags=SANITIZE,

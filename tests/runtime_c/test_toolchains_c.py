@@ -1,17 +1,16 @@
 """Every runtime_c/*.c compiles with zero warnings (-Werror) on every toolchain.
 
-Host compilers are required. A missing cross compiler skips its case,
-unless EDGEGEN_REQUIRE_TOOLCHAINS=1 (CI), where it fails.
+A missing compiler skips its case, unless EDGEGEN_REQUIRE_TOOLCHAINS=1 (CI),
+where it fails (toolchain_support.require_tool).
 """
 
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from edgegen import paths
 from edgegen.build.host import WARNING_FLAGS, runtime_sources
+from toolchain_support import require_tool
 
 TOOLCHAINS = {
     "gcc -O0": ("gcc", ["-O0"]),
@@ -24,18 +23,13 @@ TOOLCHAINS = {
     "rv32imac": ("riscv64-unknown-elf-gcc",
                  ["-march=rv32imac", "-mabi=ilp32", "-Os", "-ffreestanding"]),
 }
-CROSS = {"arm-none-eabi-gcc", "riscv64-unknown-elf-gcc"}
+PACKAGES = {"arm-none-eabi-gcc": "gcc-arm-none-eabi", "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf"}
 
 
 @pytest.mark.parametrize("name", list(TOOLCHAINS))
 def test_runtime_compiles_without_warnings(tmp_path, name):
     cc, flags = TOOLCHAINS[name]
-    compiler = shutil.which(cc)
-    if compiler is None:
-        reason = f"{cc} not installed"
-        if cc not in CROSS or os.environ.get("EDGEGEN_REQUIRE_TOOLCHAINS") == "1":
-            pytest.fail(reason + " (required)")
-        pytest.skip(reason + " (set EDGEGEN_REQUIRE_TOOLCHAINS=1 to require it)")
+    compiler = require_tool(cc, PACKAGES.get(cc, cc))
     sources = runtime_sources()
     assert sources, "no C sources in runtime_c/"
     command = [compiler, *WARNING_FLAGS, *flags, f"-I{paths.RUNTIME_DIR}", "-c",

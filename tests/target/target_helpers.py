@@ -1,29 +1,12 @@
 """Plain helpers of the board tests (fixtures are in conftest.py)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from edgegen.target import verification_vectors
 from edgegen.target.boards import Board
+from toolchain_support import require_tool
 
 
-def _root_conftest():
-    """tests/conftest.py, loaded under a name of its own: pytest imports
-    every conftest.py as "conftest", so that name is ambiguous here."""
-    name = "_edgegen_root_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
-require_tool = _root_conftest().require_tool
 
 
 def require_board_tools(board: Board, emulate: bool = False) -> None:

@@ -1,12 +1,9 @@
 """Build-only size checks for every real board, the over-budget error, and
 the firmware folder's own build files (Makefile, CMakeLists.txt)."""
 
-import shutil
 import subprocess
 
 import pytest
-
-from conftest import require_tool
 
 from edgegen.errors import UserError
 from edgegen.target import build_firmware, load_board, measure_footprint
