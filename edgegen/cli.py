@@ -71,6 +71,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the checkpoint (default: the cache)")
     _add_data_dir(p)
 
+    p = sub.add_parser("compress", help="prune, share weights (k-means), fine-tune; measure "
+                                        "the int8 model and its Deep Compression storage")
+    p.add_argument("model", help="a zoo model (lenet300, lenet5) or module.path:factory")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="state_dict checkpoint (zoo models: the cached one by default)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output folder: compressed.npz (for deploy/generate/build), report, plots")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--prune", default="paper",
+                   help="fraction pruned: 'paper' (Han et al.'s per-layer values, zoo models), "
+                        "'none', one fraction for every layer (0.9), or per layer "
+                        "(fc1=0.92,fc2=0.91)")
+    p.add_argument("--bits", default="conv=8,fc=5",
+                   help="codebook bits: conv=B,fc=B (default conv=8,fc=5, the paper's), or per "
+                        "layer (fc1=4,fc2=5)")
+    p.add_argument("--prune-steps", type=int, default=3, help="prune/retrain rounds (default 3)")
+    p.add_argument("--retrain-epochs", type=int, default=2, help="epochs per round (default 2)")
+    p.add_argument("--finetune-epochs", type=int, default=2,
+                   help="centroid fine-tuning epochs (default 2)")
+    p.add_argument("--lr", type=float, default=0.01, help="retraining learning rate (SGD, cosine)")
+    p.add_argument("--spec", type=Path, default=None,
+                   help="a whole compression spec as JSON (overrides --prune/--bits/--*-epochs)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_data_dir(p)
+
     p = sub.add_parser("deploy", help="import, quantize, generate C, build and verify on the host")
     _add_model(p)
     p.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
@@ -265,6 +290,94 @@ def cmd_deploy(args) -> int:
     return 0 if exact else EXIT_MISMATCH
 
 
+def _pairs(text: str, what: str) -> dict[str, str]:
+    pairs = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UserError(f"{what} expects name=value pairs separated by commas, got {text!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _number(text: str, what: str, cast=float):
+    try:
+        return cast(text)
+    except ValueError:
+        raise UserError(f"{what}: {text!r} is not a number") from None
+
+
+def _compress_spec(args, model, model_name: str):
+    from edgegen.compress.spec import PAPER_SPARSITY, CompressSpec, default_spec, weight_layers
+
+    if args.spec is not None:
+        try:
+            return CompressSpec.from_json(args.spec.read_text())
+        except OSError as exc:
+            raise UserError(f"cannot read --spec {args.spec}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise UserError(f"--spec {args.spec}: {exc}") from None
+    names = [name for name, _ in weight_layers(model)]
+    if args.prune == "paper":
+        if model_name not in PAPER_SPARSITY:
+            raise UserError(f"--prune paper knows only {', '.join(PAPER_SPARSITY)}: give fractions")
+        sparsity = PAPER_SPARSITY[model_name]
+    elif args.prune == "none":
+        sparsity = None
+    elif "=" in args.prune:
+        sparsity = {k: _number(v, "--prune") for k, v in _pairs(args.prune, "--prune").items()}
+    else:
+        sparsity = _number(args.prune, "--prune")
+    bits = {k: _number(v, "--bits", int) for k, v in _pairs(args.bits, "--bits").items()}
+    per_layer_bits = {k: v for k, v in bits.items() if k not in ("conv", "fc")}
+    for what, given in (("--prune", sparsity if isinstance(sparsity, dict) else {}),
+                        ("--bits", per_layer_bits)):
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise UserError(f"{what} names layers the model lacks: {', '.join(unknown)} "
+                            f"(its layers: {', '.join(names)})")
+    try:
+        spec = default_spec(model, sparsity=sparsity, conv_bits=bits.get("conv", 8),
+                            fc_bits=bits.get("fc", 5), prune_steps=args.prune_steps,
+                            retrain_epochs=args.retrain_epochs,
+                            finetune_epochs=args.finetune_epochs, seed=args.seed)
+        return _with_layer_bits(spec, per_layer_bits)
+    except ValueError as exc:
+        raise UserError(f"bad compression settings: {exc}") from None
+
+
+def _with_layer_bits(spec, per_layer_bits: dict[str, int]):
+    from dataclasses import replace
+
+    from edgegen.compress.spec import ShareSpec
+
+    layers = tuple(
+        (name, replace(layer, share=ShareSpec(bits=per_layer_bits[name], init=layer.share.init)))
+        if name in per_layer_bits and layer.share is not None else (name, layer)
+        for name, layer in spec.layers
+    )
+    return replace(spec, layers=layers)
+
+
+def cmd_compress(args) -> int:
+    from edgegen.compress.job import ARTIFACT_NAME, RetrainRecipe, run_compress
+    from edgegen.data.datasets import load_dataset
+    from edgegen.output_folder import check_target
+
+    check_target(args.out.resolve(), args.force)
+    if args.model.endswith(".npz"):
+        raise UserError(f"{args.model} is already compressed: compress the float model")
+    dataset = load_dataset(args.data_dir)
+    model, name, source, _ = _load_model(args, dataset)
+    spec = _compress_spec(args, model, args.model)
+    model_source = {"zoo": args.model} if "zoo" in source else {"factory": args.model}
+    outcome = run_compress(model, name, model_source, dataset, spec, args.out,
+                           recipe=RetrainRecipe(lr=args.lr), force=args.force)
+    print((args.out / "report.md").read_text().split("\n## Weight distributions")[0])
+    print(f"wrote {args.out}: deploy it with `edgegen deploy {args.out / ARTIFACT_NAME} --out DIR`")
+    return 0
+
+
 def cmd_build(args) -> int:
     from edgegen.data.datasets import load_dataset
     from edgegen.deploy import board_vectors, quantize_model
@@ -340,7 +453,7 @@ def _verify_on_board(args, dataset) -> int:
     return 0 if result.bit_exact else EXIT_MISMATCH
 
 
-COMMANDS = {"train": cmd_train, "deploy": cmd_deploy, "build": cmd_build,
+COMMANDS = {"train": cmd_train, "compress": cmd_compress, "deploy": cmd_deploy, "build": cmd_build,
             "generate": cmd_generate, "verify": cmd_verify}
 
 

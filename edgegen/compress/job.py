@@ -1,0 +1,186 @@
+"""``edgegen compress`` as one call: compress, measure what ships, write it down.
+
+The compress stage proper is ``pipeline.compress``; this module wires it to
+a dataset (the retraining loop and the evaluation), then measures the result
+the only way that counts — the int8 golden model's accuracy on the test set
+and the bits of the Deep Compression encodings of its int8 weights — and
+writes the folder: the artifact, the report, the weight-distribution plots.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from edgegen.compress.artifact import CompressedArtifact, StoredLayer, save_compressed
+from edgegen.compress.pipeline import CompressedModel, compress
+from edgegen.compress.spec import CompressSpec
+from edgegen.data.datasets import Dataset
+from edgegen.deploy import QuantizeOptions, image_to_int8, quantize_model
+from edgegen.ir import QGraph
+from edgegen.output_folder import atomic_folder
+from edgegen.reference.golden import run_golden
+from edgegen.report.compression import StorageTable, markdown_table, storage_table
+from edgegen.zoo.train import Optimizer, Schedule, evaluate, train
+
+ARTIFACT_NAME = "compressed.npz"
+
+
+@dataclass(frozen=True)
+class RetrainRecipe:
+    """How pruned and shared models are retrained (the user's loop replaces it
+    through the Python API). Retraining starts from a trained model: a tenth
+    of a from-scratch learning rate is the usual choice (Han et al. 2015)."""
+
+    lr: float = 0.01
+    optimizer: Optimizer = Optimizer.SGD
+    schedule: Schedule = Schedule.COSINE
+    batch_size: int = 128
+    weight_decay: float = 0.0
+
+
+@dataclass
+class CompressOutcome:
+    compressed: CompressedModel
+    qgraph: QGraph
+    storage: StorageTable
+    float_accuracy: float
+    int8_accuracy: float
+    seconds: float
+
+
+def dataset_train_fn(dataset: Dataset, recipe: RetrainRecipe, seed: int):
+    def train_fn(model: nn.Module, epochs: int) -> None:
+        train(model, dataset, epochs=epochs, lr=recipe.lr, optimizer=recipe.optimizer,
+              schedule=recipe.schedule, batch_size=recipe.batch_size,
+              weight_decay=recipe.weight_decay, seed=seed)
+    return train_fn
+
+
+def dataset_eval_fn(dataset: Dataset, limit: int | None = None):
+    images = dataset.test_images[:limit]
+    labels = dataset.test_labels[:limit]
+    return lambda model: evaluate(model, images, labels)
+
+
+def int8_accuracy(qgraph: QGraph, dataset: Dataset) -> float:
+    """Top-1 of the int8 golden model on the whole test set: what ships."""
+    out = run_golden(qgraph, image_to_int8(dataset.test_images).reshape(
+        (len(dataset.test_images),) + qgraph.tensor(qgraph.input).shape))
+    return float((out.reshape(len(out), -1).argmax(axis=1) == dataset.test_labels).mean())
+
+
+def measure(compressed: CompressedModel, name: str, dataset: Dataset,
+            options: QuantizeOptions = QuantizeOptions()) -> tuple[QGraph, StorageTable, float]:
+    scales = {layer.name: layer.scale for layer in compressed.layers if layer.scale is not None}
+    qgraph = quantize_model(compressed.model, name, dataset, options, scales)
+    return qgraph, storage_table(qgraph), int8_accuracy(qgraph, dataset)
+
+
+def to_artifact(compressed: CompressedModel, source: dict, extra: dict) -> CompressedArtifact:
+    layers = tuple(
+        StoredLayer(layer.name, layer.kind, layer.weight_shape, layer.bits, float(layer.scale),
+                    layer.mask, layer.indices, layer.codebook_q)
+        for layer in compressed.layers if layer.codebook_q is not None
+    )
+    metadata = {"spec": json.loads(compressed.spec.to_json()),
+                "stage_accuracy": compressed.stage_accuracy,
+                "stage_seconds": compressed.stage_seconds, **extra}
+    return CompressedArtifact(source, dict(compressed.model.state_dict()), layers, metadata)
+
+
+def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, spec: CompressSpec,
+                 out: Path, *, recipe: RetrainRecipe = RetrainRecipe(), force: bool = False,
+                 progress: bool = True, log=print) -> CompressOutcome:
+    started = time.perf_counter()
+    with atomic_folder(out, force) as folder:
+        compressed = compress(model, spec, train_fn=dataset_train_fn(dataset, recipe, spec.seed),
+                              eval_fn=dataset_eval_fn(dataset), progress=progress, log=log)
+        qgraph, storage, acc8 = measure(compressed, name, dataset)
+        outcome = CompressOutcome(compressed, qgraph, storage,
+                                  compressed.stage_accuracy["baseline"], acc8,
+                                  time.perf_counter() - started)
+        save_compressed(folder / ARTIFACT_NAME, to_artifact(
+            compressed, source, {"dataset": dataset.name, "int8_accuracy": acc8}))
+        plots = plot_weight_distributions(model, compressed, folder / "plots")
+        write_compress_report(folder, name, outcome, plots)
+    return outcome
+
+
+def plot_weight_distributions(original: nn.Module, compressed: CompressedModel, folder: Path) -> list[Path]:
+    """Per layer, the paper's figure: weights before pruning, the survivors
+    after pruning, and the shared values (centroids) marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    params = dict(original.named_parameters())
+    paths = []
+    for layer in compressed.layers:
+        before = params[f"{layer.name}.weight"].detach().numpy().reshape(-1)
+        survivors = before[layer.mask.reshape(-1)]
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        bins = np.linspace(before.min(), before.max(), 121)
+        ax.hist(before, bins=bins, color="0.75", label=f"before pruning ({before.size:,})")
+        ax.hist(survivors, bins=bins, color="tab:blue", alpha=0.8,
+                label=f"kept after pruning ({survivors.size:,})")
+        if layer.codebook_q is not None:
+            used = np.unique(layer.indices[layer.mask])
+            centroids = layer.scale * layer.codebook_q[used].astype(np.float64)
+            for i, c in enumerate(centroids):
+                ax.axvline(c, color="tab:red", linewidth=0.6, label="shared values" if i == 0 else None)
+        ax.set_title(f"{layer.name}: {layer.sparsity:.1%} pruned"
+                     + (f", {len(np.unique(layer.indices[layer.mask]))} shared values"
+                        if layer.codebook_q is not None else ""))
+        ax.set_xlabel("weight")
+        ax.set_ylabel("count")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = folder / f"{layer.name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_compress_report(folder: Path, name: str, outcome: CompressOutcome, plots: list[Path]) -> None:
+    s = outcome.storage
+    lines = [
+        f"# {name}: Deep Compression",
+        "",
+        f"Accuracy on the whole test set: float model before compression "
+        f"{100 * outcome.float_accuracy:.2f} %, compressed int8 golden model "
+        f"{100 * outcome.int8_accuracy:.2f} % "
+        f"({100 * (outcome.int8_accuracy - outcome.float_accuracy):+.2f} points). "
+        f"Compression took {outcome.seconds:.0f} s.",
+        "",
+        "## Stages",
+        "",
+        outcome.compressed.summary(),
+        "## Storage (bits measured by encoding the int8 weights that ship)",
+        "",
+        markdown_table(s),
+        "",
+        "## Weight distributions",
+        "",
+        *[f"![{p.stem}](plots/{p.name})" for p in plots],
+        "",
+    ]
+    (folder / "report.md").write_text("\n".join(lines))
+    report = {
+        "model": name,
+        "float_accuracy": outcome.float_accuracy,
+        "int8_accuracy": outcome.int8_accuracy,
+        "stage_accuracy": outcome.compressed.stage_accuracy,
+        "stage_seconds": outcome.compressed.stage_seconds,
+        "storage": s.as_dict(),
+        "seconds": outcome.seconds,
+    }
+    (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
