@@ -40,7 +40,9 @@ class LayerStorage:
     name: str
     kind: str
     weights: int
+    biases: int
     nonzeros: int
+    entries_pq: int  # survivors + fillers in the P+Q layout
     codebook_entries: int  # distinct nonzero int8 values
     index_bits: int  # fixed width of a codebook index (zero slot included)
     gap_bits_pq: int
@@ -61,6 +63,12 @@ class LayerStorage:
     @property
     def density(self) -> float:
         return self.nonzeros / self.weights if self.weights else 0.0
+
+    @property
+    def total_bits_p(self) -> int:
+        """Pruning alone: the sparse layout with float32 values and float32 biases."""
+        return (FLOAT_BITS * (self.entries_pq + self.biases) + self.index_bits_pq
+                + self.row_pointer_bits_pq)
 
     @property
     def total_bits_pq(self) -> int:
@@ -108,7 +116,9 @@ def layer_storage(name: str, op) -> LayerStorage:
         name=name,
         kind="conv" if isinstance(op, QConv2D) else "fc",
         weights=int(op.weight.size),
+        biases=int(op.bias.size),
         nonzeros=int(mask.sum()),
+        entries_pq=best_pq.entries,
         codebook_entries=int(len(codebook)),
         index_bits=index_bits,
         gap_bits_pq=best_pq.gap_bits,
@@ -138,6 +148,10 @@ class StorageTable:
     @property
     def float_bytes(self) -> float:
         return self.total("float_bits") / 8
+
+    @property
+    def bytes_p(self) -> float:
+        return self.total("total_bits_p") / 8
 
     @property
     def bytes_pq(self) -> float:
@@ -171,6 +185,7 @@ class StorageTable:
             "layers": [layer.as_dict() for layer in self.layers],
             "float_bytes": self.float_bytes,
             "dense_int8_bytes": self.bytes_dense_int8,
+            "p_bytes": self.bytes_p,
             "pq_bytes": self.bytes_pq,
             "pqh_bytes": self.bytes_pqh,
             "entropy_bytes": self.entropy_bytes,
