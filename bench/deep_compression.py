@@ -50,7 +50,7 @@ CONFIGS = {
         ("further", {"conv1": 0.40, "conv2": 0.90, "fc1": 0.96, "fc2": 0.85}, 6, 5, {"fc1": 4}),
     ],
 }
-SCHEDULE = {"prune_steps": 3, "retrain_epochs": 2, "finetune_epochs": 2}
+SCHEDULE = {"prune_steps": 3, "retrain_epochs": 4, "finetune_epochs": 2}
 
 
 def run_config(model, name, dataset, label, sparsity, conv_bits, fc_bits, layer_bits, log):
@@ -63,7 +63,7 @@ def run_config(model, name, dataset, label, sparsity, conv_bits, fc_bits, layer_
         (n, replace(l, share=ShareSpec(bits=layer_bits[n], init=l.share.init)))
         if n in layer_bits else (n, l) for n, l in spec.layers))
     started = time.perf_counter()
-    compressed = compress(model, spec, train_fn=dataset_train_fn(dataset, RetrainRecipe(), 0),
+    compressed = compress(model, spec, train_fn=dataset_train_fn(dataset, RetrainRecipe(), 0, progress=False),
                           eval_fn=dataset_eval_fn(dataset), progress=False, log=log)
     qgraph, storage, acc8 = measure(compressed, name, dataset)
     seconds = time.perf_counter() - started

@@ -87,10 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="codebook bits: conv=B,fc=B (default conv=8,fc=5, the paper's), or per "
                         "layer (fc1=4,fc2=5)")
     p.add_argument("--prune-steps", type=int, default=3, help="prune/retrain rounds (default 3)")
-    p.add_argument("--retrain-epochs", type=int, default=2, help="epochs per round (default 2)")
+    p.add_argument("--retrain-epochs", type=int, default=4, help="epochs per round (default 4)")
     p.add_argument("--finetune-epochs", type=int, default=2,
-                   help="centroid fine-tuning epochs (default 2)")
-    p.add_argument("--lr", type=float, default=0.01, help="retraining learning rate (SGD, cosine)")
+                   help="centroid fine-tuning epochs (default 2; Adam, lr 1e-4)")
+    p.add_argument("--lr", type=float, default=0.04, help="retraining learning rate (SGD, cosine)")
     p.add_argument("--spec", type=Path, default=None,
                    help="a whole compression spec as JSON (overrides --prune/--bits/--*-epochs)")
     p.add_argument("--seed", type=int, default=0)
