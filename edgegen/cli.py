@@ -371,8 +371,8 @@ def cmd_compress(args) -> int:
     model, name, source, _ = _load_model(args, dataset)
     spec = _compress_spec(args, model, args.model)
     model_source = {"zoo": args.model} if "zoo" in source else {"factory": args.model}
-    outcome = run_compress(model, name, model_source, dataset, spec, args.out,
-                           recipe=RetrainRecipe(lr=args.lr), force=args.force)
+    run_compress(model, name, model_source, dataset, spec, args.out,
+                 recipe=RetrainRecipe(lr=args.lr), force=args.force)
     print((args.out / "report.md").read_text().split("\n## Weight distributions")[0])
     print(f"wrote {args.out}: deploy it with `edgegen deploy {args.out / ARTIFACT_NAME} --out DIR`")
     return 0

@@ -18,10 +18,6 @@ a file whose arrays were damaged or mixed up is refused, not deployed.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +25,7 @@ import numpy as np
 import torch
 
 from edgegen.errors import UserError
+from edgegen.npz_file import read_npz, write_npz
 
 FORMAT = "edgegen.compressed"
 VERSION = 1
@@ -73,15 +70,7 @@ def save_compressed(path: Path, artifact: CompressedArtifact) -> None:
     header = {"format": FORMAT, "version": VERSION, "source": artifact.source,
               "state_keys": list(artifact.state_dict), "layers": layers,
               "metadata": artifact.metadata}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz(path, header, arrays)
 
 
 def is_compressed_artifact(text: str) -> bool:
@@ -91,24 +80,8 @@ def is_compressed_artifact(text: str) -> bool:
 
 def load_compressed(path: Path) -> CompressedArtifact:
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"compressed model {path} not found: create it with `edgegen compress`")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        header = json.loads(arrays.pop("header").tobytes().decode())
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as exc:
-        raise UserError(
-            f"{path} is not a readable edgegen compressed model ({type(exc).__name__}: {exc}); "
-            "it is truncated or corrupt: run `edgegen compress` again"
-        ) from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise UserError(f"{path} is not an edgegen compressed model (format {header.get('format')!r})")
-    if header.get("version") != VERSION:
-        raise UserError(
-            f"{path} has format version {header.get('version')}, this edgegen reads version "
-            f"{VERSION}: run `edgegen compress` again with this edgegen"
-        )
+    header, arrays = read_npz(path, fmt=FORMAT, version=VERSION, what="compressed model",
+                              remedy="run `edgegen compress` again")
     try:
         artifact = _from_arrays(header, arrays)
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -12,7 +12,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from edgegen import __version__
@@ -33,7 +32,8 @@ from edgegen.ir import (
     QReshape,
     Rounding,
 )
-from edgegen.paths import RUNTIME_DIR, TEMPLATES_DIR
+from edgegen.emit.templates import template_environment
+from edgegen.paths import RUNTIME_DIR
 from edgegen.plan.arena import Location, MemoryPlan
 from edgegen.quantize.artifact import content_hash
 from edgegen.reference.kernels import fold_fc_bias
@@ -79,17 +79,6 @@ def copy_runtime(directory: Path) -> None:
     for src in sorted(RUNTIME_DIR.iterdir()):
         if src.suffix in (".c", ".h"):
             shutil.copyfile(src, directory / src.name)
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
 
 
 def _pointer(location: Location) -> str:
@@ -203,7 +192,7 @@ def generate_sources(qgraph: QGraph, plan: MemoryPlan, name: str | None = None) 
         "shapes": list(builder.shapes.values()),
         "arrays": builder.arrays,
     }
-    env = _environment()
+    env = template_environment()
     files = {
         f"{prefix}.h": env.get_template("model.h.j2").render(context),
         f"{prefix}.c": env.get_template("model.c.j2").render(context),

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-import zipfile
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgegen.errors import UserError
+from edgegen.npz_file import read_npz, write_npz
 from edgegen.ir import (
     QAvgPool,
     QClamp,
@@ -100,39 +98,13 @@ def content_hash(qgraph: QGraph) -> str:
 
 
 def save_qgraph(qgraph: QGraph, path: Path) -> None:
-    """Write atomically: a temporary file in the same folder, then rename."""
     header, arrays = to_dict(qgraph)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz(path, header, arrays)
 
 
 def load_qgraph(path: Path) -> QGraph:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"quantized model {path} not found: run `edgegen deploy` first")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        header = json.loads(arrays.pop("header").tobytes().decode())
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as exc:
-        raise UserError(
-            f"{path} is not a readable edgegen quantized model ({type(exc).__name__}: {exc}); "
-            "it is truncated or corrupt: regenerate it with `edgegen deploy`"
-        ) from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise UserError(f"{path} is not an edgegen quantized model (format {header.get('format')!r})")
-    if header.get("version") != VERSION:
-        raise UserError(
-            f"{path} has format version {header.get('version')}, this edgegen reads version "
-            f"{VERSION}: regenerate it with this edgegen"
-        )
+    header, arrays = read_npz(path, fmt=FORMAT, version=VERSION, what="quantized model",
+                              remedy="regenerate it with `edgegen deploy`")
     try:
         return _from_dict(header, arrays)
     except (KeyError, TypeError, ValueError) as exc:

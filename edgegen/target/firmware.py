@@ -27,7 +27,7 @@ from edgegen.build.host import WARNING_FLAGS
 from edgegen.emit.c_format import c_array_body
 from edgegen.emit.generate import GeneratedSources
 from edgegen.ir import QGraph
-from edgegen.paths import TEMPLATES_DIR
+from edgegen.emit.templates import template_environment
 from edgegen.quantize.artifact import content_hash
 from edgegen.reference.golden import run_golden
 from edgegen.target.boards import Board
@@ -127,17 +127,6 @@ class FolderLayout:
         if image == "harness":
             return objects + ["board/eg_marker.o"] + self.hooked_model_objects()
         return objects + self.model_objects()
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
 
 
 def _layout(board: Board, sources: GeneratedSources, runtime_files: list[str]) -> FolderLayout:
@@ -246,7 +235,7 @@ def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: G
     runtime_files = sorted(p.name for p in (folder / "model" / "runtime").glob("*.c"))
     layout = _layout(board, sources, runtime_files)
     context = _context(qgraph, board, arena_size, selftest, layout, opt)
-    env = _environment()
+    env = template_environment()
 
     def render(template: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -266,7 +255,7 @@ def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
                    selftest: SelftestVectors) -> None:
     """model/<prefix>_selftest.h and .c with ``selftest``'s golden vectors."""
     context = {**_model_context(qgraph, prefix, arena_size), **_selftest_context(selftest)}
-    env = _environment()
+    env = template_environment()
     model = Path(folder) / "model"
     for suffix in ("h", "c"):
         text = env.get_template(f"firmware/selftest.{suffix}.j2").render(context)
@@ -275,5 +264,5 @@ def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
 
 def write_readme(folder: Path, context: dict) -> None:
     """README.md, written last: it quotes the measured sizes."""
-    text = _environment().get_template("firmware/README.md.j2").render(context)
+    text = template_environment().get_template("firmware/README.md.j2").render(context)
     (Path(folder) / "README.md").write_text(text)
