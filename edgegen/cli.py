@@ -380,9 +380,9 @@ def cmd_compress(args) -> int:
 
 def cmd_build(args) -> int:
     from edgegen.data.datasets import load_dataset
-    from edgegen.deploy import board_vectors, quantize_model
+    from edgegen.deploy import firmware_for_board, quantize_model
     from edgegen.output_folder import check_target
-    from edgegen.target import build_firmware, load_board
+    from edgegen.target import load_board
 
     board = load_board(args.board)
     check_target(args.out.resolve(), args.force)
@@ -390,11 +390,7 @@ def cmd_build(args) -> int:
     dataset = load_dataset(args.data_dir)
     model, name, _, weight_scales = _load_model(args, dataset)
     qgraph = quantize_model(model, args.name or name, dataset, qopts, weight_scales)
-    from edgegen.deploy import VerifyOptions
-
-    build = build_firmware(qgraph, board, args.out,
-                           vectors=board_vectors(qgraph, dataset, VerifyOptions(4, 0)),
-                           vectors_provenance="the first 4 test-set images", force=args.force)
+    build = firmware_for_board(qgraph, board, dataset, args.out, force=args.force)
     for line in build.summary_lines():
         print(line)
     print(f"wrote {args.out}")

@@ -196,16 +196,27 @@ def board_vectors(qgraph: QGraph, dataset: Dataset, options: VerifyOptions) -> n
                                 options.random_samples, options.seed)
 
 
+SELFTEST_IMAGES = 4  # golden vectors embedded in a firmware's self-test
+
+
+def firmware_for_board(qgraph: QGraph, board, dataset: Dataset, out: Path, *, force: bool = False):
+    """A firmware folder for ``board``, its self-test carrying the golden
+    outputs of the first test images."""
+    from edgegen.target import build_firmware
+
+    return build_firmware(qgraph, board, out, force=force,
+                          vectors=board_vectors(qgraph, dataset, VerifyOptions(SELFTEST_IMAGES, 0)),
+                          vectors_provenance=f"the first {SELFTEST_IMAGES} test-set images")
+
+
 def deploy_to_board(qgraph: QGraph, board: str, dataset: Dataset, folder: Path,
                     options: VerifyOptions, log=print):
     """Firmware for ``board`` in ``folder/firmware-<board>``; on an emulated
     board, run it under QEMU on the verification vectors."""
-    from edgegen.target import build_firmware, load_board, verify_firmware
+    from edgegen.target import load_board, verify_firmware
 
     spec = load_board(board)
-    build = build_firmware(qgraph, spec, folder / f"firmware-{spec.name}",
-                           vectors=board_vectors(qgraph, dataset, VerifyOptions(4, 0)),
-                           vectors_provenance="the first 4 test-set images")
+    build = firmware_for_board(qgraph, spec, dataset, folder / f"firmware-{spec.name}")
     for line in build.summary_lines():
         log(line)
     if not spec.emulated:
