@@ -43,11 +43,13 @@ PAPER_TARGET = {"lenet300": 40.0, "lenet5": 39.0}
 CONFIGS = {
     "lenet300": [
         ("paper", PAPER_SPARSITY["lenet300"], 8, 5, {}),
-        ("further", {"fc1": 0.95, "fc2": 0.93, "fc3": 0.80}, 8, 5, {"fc1": 4}),
+        ("further", {"fc1": 0.94, "fc2": 0.92, "fc3": 0.75}, 8, 5, {}),
+        ("furthest", {"fc1": 0.95, "fc2": 0.93, "fc3": 0.80}, 8, 5, {"fc1": 4}),
     ],
     "lenet5": [
         ("paper", PAPER_SPARSITY["lenet5"], 8, 5, {}),
-        ("further", {"conv1": 0.40, "conv2": 0.90, "fc1": 0.96, "fc2": 0.85}, 6, 5, {"fc1": 4}),
+        ("further", {"conv1": 0.40, "conv2": 0.90, "fc1": 0.95, "fc2": 0.85}, 6, 5, {}),
+        ("furthest", {"conv1": 0.45, "conv2": 0.92, "fc1": 0.965, "fc2": 0.88}, 6, 5, {}),
     ],
 }
 SCHEDULE = {"prune_steps": 3, "retrain_epochs": 4, "finetune_epochs": 2}

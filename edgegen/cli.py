@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-epochs", type=int, default=2,
                    help="centroid fine-tuning epochs (default 2; Adam, lr 1e-4)")
     p.add_argument("--lr", type=float, default=0.04, help="retraining learning rate (SGD, cosine)")
+    p.add_argument("--init", choices=("linear", "density", "random"), default="linear",
+                   help="k-means initialisation (default linear, the paper's choice)")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="first scan each layer's accuracy against its sparsity (table and plot)")
     p.add_argument("--spec", type=Path, default=None,
                    help="a whole compression spec as JSON (overrides --prune/--bits/--*-epochs)")
     p.add_argument("--seed", type=int, default=0)
@@ -308,7 +312,13 @@ def _number(text: str, what: str, cast=float):
 
 
 def _compress_spec(args, model, model_name: str):
-    from edgegen.compress.spec import PAPER_SPARSITY, CompressSpec, default_spec, weight_layers
+    from edgegen.compress.spec import (
+        PAPER_SPARSITY,
+        CompressSpec,
+        KMeansInit,
+        default_spec,
+        weight_layers,
+    )
 
     if args.spec is not None:
         try:
@@ -337,7 +347,8 @@ def _compress_spec(args, model, model_name: str):
             raise UserError(f"{what} names layers the model lacks: {', '.join(unknown)} "
                             f"(its layers: {', '.join(names)})")
     try:
-        spec = default_spec(model, sparsity=sparsity, conv_bits=bits.get("conv", 8),
+        spec = default_spec(model, sparsity=sparsity, init=KMeansInit(args.init),
+                            conv_bits=bits.get("conv", 8),
                             fc_bits=bits.get("fc", 5), prune_steps=args.prune_steps,
                             retrain_epochs=args.retrain_epochs,
                             finetune_epochs=args.finetune_epochs, seed=args.seed)
@@ -372,7 +383,7 @@ def cmd_compress(args) -> int:
     spec = _compress_spec(args, model, args.model)
     model_source = {"zoo": args.model} if "zoo" in source else {"factory": args.model}
     run_compress(model, name, model_source, dataset, spec, args.out,
-                 recipe=RetrainRecipe(lr=args.lr), force=args.force)
+                 recipe=RetrainRecipe(lr=args.lr), force=args.force, sensitivity=args.sensitivity)
     print((args.out / "report.md").read_text().split("\n## Weight distributions")[0])
     print(f"wrote {args.out}: deploy it with `edgegen deploy {args.out / ARTIFACT_NAME} --out DIR`")
     return 0

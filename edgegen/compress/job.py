@@ -19,6 +19,7 @@ from torch import nn
 
 from edgegen.compress.artifact import CompressedArtifact, StoredLayer, save_compressed
 from edgegen.compress.pipeline import CompressedModel, compress
+from edgegen.compress.sensitivity import scan_sensitivity, write_sensitivity_report
 from edgegen.compress.share import shared_layers
 from edgegen.compress.spec import CompressSpec
 from edgegen.data.datasets import Dataset
@@ -109,9 +110,15 @@ def to_artifact(compressed: CompressedModel, source: dict, extra: dict) -> Compr
 
 def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, spec: CompressSpec,
                  out: Path, *, recipe: RetrainRecipe = RetrainRecipe(), force: bool = False,
-                 progress: bool = True, log=print) -> CompressOutcome:
+                 sensitivity: bool = False, progress: bool = True, log=print) -> CompressOutcome:
+    """Compress into the folder ``out``; with ``sensitivity``, first scan how
+    each layer alone tolerates pruning (sensitivity.md and .png)."""
     started = time.perf_counter()
     with atomic_folder(out, force) as folder:
+        if sensitivity:
+            scan = scan_sensitivity(model, dataset_eval_fn(dataset), progress=progress)
+            write_sensitivity_report(scan, folder)
+            log(f"sensitivity scan written to {out / 'sensitivity.md'}")
         compressed = compress(model, spec, train_fn=dataset_train_fn(dataset, recipe, spec.seed),
                               eval_fn=dataset_eval_fn(dataset), progress=progress, log=log)
         qgraph, storage, acc8 = measure(compressed, name, dataset)
