@@ -42,6 +42,16 @@ static int32_t min_i32(int32_t a, int32_t b)
     return a < b ? a : b;
 }
 
+/* The in-bounds part [*begin, *end) of output index o's window along one
+ * axis: padded positions are never part of a pooling window. */
+static void window_span(int32_t o, int32_t stride, int32_t pad, int32_t kernel,
+                        int32_t in_len, int32_t *begin, int32_t *end)
+{
+    const int32_t start = o * stride - pad;
+    *begin = start < 0 ? 0 : start;
+    *end = min_i32(start + kernel, in_len);
+}
+
 eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
                          const eg_pool_params *params,
                          int8_t *output, const eg_shape *out)
@@ -61,13 +71,13 @@ eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
 
     out_px = output;
     for (oy = 0; oy < out->h; ++oy) {
-        const int32_t y0 = oy * params->stride_h - params->pad_top;
-        const int32_t y_begin = y0 < 0 ? 0 : y0;
-        const int32_t y_end = min_i32(y0 + params->kernel_h, in_h);
+        int32_t y_begin, y_end;
+        window_span(oy, params->stride_h, params->pad_top, params->kernel_h, in_h,
+                    &y_begin, &y_end);
         for (ox = 0; ox < out->w; ++ox) {
-            const int32_t x0 = ox * params->stride_w - params->pad_left;
-            const int32_t x_begin = x0 < 0 ? 0 : x0;
-            const int32_t x_end = min_i32(x0 + params->kernel_w, in_w);
+            int32_t x_begin, x_end;
+            window_span(ox, params->stride_w, params->pad_left, params->kernel_w, in_w,
+                        &x_begin, &x_end);
             int32_t y, x, c;
             /* The output pixel holds the running maximum. */
             for (c = 0; c < channels; ++c) {
@@ -117,13 +127,13 @@ eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
 
     out_px = output;
     for (oy = 0; oy < out->h; ++oy) {
-        const int32_t y0 = oy * params->stride_h - params->pad_top;
-        const int32_t y_begin = y0 < 0 ? 0 : y0;
-        const int32_t y_end = min_i32(y0 + params->kernel_h, in_h);
+        int32_t y_begin, y_end;
+        window_span(oy, params->stride_h, params->pad_top, params->kernel_h, in_h,
+                    &y_begin, &y_end);
         for (ox = 0; ox < out->w; ++ox) {
-            const int32_t x0 = ox * params->stride_w - params->pad_left;
-            const int32_t x_begin = x0 < 0 ? 0 : x0;
-            const int32_t x_end = min_i32(x0 + params->kernel_w, in_w);
+            int32_t x_begin, x_end;
+            window_span(ox, params->stride_w, params->pad_left, params->kernel_w, in_w,
+                        &x_begin, &x_end);
             /* >= 1: axis_ok guarantees a non-empty window. */
             const int32_t count = (y_end - y_begin) * (x_end - x_begin);
             const int32_t half = count / 2;
