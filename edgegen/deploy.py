@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,6 @@ class VerifyResult:
     float_accuracy: float | None = None  # on the same test images
     float_accuracy_full: float | None = None  # on the whole test set
     board: object = None  # edgegen.target.BoardVerifyResult when run on an emulated board
-    notes: list[str] = field(default_factory=list)
 
 
 def model_input_shape(dataset: Dataset) -> tuple[int, ...]:

@@ -248,6 +248,21 @@ class QGraph:
         return _lookup(self.tensors, name)
 
 
+_KINDS = {
+    QConv2D: "conv2d",
+    QFullyConnected: "fully_connected",
+    QMaxPool: "max_pool",
+    QAvgPool: "avg_pool",
+    QReshape: "reshape",
+    QClamp: "clamp",
+}
+
+
+def op_kind(op: QOp) -> str:
+    """The short name of a quantized op, as reports and generated C say it."""
+    return _KINDS[type(op)]
+
+
 def _lookup(tensors, name):
     for t in tensors:
         if t.name == name:

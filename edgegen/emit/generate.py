@@ -29,8 +29,8 @@ from edgegen.ir import (
     QFullyConnected,
     QGraph,
     QMaxPool,
-    QReshape,
     Rounding,
+    op_kind,
 )
 from edgegen.emit.templates import template_environment
 from edgegen.paths import RUNTIME_DIR
@@ -39,14 +39,6 @@ from edgegen.quantize.artifact import content_hash
 from edgegen.reference.kernels import fold_fc_bias
 
 _ROUNDING_ENUM = {Rounding.DOUBLE: "EG_ROUNDING_DOUBLE", Rounding.SINGLE: "EG_ROUNDING_SINGLE"}
-_KIND = {
-    QConv2D: "conv2d",
-    QFullyConnected: "fully_connected",
-    QMaxPool: "max_pool",
-    QAvgPool: "avg_pool",
-    QReshape: "reshape",
-    QClamp: "clamp",
-}
 
 
 @dataclass(frozen=True)
@@ -124,7 +116,7 @@ class _Builder:
 
     def layer(self, index: int, node) -> dict:
         op = node.op
-        kind = _KIND[type(op)]
+        kind = op_kind(op)
         symbol = f"{self.prefix}_l{index}"
         layer = {
             "index": index,

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from edgegen.ir import QConv2D, QFullyConnected, QGraph
+from edgegen.ir import QConv2D, QFullyConnected, QGraph, op_kind
 from edgegen.plan.arena import MemoryPlan
-
-_KIND = {
-    "QConv2D": "conv2d",
-    "QFullyConnected": "fully_connected",
-    "QMaxPool": "max_pool",
-    "QAvgPool": "avg_pool",
-    "QReshape": "reshape",
-    "QClamp": "clamp",
-}
-
 
 @dataclass(frozen=True)
 class LayerRow:
@@ -39,7 +29,7 @@ def layer_rows(qgraph: QGraph, plan: MemoryPlan, const_bytes: dict[str, int]) ->
     for i, node in enumerate(qgraph.nodes):
         op = node.op
         params = op.weight.size + op.bias.size if isinstance(op, (QConv2D, QFullyConnected)) else 0
-        kind = _KIND[type(op).__name__]
+        kind = op_kind(op)
         loc = plan.location(node.output)
         where = "view" if kind == "reshape" else (
             f"arena@{loc.offset}" if loc.region == "arena" else loc.region)

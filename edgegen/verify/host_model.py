@@ -43,7 +43,6 @@ class HostModel:
         if batch.shape[1] != self.input_size:
             raise ValueError(f"model takes {self.input_size} int8 values, got {batch.shape[1]}")
         out = np.zeros((len(batch), self.output_size), dtype=np.int8)
-        # A guard byte pattern around the arena would be nice; ASan runs cover overruns.
         arena = self.ffi.new("int8_t[]", max(self.arena_size, 1))
         out_buf = self.ffi.new("int8_t[]", self.output_size)
         for i, row in enumerate(batch):
