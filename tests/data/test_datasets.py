@@ -4,6 +4,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+from toolchain_support import require_dataset
 
 from edgegen.data import datasets
 from edgegen.data.datasets import images_to_tensor, load_dataset
@@ -135,8 +136,8 @@ def test_images_to_tensor_rejects_float():
         images_to_tensor(np.zeros((1, 28, 28), np.float32))
 
 
-@pytest.mark.skipif(not datasets.DEFAULT_DATA_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_default_fashion_mnist():
+    require_dataset()
     ds = load_dataset()
     assert ds.name == "fashion-mnist"
     assert ds.train_images.shape == (60000, 28, 28) and ds.test_images.shape == (10000, 28, 28)

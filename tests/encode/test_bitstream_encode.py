@@ -1,6 +1,4 @@
-"""Bit packing: the documented bit order, exact round trips, and speed."""
-
-import time
+"""Bit packing: the documented bit order and exact round trips."""
 
 import numpy as np
 import pytest
@@ -129,12 +127,10 @@ def test_unpacking_more_than_the_data_holds_is_refused():
         unpack_fixed(bytes(2), 9, 2)
 
 
-def test_a_400k_entry_layer_packs_well_under_a_second():
+def test_a_400k_entry_layer_round_trips():
+    # A large layer's stream; its speed is for a benchmark (bench/), not a test.
     values = np.random.default_rng(0).integers(0, 1 << 16, size=400_000)
-    start = time.perf_counter()
     packed = pack_fixed(values, 16)
     variable, _ = pack_variable(values & 0xFFF, np.full(values.size, 12))
-    elapsed = time.perf_counter() - start
     np.testing.assert_array_equal(unpack_fixed(packed, 16, values.size), values)
     np.testing.assert_array_equal(unpack_fixed(variable, 12, values.size), values & 0xFFF)
-    assert elapsed < 0.5

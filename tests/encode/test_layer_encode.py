@@ -3,7 +3,6 @@ that equal the bits and bytes actually produced."""
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 import pytest
@@ -173,14 +172,12 @@ def test_an_unknown_format_version_is_refused():
         decode_layer(dataclasses.replace(encoded, version=FORMAT_VERSION + 1))
 
 
-def test_a_400k_weight_layer_encodes_and_decodes_quickly():
+def test_a_400k_weight_layer_round_trips():
     # The size of a large fully connected layer (e.g. 500 x 800) at 8 % density.
+    # Its speed is for a benchmark (bench/) to measure, not for a test to assert.
     rng = np.random.default_rng(5)
     mask, indices = random_layer(rng, (500, 800), 0.08, 5)
-    start = time.perf_counter()
     encoded = encode_layer(mask, indices, 5)
     decoded_mask, decoded_indices = decode_layer(encoded)
-    elapsed = time.perf_counter() - start
     np.testing.assert_array_equal(decoded_mask, mask)
     np.testing.assert_array_equal(decoded_indices[mask], indices[mask])
-    assert elapsed < 2.0

@@ -50,13 +50,23 @@ def test_fully_connected_extremes(ck, rounding, zp, fill):
         run_case(ck, seed, 64, 10, rounding, regime="realistic", fill=fill, zp=zp)
 
 
-def test_fully_connected_folded_bias_is_what_c_takes(ck):
-    """The C kernel multiplies raw inputs: with the true (unfolded) bias it
-    would be wrong whenever the zero point is not 0."""
+@pytest.mark.parametrize("zp", [-128, -37, 52])
+def test_fully_connected_folded_bias_is_what_c_takes(ck, zp):
+    """The C kernel multiplies raw inputs, so it needs the bias with the input
+    zero point folded in (bias - zp * row sums of the weights): with it, it
+    equals the golden model; with the true (unfolded) bias it does not."""
     rng = np.random.default_rng(11)
     x = random_int8(rng, (4, 20))
     weight = random_weights(rng, (6, 20))
     bias = random_bias(rng, 6, 20)
     requant = random_requant(rng, 6, 20, Rounding.DOUBLE)
-    expected = kernels.fully_connected(x, weight, bias, 0, requant)
-    np.testing.assert_array_equal(ck.fully_connected(x, weight, bias, requant), expected)
+    expected = kernels.fully_connected(x, weight, bias, zp, requant)
+
+    row_sums = weight.astype(np.int64).sum(axis=1)
+    assert np.all(row_sums != 0), "a zero row sum would make folding a no-op for that row"
+    folded = (bias.astype(np.int64) - zp * row_sums).astype(np.int32)  # by hand, not via the code
+    np.testing.assert_array_equal(kernels.fold_fc_bias(weight, bias, zp), folded)
+    np.testing.assert_array_equal(ck.fully_connected(x, weight, folded, requant), expected)
+
+    unfolded = ck.fully_connected(x, weight, bias, requant)
+    assert not np.array_equal(unfolded, expected), "the unfolded bias must give wrong outputs"

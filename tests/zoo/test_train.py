@@ -1,10 +1,8 @@
 import torch
+from toolchain_support import require_dataset
 
-from edgegen.data.datasets import DEFAULT_DATA_DIR
 from edgegen.zoo.models import lenet300
 from edgegen.zoo.train import RECIPES, _augment, evaluate, train
-
-import pytest
 
 
 def test_training_learns_and_is_deterministic(tiny_dataset):
@@ -32,10 +30,10 @@ def test_recipes_cover_the_zoo():
     assert set(RECIPES) == set(ZOO)
 
 
-@pytest.mark.skipif(not DEFAULT_DATA_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_smoke_fashion_mnist_one_epoch():
     from edgegen.data import load_dataset
 
+    require_dataset()
     ds = load_dataset()
     torch.manual_seed(0)
     model = train(lenet300(), ds, epochs=1, batch_size=64, lr=2e-3, progress=False, max_train_samples=2000)
