@@ -1,21 +1,37 @@
 """The ``edgegen`` command line.
 
 Every subcommand is a thin layer over the Python API: parse, call, print.
-A ``UserError`` becomes one line on stderr and exit status 2; argparse's own
-usage errors exit with 2 as well; a verification mismatch exits with 1.
+Exit statuses mean one thing each:
+
+    0  success
+    1  verification mismatch: the C computed other bytes than the golden
+       model, or misbehaved (non-zero return, a write outside its buffers)
+    2  bad input or environment: one line naming the problem and the fix
+       (argparse's usage errors too)
+    3  internal error: a bug in edgegen, the one case with a traceback
+    130, 143, 129  interrupted by SIGINT, SIGTERM, SIGHUP (nothing left behind)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import shlex
+import signal
 import sys
+import threading
+import traceback
 from pathlib import Path
 
 from edgegen import __version__
-from edgegen.errors import UserError
+from edgegen.errors import Terminated, UserError, VerificationFailure
 
+EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -30,7 +46,11 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="state_dict checkpoint (default for zoo models: the cached one, "
                         "trained first if there is none)")
-    p.add_argument("--name", default=None, help="C prefix of the generated API (default: the model name)")
+    p.add_argument("--name", default=None,
+                   help="C prefix of the generated API (default: the model name); a C identifier")
+    p.add_argument("--factory", default=None, metavar="MODULE:FACTORY",
+                   help="with a compressed .npz of your own model: the code to load its weights "
+                        "into (edgegen never imports code named inside a file)")
 
 
 def _add_quantize(p: argparse.ArgumentParser) -> None:
@@ -41,6 +61,15 @@ def _add_quantize(p: argparse.ArgumentParser) -> None:
                    help="with --calibration percentile: the upper percentile kept (default 99.99)")
     p.add_argument("--rounding", choices=("double", "single"), default="double",
                    help="requantization rounding: double (TFLite/CMSIS-NN default) or single")
+    _add_size_limit(p)
+
+
+def _add_size_limit(p: argparse.ArgumentParser) -> None:
+    from edgegen.frontend.limits import DEFAULT_MAX_MODEL_BYTES
+
+    p.add_argument("--max-model-bytes", type=int, default=DEFAULT_MAX_MODEL_BYTES,
+                   help="refuse a model whose int8 constants or largest activation exceed this "
+                        f"(default {DEFAULT_MAX_MODEL_BYTES:,}: more than any microcontroller has)")
 
 
 def _add_verify(p: argparse.ArgumentParser, test_default: str, random_default: int) -> None:
@@ -69,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="where to write the checkpoint (default: the cache)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --checkpoint file that edgegen wrote")
     _add_data_dir(p)
 
     p = sub.add_parser("compress", help="prune, share weights (k-means), fine-tune; measure "
@@ -78,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="state_dict checkpoint (zoo models: the cached one by default)")
     p.add_argument("--out", type=Path, required=True,
                    help="output folder: compressed.npz (for deploy/generate/build), report, plots")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder that edgegen wrote")
     p.add_argument("--prune", default="paper",
                    help="fraction pruned: 'paper' (Han et al.'s per-layer values, zoo models), "
                         "'none', one fraction for every layer (0.9), or per layer "
@@ -99,11 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a whole compression spec as JSON (overrides --prune/--bits/--*-epochs)")
     p.add_argument("--seed", type=int, default=0)
     _add_data_dir(p)
+    _add_size_limit(p)
 
     p = sub.add_parser("deploy", help="import, quantize, generate C, build and verify on the host")
     _add_model(p)
     p.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder that edgegen wrote")
     _add_board(p, "also build firmware for this board into OUT/firmware-BOARD and, "
                   "on an emulated board, verify it under QEMU")
     _add_data_dir(p)
@@ -114,14 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     _add_board(p, "the target board (see boards/)", required=True)
     p.add_argument("--out", type=Path, required=True, help="firmware folder (must not exist)")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder that edgegen wrote")
     _add_data_dir(p)
     _add_quantize(p)
 
     p = sub.add_parser("generate", help="import, quantize and generate C, without building")
     _add_model(p)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder that edgegen wrote")
     _add_data_dir(p)
     _add_quantize(p)
 
@@ -146,14 +182,33 @@ def _count(text: str, what: str) -> int | None:
     return value
 
 
-def _model_from_source(source: dict):
+def _display(text: str) -> str:
+    """A string from a file, safe to show in a message and to paste in a shell."""
+    from edgegen.emit.c_format import comment_text
+
+    return shlex.quote(comment_text(text))
+
+
+def _model_for_artifact(path: str, recorded: dict, factory: str | None):
+    """(model, name) to load a compressed artifact's weights into.
+
+    The code comes from the zoo or from the user's own --factory: never from
+    the file, which only records where it came from."""
     from edgegen.zoo import models, user_model
 
-    if "zoo" in source:
-        if source["zoo"] not in models.ZOO:
-            raise UserError(f"unknown zoo model {source['zoo']!r} (choose one of {', '.join(models.ZOO)})")
-        return models.ZOO[source["zoo"]](), source["zoo"]
-    return user_model.load_user_model(source["factory"], None), source["factory"].split(":")[-1]
+    made_from = (f"zoo model {recorded['zoo']}" if "zoo" in recorded
+                 else f"your model {_display(recorded['factory'])}")
+    if factory is not None:
+        if recorded.get("factory") != factory:
+            print(f"edgegen: note: {path} was compressed from {made_from}; loading its weights "
+                  f"into {factory} as you asked", file=sys.stderr)
+        return user_model.load_user_model(factory, None), factory.split(":")[-1]
+    if "zoo" in recorded:
+        return models.ZOO[recorded["zoo"]](), recorded["zoo"]
+    raise UserError(
+        f"{path} was compressed from {made_from}; edgegen does not import code that a file "
+        f"names: pass --factory {_display(recorded['factory'])} to load it into that code "
+        "(after checking it is the code you mean)")
 
 
 def _load_compressed(args):
@@ -162,12 +217,13 @@ def _load_compressed(args):
     if args.checkpoint is not None:
         raise UserError(f"{args.model} is a compressed model, which holds its weights: drop --checkpoint")
     artifact = load_compressed(Path(args.model))
-    model, name = _model_from_source(artifact.source)
+    model, name = _model_for_artifact(args.model, artifact.source, args.factory)
     try:
         model.load_state_dict(artifact.state_dict)
     except RuntimeError as exc:
-        raise UserError(f"{args.model} does not fit the model it names ({name}): "
-                        f"{str(exc).splitlines()[0]}; run `edgegen compress` again") from None
+        raise UserError(f"{args.model} does not fit the model it is loaded into ({name}): "
+                        f"{str(exc).splitlines()[0]}; pass the right --factory, or run "
+                        "`edgegen compress` again") from None
     source = {**artifact.source, "compressed": args.model}
     return model.eval(), name, source, artifact.weight_scales()
 
@@ -180,6 +236,9 @@ def _load_model(args, dataset):
 
     if is_compressed_artifact(args.model):
         return _load_compressed(args)
+    if getattr(args, "factory", None) is not None:
+        raise UserError("--factory goes with a compressed .npz; for your own float model give "
+                        f"MODULE:FACTORY as the model and --checkpoint (got model {args.model!r})")
     model, name, source = _load_float_model(args, dataset, checkpoints, models, user_model)
     return model, name, source, None
 
@@ -204,6 +263,47 @@ def _load_float_model(args, dataset, checkpoints, models, user_model):
     return model, name, {"factory": args.model, "checkpoint": str(args.checkpoint)}
 
 
+def _model_name(args, default: str) -> str:
+    """--name, checked as a C identifier, or the model's own name."""
+    from edgegen.emit.c_format import check_c_name
+
+    if args.name is None:
+        return default
+    try:
+        return check_c_name(args.name)
+    except ValueError as exc:
+        raise UserError(f"--name: {exc}") from None
+
+
+def _preflight(args) -> None:
+    """The checks that need no model or data: before any slow work."""
+    from edgegen.output_folder import check_target
+
+    check_target(args.out, args.force, _inputs(args))
+    if getattr(args, "name", None) is not None:
+        _model_name(args, args.name)
+
+
+def _inputs(args) -> list[Path]:
+    """The files and folders a run reads: its --out may not hold them."""
+    from edgegen.data.datasets import DEFAULT_DATA_DIR
+
+    found = [getattr(args, "checkpoint", None), getattr(args, "spec", None),
+             getattr(args, "data_dir", None) or DEFAULT_DATA_DIR]
+    for spec in (getattr(args, "model", None), getattr(args, "factory", None)):
+        if spec is None:
+            continue
+        module = spec.rpartition(":")[0]
+        if spec.endswith(".npz"):
+            found.append(Path(spec))
+        elif module.endswith(".py"):
+            found.append(Path(module))
+    board = getattr(args, "board", None)
+    if board is not None and (board.endswith(".toml") or "/" in board):
+        found.append(Path(board))
+    return [Path(p) for p in found if p is not None]
+
+
 def _plain(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
 
@@ -219,7 +319,20 @@ def _quantize_options(args):
         raise UserError(f"--percentile must be in (50, 100], got {args.percentile}")
     spec = CalibrationSpec(method=RangeMethod(args.calibration), percentile=args.percentile,
                            input_range=IMAGE_INPUT_RANGE)
-    return QuantizeOptions(spec, args.calib_samples, Rounding(args.rounding))
+    return QuantizeOptions(spec, args.calib_samples, Rounding(args.rounding),
+                           max_model_bytes=_size_limit(args))
+
+
+def _size_limit(args) -> int:
+    if args.max_model_bytes < 1:
+        raise UserError(f"--max-model-bytes must be at least 1, got {args.max_model_bytes}")
+    return args.max_model_bytes
+
+
+def _seed(args) -> int:
+    if not 0 <= args.seed < 2**32:
+        raise UserError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
+    return args.seed
 
 
 def _verify_options(args):
@@ -248,6 +361,9 @@ def cmd_train(args) -> int:
 
     if args.model not in models.ZOO:
         raise UserError(f"unknown zoo model {args.model!r}: choose one of {', '.join(models.ZOO)}")
+    if args.checkpoint is not None:
+        checkpoints.check_checkpoint_target(args.checkpoint, args.force)
+    seed = _seed(args)
     dataset = load_dataset(args.data_dir)
     recipe = train.RECIPES[args.model]
     kwargs = recipe.kwargs()
@@ -255,7 +371,7 @@ def cmd_train(args) -> int:
         if args.epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {args.epochs}")
         kwargs["epochs"] = args.epochs
-    model = train.train(models.ZOO[args.model](), dataset, seed=args.seed, **kwargs)
+    model = train.train(models.ZOO[args.model](), dataset, seed=seed, **kwargs)
     acc = train.evaluate(model, dataset.test_images, dataset.test_labels)
     path = args.checkpoint or checkpoints.checkpoint_path(args.model, dataset.name)
     checkpoints.save_checkpoint(model, path, meta={
@@ -269,20 +385,18 @@ def cmd_train(args) -> int:
 def cmd_deploy(args) -> int:
     from edgegen.data.datasets import load_dataset
     from edgegen.deploy import deploy
-    from edgegen.output_folder import check_target
-
-    check_target(args.out.resolve(), args.force)
+    _preflight(args)
     qopts = _quantize_options(args)
     vopts = _verify_options(args)
-    dataset = load_dataset(args.data_dir)
-    model, name, source, weight_scales = _load_model(args, dataset)
     if args.board is not None:
         from edgegen.target import load_board
 
         load_board(args.board)  # an unknown board fails before any work
-    result = deploy(model, args.name or name, dataset, args.out, quantize_options=qopts,
+    dataset = load_dataset(args.data_dir)
+    model, name, source, weight_scales = _load_model(args, dataset)
+    result = deploy(model, _model_name(args, name), dataset, args.out, quantize_options=qopts,
                     verify_options=vopts, force=args.force, source=source,
-                    weight_scales=weight_scales, board=args.board)
+                    weight_scales=weight_scales, board=args.board, inputs=tuple(_inputs(args)))
     print((args.out / "report.md").read_text().split("\n## Storage by format")[0])
     if result.float_accuracy_full is not None:
         print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
@@ -373,17 +487,26 @@ def _with_layer_bits(spec, per_layer_bits: dict[str, int]):
 def cmd_compress(args) -> int:
     from edgegen.compress.job import ARTIFACT_NAME, RetrainRecipe, run_compress
     from edgegen.data.datasets import load_dataset
-    from edgegen.output_folder import check_target
-
-    check_target(args.out.resolve(), args.force)
+    from edgegen.frontend.limits import check_module_size
+    _preflight(args)
     if args.model.endswith(".npz"):
         raise UserError(f"{args.model} is already compressed: compress the float model")
+    if not args.lr > 0 or args.lr == float("inf"):
+        raise UserError(f"--lr must be a positive number, got {args.lr}")
+    _seed(args)
     dataset = load_dataset(args.data_dir)
     model, name, source, _ = _load_model(args, dataset)
+    check_module_size(model, name, _size_limit(args))
     spec = _compress_spec(args, model, args.model)
+    try:
+        spec.check_model(model)
+    except ValueError as exc:
+        raise UserError(f"{'--spec ' + str(args.spec) if args.spec else 'compression settings'}: "
+                        f"{exc}") from None
     model_source = {"zoo": args.model} if "zoo" in source else {"factory": args.model}
     run_compress(model, name, model_source, dataset, spec, args.out,
-                 recipe=RetrainRecipe(lr=args.lr), force=args.force, sensitivity=args.sensitivity)
+                 recipe=RetrainRecipe(lr=args.lr), force=args.force, sensitivity=args.sensitivity,
+                 inputs=tuple(_inputs(args)))
     print((args.out / "report.md").read_text().split("\n## Weight distributions")[0])
     print(f"wrote {args.out}: deploy it with `edgegen deploy {args.out / ARTIFACT_NAME} --out DIR`")
     return 0
@@ -392,16 +515,16 @@ def cmd_compress(args) -> int:
 def cmd_build(args) -> int:
     from edgegen.data.datasets import load_dataset
     from edgegen.deploy import firmware_for_board, quantize_model
-    from edgegen.output_folder import check_target
     from edgegen.target import load_board
 
     board = load_board(args.board)
-    check_target(args.out.resolve(), args.force)
+    _preflight(args)
     qopts = _quantize_options(args)
     dataset = load_dataset(args.data_dir)
     model, name, _, weight_scales = _load_model(args, dataset)
-    qgraph = quantize_model(model, args.name or name, dataset, qopts, weight_scales)
-    build = firmware_for_board(qgraph, board, dataset, args.out, force=args.force)
+    qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_scales)
+    build = firmware_for_board(qgraph, board, dataset, args.out, force=args.force,
+                               inputs=tuple(_inputs(args)))
     for line in build.summary_lines():
         print(line)
     print(f"wrote {args.out}")
@@ -411,39 +534,49 @@ def cmd_build(args) -> int:
 def cmd_generate(args) -> int:
     from edgegen.data.datasets import load_dataset
     from edgegen.deploy import emit, quantize_model
-    from edgegen.output_folder import atomic_folder, check_target
+    from edgegen.output_folder import atomic_folder
 
-    check_target(args.out.resolve(), args.force)
+    _preflight(args)
     qopts = _quantize_options(args)
     dataset = load_dataset(args.data_dir)
     model, name, _, weight_scales = _load_model(args, dataset)
-    with atomic_folder(args.out, args.force) as folder:
-        qgraph = quantize_model(model, args.name or name, dataset, qopts, weight_scales)
+    qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_scales)
+    with atomic_folder(args.out, args.force, _inputs(args)) as folder:
         sources, plan = emit(qgraph, folder)
     print(f"wrote {args.out}: {', '.join(sorted(sources.files))} and runtime/ "
           f"(arena {plan.arena_size} bytes)")
     return 0
 
 
-def cmd_verify(args) -> int:
-    import json
-
+def _verify_dataset(args):
+    """--data-dir, else the data set the deploy report names, else the default."""
     from edgegen.data.datasets import load_dataset
-    from edgegen.deploy import REPORT_JSON, reverify
+    from edgegen.deploy import REPORT_JSON, saved_report
 
-    data_dir = args.data_dir
-    report = args.folder / REPORT_JSON
-    if data_dir is None and report.is_file():
-        data_dir = Path(json.loads(report.read_text())["dataset"]["directory"])
-    dataset = load_dataset(data_dir)
+    if args.data_dir is not None:
+        return load_dataset(args.data_dir)
+    saved = saved_report(args.folder)
+    if saved.present and saved.data_dir is None:
+        raise UserError(f"{args.folder / REPORT_JSON} does not say which data set the model was "
+                        "deployed with: pass --data-dir DIR")
+    return load_dataset(saved.data_dir)
+
+
+def cmd_verify(args) -> int:
+    from edgegen.deploy import reverify
+
+    if not args.folder.is_dir():
+        raise UserError(f"{args.folder} is not a folder: pass the --out folder of `edgegen deploy`")
+    vopts = _verify_options(args)
+    dataset = _verify_dataset(args)
     if args.board is not None:
-        return _verify_on_board(args, dataset)
-    result = reverify(args.folder, dataset, _verify_options(args))
+        return _verify_on_board(args, dataset, vopts)
+    result = reverify(args.folder, dataset, vopts)
     _print_result(result, "verification")
-    return 0 if result.comparison.bit_exact else EXIT_MISMATCH
+    return EXIT_OK if result.comparison.bit_exact else EXIT_MISMATCH
 
 
-def _verify_on_board(args, dataset) -> int:
+def _verify_on_board(args, dataset, vopts) -> int:
     import tempfile
 
     from edgegen.deploy import QGRAPH_FILE, board_vectors
@@ -452,28 +585,100 @@ def _verify_on_board(args, dataset) -> int:
 
     board = load_board(args.board)
     qgraph = load_qgraph(args.folder / QGRAPH_FILE)
-    vectors = board_vectors(qgraph, dataset, _verify_options(args))
+    vectors = board_vectors(qgraph, dataset, vopts)
     with tempfile.TemporaryDirectory(prefix="edgegen-qemu-") as work:
         result = verify_on_board(qgraph, board, vectors, Path(work))
     for line in result.lines():
         print(line)
-    return 0 if result.bit_exact else EXIT_MISMATCH
+    return EXIT_OK if result.bit_exact else EXIT_MISMATCH
 
 
 COMMANDS = {"train": cmd_train, "compress": cmd_compress, "deploy": cmd_deploy, "build": cmd_build,
             "generate": cmd_generate, "verify": cmd_verify}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+# errno values that mean the machine, not edgegen, is in the way.
+_ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+                       errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EMFILE,
+                       errno.ENFILE, errno.EIO}
+
+
+def _error(text: str) -> None:
+    print(f"edgegen: error: {text}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """SIGTERM and SIGHUP raise ``Terminated`` like Ctrl-C raises
+    KeyboardInterrupt, so every cleanup runs; a second signal during the
+    cleanup is ignored rather than cutting it short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def once(signum, _frame):
+        for s in caught:
+            signal.signal(s, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
+
+    old = {s: signal.signal(s, once) for s in caught}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def run_command(args) -> int:
+    """Run a parsed command; every exception becomes its exit status."""
     try:
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"edgegen: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_USER_ERROR
+    except VerificationFailure as exc:
+        print(f"edgegen: verification failed: {exc}", file=sys.stderr)
+        return EXIT_MISMATCH
     except KeyboardInterrupt:
-        print("edgegen: interrupted", file=sys.stderr)
-        return 130
+        print("edgegen: interrupted; nothing was left behind", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated as exc:
+        print(f"edgegen: terminated by {signal.Signals(exc.signum).name}; nothing was left behind",
+              file=sys.stderr)
+        return 128 + exc.signum
+    except SystemExit as exc:  # edgegen never exits from inside a command: the model's code did
+        _error(f"the model's code called sys.exit({exc.code!r}) while edgegen ran it: fix the "
+               "model module so that importing, building and running the model returns normally")
+        return EXIT_USER_ERROR
+    except MemoryError:
+        _error("out of memory: the model or data set is too large for this machine; lower "
+               "--max-model-bytes to have such models refused up front")
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            return _internal_error()
+        where = f" ({exc.filename})" if exc.filename else ""
+        _error(f"{exc.strerror}{where}: free disk space, fix the permissions or choose "
+               "another path")
+        return EXIT_USER_ERROR
+    except Exception:
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    print(f"edgegen: internal error (edgegen {__version__}): this is a bug in edgegen; please "
+          "report it with the command line and the traceback above", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with _signals_raise():
+        return run_command(args)
 
 
 if __name__ == "__main__":

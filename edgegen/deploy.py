@@ -20,7 +20,9 @@ import torch.nn as nn
 from edgegen.build.host import compile_executable
 from edgegen.data.datasets import Dataset, images_to_tensor
 from edgegen.emit.generate import GeneratedSources, generate_sources
+from edgegen.emit.c_format import c_prefix
 from edgegen.errors import UserError
+from edgegen.frontend.limits import DEFAULT_MAX_MODEL_BYTES, check_graph_size
 from edgegen.frontend.torch_import import import_model
 from edgegen.ir import QGraph, Rounding
 from edgegen.output_folder import atomic_folder
@@ -35,7 +37,7 @@ from edgegen.report.layers import layer_rows
 from edgegen.report.render import write_report
 from edgegen.report.sizes import symbol_sizes
 from edgegen.verify.compare import Comparison, compare_outputs
-from edgegen.verify.host_model import HostModel
+from edgegen.verify.host_model import HostModel, ModelSizes
 
 QGRAPH_FILE = "model.qgraph.npz"
 REPORT_JSON = "report.json"
@@ -48,6 +50,7 @@ class QuantizeOptions:
     calib_samples: int = 1000
     rounding: Rounding = Rounding.DOUBLE
     seed: int = 0
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES  # see edgegen.frontend.limits
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: Quant
     """Import and quantize; ``weight_scales`` fix the int8 grid of layers
     compressed with shared weights (see ``quantize.quantize``)."""
     graph = import_model(model, torch.zeros(model_input_shape(dataset)), name)
+    check_graph_size(graph, options.max_model_bytes)
     rng = np.random.default_rng(options.seed)
     count = min(options.calib_samples, len(dataset.train_images))
     pick = np.sort(rng.choice(len(dataset.train_images), size=count, replace=False))
@@ -110,6 +114,12 @@ def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: Quant
     qgraph = quantize(graph, samples, options.calibration, options.rounding, weight_scales)
     qgraph.metadata.update({"dataset": dataset.name, "calibration_seed": options.seed})
     return qgraph
+
+
+def model_sizes(qgraph: QGraph, plan: MemoryPlan) -> ModelSizes:
+    """The generated API's sizes, as the quantized graph determines them."""
+    return ModelSizes(c_prefix(qgraph.name), qgraph.tensor(qgraph.input).size,
+                      qgraph.tensor(qgraph.output).size, plan.arena_size)
 
 
 def emit(qgraph: QGraph, folder: Path) -> tuple[GeneratedSources, MemoryPlan]:
@@ -164,17 +174,19 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
            verify_options: VerifyOptions = VerifyOptions(),
            force: bool = False, source: dict | None = None,
            weight_scales: dict[str, float] | None = None, board: str | None = None,
-           log=print) -> VerifyResult:
+           inputs: tuple[Path, ...] = (), log=print) -> VerifyResult:
     """import -> quantize -> plan -> emit -> build -> verify -> report into ``out``;
     with ``board``, also the firmware in ``out/firmware-<board>``, verified
-    under QEMU when the board is emulated."""
+    under QEMU when the board is emulated. ``out`` may not hold ``inputs``
+    (the files the model came from); ``force`` replaces only a folder that
+    edgegen wrote (see ``output_folder``)."""
     t0 = time.perf_counter()
-    with atomic_folder(out, force) as folder:
+    with atomic_folder(out, force, inputs) as folder:
         qgraph = quantize_model(model, name, dataset, quantize_options, weight_scales)
         log(f"quantized {name}: {len(qgraph.nodes)} layers, {qgraph.rounding.value} rounding, "
             f"{quantize_options.calib_samples} calibration samples")
         sources, plan = emit(qgraph, folder)
-        host = HostModel(folder, sources.prefix, folder / "build", cc=verify_options.cc)
+        host = HostModel(folder, model_sizes(qgraph, plan), folder / "build", cc=verify_options.cc)
         weight_bytes = measure_weight_bytes(sources, folder, verify_options.cc)
         result = verify_on_host(qgraph, host, dataset, verify_options)
         result.float_accuracy = float_accuracy(model, dataset, verify_options.test_samples)
@@ -198,12 +210,13 @@ def board_vectors(qgraph: QGraph, dataset: Dataset, options: VerifyOptions) -> n
 SELFTEST_IMAGES = 4  # golden vectors embedded in a firmware's self-test
 
 
-def firmware_for_board(qgraph: QGraph, board, dataset: Dataset, out: Path, *, force: bool = False):
+def firmware_for_board(qgraph: QGraph, board, dataset: Dataset, out: Path, *, force: bool = False,
+                       inputs: tuple[Path, ...] = ()):
     """A firmware folder for ``board``, its self-test carrying the golden
     outputs of the first test images."""
     from edgegen.target import build_firmware
 
-    return build_firmware(qgraph, board, out, force=force,
+    return build_firmware(qgraph, board, out, force=force, inputs=inputs,
                           vectors=board_vectors(qgraph, dataset, VerifyOptions(SELFTEST_IMAGES, 0)),
                           vectors_provenance=f"the first {SELFTEST_IMAGES} test-set images")
 
@@ -225,25 +238,54 @@ def deploy_to_board(qgraph: QGraph, board: str, dataset: Dataset, folder: Path,
 
 
 def reverify(folder: Path, dataset: Dataset, options: VerifyOptions) -> VerifyResult:
-    """Rebuild a deploy folder's C and check it against its saved QGraph."""
+    """Rebuild a deploy folder's C and check it against its saved QGraph.
+
+    The folder is only read: sizes come from the QGraph (the header must
+    agree with them), the build happens in a temporary folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder: pass the --out folder of `edgegen deploy`")
     qgraph = load_qgraph(folder / QGRAPH_FILE)
-    prefix = _prefix_of(folder)
-    host = HostModel(folder, prefix, folder / "build", cc=options.cc)
-    result = verify_on_host(qgraph, host, dataset, options)
-    report = folder / REPORT_JSON
-    if report.is_file():
-        saved = json.loads(report.read_text()).get("accuracy", {})
-        result.float_accuracy_full = saved.get("float_full_test_set")
-        if result.test_vectors == len(dataset.test_images):
-            result.float_accuracy = result.float_accuracy_full
+    sizes = model_sizes(qgraph, plan_memory(qgraph))
+    with tempfile.TemporaryDirectory(prefix="edgegen-verify-") as build:
+        host = HostModel(folder, sizes, Path(build), cc=options.cc)
+        result = verify_on_host(qgraph, host, dataset, options)
+    saved = saved_report(folder)
+    result.float_accuracy_full = saved.float_accuracy_full
+    if result.test_vectors == len(dataset.test_images):
+        result.float_accuracy = result.float_accuracy_full
     return result
 
 
-def _prefix_of(folder: Path) -> str:
-    headers = [p for p in folder.glob("*_weights.h")]
-    if len(headers) != 1:
-        raise UserError(f"{folder} does not hold one generated model (found {len(headers)} weights headers)")
-    return headers[0].name[: -len("_weights.h")]
+@dataclass(frozen=True)
+class SavedReport:
+    """What ``verify`` reuses of a deploy folder's report.json (all optional:
+    the file is the user's to lose or edit)."""
+
+    present: bool
+    data_dir: Path | None
+    float_accuracy_full: float | None
+
+
+def saved_report(folder: Path) -> SavedReport:
+    """The dataset folder and float accuracy recorded by deploy; a report
+    that is absent or lacks them gives None, one that is damaged a UserError."""
+    path = Path(folder) / REPORT_JSON
+    if not path.is_file():
+        return SavedReport(False, None, None)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not readable JSON ({exc}): pass --data-dir, or redeploy") from None
+    if not isinstance(report, dict):
+        raise UserError(f"{path} is not a deploy report (not a JSON object): pass --data-dir, "
+                        "or redeploy")
+    dataset = report.get("dataset")
+    directory = dataset.get("directory") if isinstance(dataset, dict) else None
+    accuracy = report.get("accuracy")
+    full = accuracy.get("float_full_test_set") if isinstance(accuracy, dict) else None
+    return SavedReport(
+        True, Path(directory) if isinstance(directory, str) and directory else None,
+        float(full) if isinstance(full, (int, float)) and not isinstance(full, bool)
+        and 0.0 <= full <= 1.0 else None,
+    )

@@ -107,6 +107,9 @@ def _compile(sources, include_dirs, output: Path, cc, opt, flags) -> Path:
             raise UserError(f"cannot run C compiler '{compiler}': {exc}") from exc
         if result.returncode != 0:
             raise UserError(_failure_message(compiler, sources, result))
+        if not tmp.is_file():
+            raise UserError(f"C compiler '{compiler}' reported success but wrote no {output.name}: "
+                            "it is not a working C compiler; pass one with --cc (gcc or clang)")
         os.replace(tmp, output)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -118,6 +121,9 @@ def _failure_message(compiler: str, sources: list[Path], result) -> str:
     if len(sources) > 5:
         names += f" and {len(sources) - 5} more"
     lines = (result.stderr or result.stdout or "").splitlines()
+    if not lines:
+        return (f"C compiler '{compiler}' failed (exit status {result.returncode}) on {names} "
+                "and printed nothing: pass a working C compiler with --cc (gcc or clang)")
     shown = "\n".join(lines[:_STDERR_LINES])
     if len(lines) > _STDERR_LINES:
         shown += f"\n... ({len(lines) - _STDERR_LINES} more lines)"
@@ -146,7 +152,11 @@ def load_library(path: Path, cdef: str) -> tuple[cffi.FFI, object]:
     """
     ffi = cffi.FFI()
     ffi.cdef(cdef)
-    lib = ffi.dlopen(str(Path(path).resolve()))
+    try:
+        lib = ffi.dlopen(str(Path(path).resolve()))
+    except OSError as exc:
+        raise UserError(f"cannot load {Path(path).name}, built by the host C compiler ({exc}): "
+                        "pass a compiler for this machine with --cc (gcc or clang)") from None
     return ffi, lib
 
 

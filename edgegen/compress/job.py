@@ -110,11 +110,13 @@ def to_artifact(compressed: CompressedModel, source: dict, extra: dict) -> Compr
 
 def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, spec: CompressSpec,
                  out: Path, *, recipe: RetrainRecipe = RetrainRecipe(), force: bool = False,
-                 sensitivity: bool = False, progress: bool = True, log=print) -> CompressOutcome:
+                 sensitivity: bool = False, progress: bool = True, inputs: tuple[Path, ...] = (),
+                 log=print) -> CompressOutcome:
     """Compress into the folder ``out``; with ``sensitivity``, first scan how
-    each layer alone tolerates pruning (sensitivity.md and .png)."""
+    each layer alone tolerates pruning (sensitivity.md and .png). ``out``
+    may not hold ``inputs``; ``force`` replaces only a folder edgegen wrote."""
     started = time.perf_counter()
-    with atomic_folder(out, force) as folder:
+    with atomic_folder(out, force, inputs) as folder:
         if sensitivity:
             scan = scan_sensitivity(model, dataset_eval_fn(dataset), progress=progress)
             write_sensitivity_report(scan, folder)

@@ -35,6 +35,52 @@ def c_identifier(text: str) -> str:
     return ident
 
 
+MAX_NAME_LENGTH = 40
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NAME_RULE = (f"a C identifier: letters, digits and '_', not starting with a digit, at most "
+             f"{MAX_NAME_LENGTH} characters, not a C keyword and not starting with '__' or '_' "
+             "and a capital")
+
+
+def check_c_name(text: str) -> str:
+    """``text`` itself if it can be the prefix of every generated C name
+    (``<name>_invoke``, ``<NAME>_ARENA_SIZE``, ``<name>.h``); ValueError
+    saying what is allowed otherwise. Names given by the user are checked,
+    never silently rewritten, so the API they asked for is the one they get."""
+    if not isinstance(text, str) or not _NAME.fullmatch(text):
+        raise ValueError(f"{text!r} is not {NAME_RULE}")
+    if len(text) > MAX_NAME_LENGTH:
+        raise ValueError(f"{text!r} is {len(text)} characters long; a name must be {NAME_RULE}")
+    if text in _C_KEYWORDS or text.startswith("__") or re.match(r"_[A-Z]", text):
+        raise ValueError(f"{text!r} is reserved in C; a name must be {NAME_RULE}")
+    return text
+
+
+def c_prefix(name: str) -> str:
+    """The prefix of the generated C names for a model called ``name``: the
+    name itself when it is a valid one, else an identifier made from it."""
+    try:
+        return check_c_name(name)
+    except ValueError:
+        return c_identifier(name)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_COMMENT_TEXT = 200
+
+
+def comment_text(text: str) -> str:
+    """Free text (a model name, a board description, a file name) made safe
+    inside a C block comment, a ``#`` comment of a Makefile or CMake file and
+    a C string: one line, no ``*/`` or ``/*``, no control characters, no
+    quote or backslash, at most MAX_COMMENT_TEXT characters."""
+    text = _CONTROL.sub("?", str(text))
+    text = text.replace("*/", "*?").replace("/*", "?*").replace("\\", "?").replace('"', "'")
+    if len(text) > MAX_COMMENT_TEXT:
+        text = text[: MAX_COMMENT_TEXT - 3] + "..."
+    return text
+
+
 def c_int(value: int, ctype: str = "int32_t") -> str:
     """An integer literal valid for ``ctype`` (INT32_MIN cannot be written as
     a plain literal: -2147483648 is unary minus on an out-of-range long)."""

@@ -18,8 +18,9 @@ from edgegen import __version__
 from edgegen.emit.c_format import (
     c_array_body,
     c_float_comment,
-    c_identifier,
     c_int,
+    c_prefix,
+    comment_text,
     c_type,
 )
 from edgegen.ir import (
@@ -163,7 +164,7 @@ class _Builder:
 
 
 def generate_sources(qgraph: QGraph, plan: MemoryPlan, name: str | None = None) -> GeneratedSources:
-    prefix = c_identifier(name or qgraph.name)
+    prefix = c_prefix(name or qgraph.name)
     builder = _Builder(qgraph, plan, prefix)
     layers = [builder.layer(i, node) for i, node in enumerate(qgraph.nodes)]
     inp = qgraph.tensor(qgraph.input)
@@ -173,7 +174,7 @@ def generate_sources(qgraph: QGraph, plan: MemoryPlan, name: str | None = None) 
         "PREFIX": prefix.upper(),
         "version": __version__,
         "model_hash": content_hash(qgraph),
-        "source_name": qgraph.name,
+        "source_name": comment_text(qgraph.name),
         "rounding": _ROUNDING_ENUM[qgraph.rounding],
         "input": {"shape": inp.shape, "size": inp.size,
                   "scale": c_float_comment(inp.qparams.scale), "zero_point": inp.qparams.zero_point},

@@ -78,7 +78,14 @@ def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "mod
         ) from None
     with torch.no_grad():
         ShapeProp(traced).propagate(example_input.float())
-    return _Importer(traced, name).run()
+    graph = _Importer(traced, name).run()
+    if all(isinstance(node.op, Reshape) for node in graph.nodes):
+        raise UserError(
+            f"model {name} computes nothing: its output is its input"
+            f"{' reshaped' if graph.nodes else ''}; edgegen needs at least one layer it supports "
+            f"({SUPPORTED})"
+        )
+    return graph
 
 
 def _first_line(exc: Exception) -> str:

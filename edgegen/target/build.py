@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegen import __version__
+from edgegen.emit.c_format import comment_text
 from edgegen.emit.generate import generate_sources
 from edgegen.ir import QConv2D, QFullyConnected, QGraph
 from edgegen.output_folder import atomic_folder
@@ -183,7 +184,8 @@ def measure_footprint(qgraph: QGraph, board: Board | str, *,
 
 def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors=None,
                    vectors_provenance: str | None = None, opt: str = firmware.DEFAULT_OPT,
-                   force: bool = False, extra_cflags: tuple[str, ...] = ()) -> FirmwareBuild:
+                   force: bool = False, extra_cflags: tuple[str, ...] = (),
+                   inputs: tuple[Path, ...] = ()) -> FirmwareBuild:
     """Write and cross-compile the firmware folder ``out_dir`` for ``board``.
 
     ``vectors``: int8 inputs whose golden outputs the self-test embeds
@@ -193,11 +195,13 @@ def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors
     Raises UserError if the model is over the board's flash or RAM budget,
     if a tool is missing or a compilation fails; ``out_dir`` is then left
     untouched (everything is built in a temporary folder renamed at the end).
+    ``force`` replaces only a folder that edgegen wrote, never one holding
+    ``inputs``.
     """
     board = board if isinstance(board, Board) else load_board(board)
     selftest = _selftest_vectors(qgraph, vectors, vectors_provenance)
     out_dir = Path(out_dir).resolve()
-    with atomic_folder(out_dir, force) as folder:
+    with atomic_folder(out_dir, force, inputs) as folder:
         layout, report = _write_and_measure(folder, qgraph, board, selftest, opt, extra_cflags)
         check_budget(board, report.prefix, report.footprint, list(report.flash_consumers),
                      list(report.ram_consumers), opt)
@@ -228,7 +232,8 @@ def _readme_context(qgraph: QGraph, board: Board, prefix: str, footprint: Footpr
                     selftest_vectors: int) -> dict:
     command = " ".join(qemu_arguments(board, Path("build/selftest.elf"))) if board.emulated else ""
     return {
-        "version": __version__, "board": board, "prefix": prefix, "source_name": qgraph.name,
+        "version": __version__, "board": board, **firmware.board_text(board), "prefix": prefix,
+        "source_name": comment_text(qgraph.name),
         "model_hash": content_hash(qgraph), "opt": opt, "selftest_vectors": selftest_vectors,
         "flash": f"{footprint.flash_bytes:,}", "ram": f"{footprint.ram_bytes:,}",
         "flash_limit": f"{board.flash_bytes:,}", "ram_limit": f"{board.ram_bytes:,}",

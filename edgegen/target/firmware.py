@@ -24,7 +24,7 @@ import numpy as np
 
 from edgegen import __version__
 from edgegen.build.host import WARNING_FLAGS
-from edgegen.emit.c_format import c_array_body
+from edgegen.emit.c_format import c_array_body, comment_text
 from edgegen.emit.generate import GeneratedSources
 from edgegen.ir import QGraph
 from edgegen.emit.templates import template_environment
@@ -154,17 +154,22 @@ def _model_context(qgraph: QGraph, prefix: str, arena_size: int) -> dict:
         "version": __version__,
         "prefix": prefix,
         "PREFIX": prefix.upper(),
-        "source_name": qgraph.name,
+        "source_name": comment_text(qgraph.name),
         "model_hash": content_hash(qgraph),
         # C forbids zero-length arrays; a model without arena still gets one byte.
         "arena_bytes": max(1, arena_size),
     }
 
 
+def board_text(board: Board) -> dict:
+    """The board's free-text fields as they may appear in comments."""
+    return {"board_name": comment_text(board.name), "board_description": comment_text(board.description)}
+
+
 def _selftest_context(selftest: SelftestVectors) -> dict:
     return {
         "vectors": selftest.count,
-        "provenance": selftest.provenance,
+        "provenance": comment_text(selftest.provenance),
         "inputs": c_array_body(selftest.inputs),
         "outputs": c_array_body(selftest.outputs),
     }
@@ -175,6 +180,7 @@ def _context(qgraph: QGraph, board: Board, arena_size: int, selftest: SelftestVe
     return {
         **_model_context(qgraph, layout.prefix, arena_size),
         **_selftest_context(selftest),
+        **board_text(board),
         "board": board,
         "exit_codes": [(code.name, int(code)) for code in ExitCode],
         "fault_code": int(ExitCode.FAULT),

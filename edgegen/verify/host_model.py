@@ -1,56 +1,172 @@
-"""The generated C, compiled on the host and called through cffi."""
+"""The generated C, compiled on the host and called through cffi.
+
+Nothing is taken on trust from the folder being verified: the buffer sizes
+come from the quantized graph (``ModelSizes``), the header's macros and the
+invoke prototype are checked against them, the cffi declaration is written
+here, and every call runs between guard bytes so that C writing outside its
+buffers is reported, not left to corrupt the verifier.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgegen.build.host import cdef_from_header, compile_shared_library, load_library
+from edgegen.build.host import compile_shared_library, load_library
+from edgegen.errors import UserError, VerificationFailure
+
+GUARD_BYTES = 64
+_GUARD_VALUE = 0x5A
+_REGENERATE = "regenerate the folder with `edgegen deploy`"
+
+
+@dataclass(frozen=True)
+class ModelSizes:
+    """What the generated API must say, from the quantized graph and its plan."""
+
+    prefix: str
+    input_size: int
+    output_size: int
+    arena_size: int
+
+    def prototype(self) -> str:
+        return f"int {self.prefix}_invoke(const int8_t *input, int8_t *output, int8_t *arena);"
+
+    def macros(self) -> dict[str, int]:
+        p = self.prefix.upper()
+        return {f"{p}_INPUT_SIZE": self.input_size, f"{p}_OUTPUT_SIZE": self.output_size,
+                f"{p}_ARENA_SIZE": self.arena_size}
+
+
+def model_sources(source_dir: Path, prefix: str) -> list[Path]:
+    """The C files of a generated model folder; UserError naming a missing one."""
+    source_dir = Path(source_dir)
+    sources = [source_dir / f"{prefix}.c", source_dir / f"{prefix}_weights.c"]
+    for path in sources + [source_dir / f"{prefix}.h", source_dir / f"{prefix}_weights.h"]:
+        if not path.is_file():
+            raise UserError(f"{path} is missing: the folder is incomplete; {_REGENERATE}")
+    runtime = sorted((source_dir / "runtime").glob("*.c"))
+    if not runtime:
+        raise UserError(f"{source_dir / 'runtime'} holds no C sources: the folder is incomplete; "
+                        f"{_REGENERATE}")
+    return sources + runtime
+
+
+def check_header(header: Path, sizes: ModelSizes) -> None:
+    """The header must declare the sizes and the prototype the model needs."""
+    try:
+        text = Path(header).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {header} ({exc}); {_REGENERATE}") from None
+    for name, needed in sizes.macros().items():
+        found = _macro(text, name)
+        if found is None or _integer(found) != needed:
+            shown = "no definition" if found is None else repr(found)
+            raise UserError(f"{header} gives {name} {shown}, but its quantized model needs "
+                            f"{needed}: the folder's C does not match its model.qgraph.npz "
+                            f"(edited or mixed up); {_REGENERATE}")
+    if sizes.prototype() not in text:
+        raise UserError(f"{header} does not declare `{sizes.prototype()}`: the folder's C does "
+                        f"not match its model; {_REGENERATE}")
+
+
+def _integer(value: str) -> int | None:
+    """A macro's value if it is a plain integer, in parentheses or not, with
+    comments around it; None for anything else (an expression, a name)."""
+    value = re.sub(r"/\*.*?\*/|//.*$", " ", value).strip()
+    while value.startswith("(") and value.endswith(")"):
+        value = value[1:-1].strip()
+    return int(value.rstrip("uU")) if re.fullmatch(r"[0-9]+[uU]?", value) else None
+
+
+def _macro(text: str, name: str) -> str | None:
+    match = re.search(rf"^[ \t]*#[ \t]*define[ \t]+{re.escape(name)}[ \t]+(.*?)[ \t]*$", text, re.M)
+    return None if match is None else match.group(1)
 
 
 class HostModel:
     """A generated model folder (``<prefix>.h/.c``, ``<prefix>_weights.c``,
     ``runtime/``) built into a shared library and loaded in-process."""
 
-    def __init__(self, source_dir: Path, prefix: str, build_dir: Path, *,
+    def __init__(self, source_dir: Path, sizes: ModelSizes, build_dir: Path, *,
                  cc: str | None = None, opt: str = "-O2", extra_flags=()):
         source_dir = Path(source_dir)
-        runtime = source_dir / "runtime"
-        sources = [source_dir / f"{prefix}.c", source_dir / f"{prefix}_weights.c"]
-        sources += sorted(runtime.glob("*.c"))
+        sources = model_sources(source_dir, sizes.prefix)
+        check_header(source_dir / f"{sizes.prefix}.h", sizes)
+        self.sizes = sizes
         build_dir.mkdir(parents=True, exist_ok=True)
         # dlopen returns the already loaded library for a path it has seen, so
         # the file name carries a hash of what went into it.
         digest = _digest(sources, (cc or "", opt) + tuple(extra_flags))
         self.library_path = compile_shared_library(
-            sources, [source_dir, runtime], build_dir / f"lib{prefix}-{digest}.so",
-            cc=cc, opt=opt, extra_flags=extra_flags,
+            sources, [source_dir, source_dir / "runtime"],
+            build_dir / f"lib{sizes.prefix}-{digest}.so", cc=cc, opt=opt, extra_flags=extra_flags,
         )
-        self.ffi, self.lib = load_library(
-            self.library_path, cdef_from_header(source_dir / f"{prefix}.h")
-        )
-        header = (source_dir / f"{prefix}.h").read_text()
-        self.input_size = _macro(header, f"{prefix.upper()}_INPUT_SIZE")
-        self.output_size = _macro(header, f"{prefix.upper()}_OUTPUT_SIZE")
-        self.arena_size = _macro(header, f"{prefix.upper()}_ARENA_SIZE")
-        self._invoke = getattr(self.lib, f"{prefix}_invoke")
+        self.ffi, self.lib = load_library(self.library_path, sizes.prototype())
+        try:
+            self._invoke = getattr(self.lib, f"{sizes.prefix}_invoke")
+        except AttributeError:
+            raise UserError(f"{self.library_path.name} has no {sizes.prefix}_invoke: "
+                            f"the folder's C does not define it; {_REGENERATE}") from None
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
         """int8 outputs (N, OUTPUT_SIZE) for int8 inputs (N, ...) in model layout."""
+        s = self.sizes
         batch = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
-        if batch.shape[1] != self.input_size:
-            raise ValueError(f"model takes {self.input_size} int8 values, got {batch.shape[1]}")
-        out = np.zeros((len(batch), self.output_size), dtype=np.int8)
-        arena = self.ffi.new("int8_t[]", max(self.arena_size, 1))
-        out_buf = self.ffi.new("int8_t[]", self.output_size)
+        if batch.shape[1] != s.input_size:
+            raise ValueError(f"model takes {s.input_size} int8 values, got {batch.shape[1]}")
+        out = np.zeros((len(batch), s.output_size), dtype=np.int8)
+        buffers = _GuardedBuffers(self.ffi, s)
         for i, row in enumerate(batch):
-            status = self._invoke(self.ffi.from_buffer("int8_t[]", row), out_buf, arena)
+            buffers.load(row)
+            status = self._invoke(buffers.input, buffers.output, buffers.arena)
             if status != 0:
-                raise RuntimeError(f"{self.library_path.name}: invoke returned {status} on vector {i}")
-            out[i] = np.frombuffer(self.ffi.buffer(out_buf), dtype=np.int8)
+                raise VerificationFailure(f"{s.prefix}_invoke returned {status} on vector {i}")
+            problem = buffers.damage(row)
+            if problem is not None:
+                raise VerificationFailure(f"{s.prefix}_invoke {problem} on vector {i}")
+            out[i] = buffers.result()
         return out
+
+
+class _GuardedBuffers:
+    """Input, output and arena, each between GUARD_BYTES of a known value."""
+
+    def __init__(self, ffi, sizes: ModelSizes):
+        self.ffi = ffi
+        self.sizes = sizes
+        self.blocks = {name: ffi.new("int8_t[]", size + 2 * GUARD_BYTES)
+                       for name, size in self._sizes().items()}
+        for block in self.blocks.values():
+            ffi.memmove(block, bytes([_GUARD_VALUE]) * len(block), len(block))
+        self.input, self.output, self.arena = (self.blocks[n] + GUARD_BYTES
+                                               for n in ("input", "output", "arena"))
+
+    def _sizes(self) -> dict[str, int]:
+        s = self.sizes
+        return {"input": s.input_size, "output": s.output_size, "arena": max(s.arena_size, 1)}
+
+    def load(self, row: np.ndarray) -> None:
+        self.ffi.memmove(self.input, row.tobytes(), len(row))
+
+    def result(self) -> np.ndarray:
+        return np.frombuffer(self.ffi.buffer(self.output, self.sizes.output_size), np.int8).copy()
+
+    def damage(self, row: np.ndarray) -> str | None:
+        """What the call broke: a guard byte, or its const input."""
+        for name, size in self._sizes().items():
+            raw = bytes(self.ffi.buffer(self.blocks[name]))
+            if raw[:GUARD_BYTES] != bytes([_GUARD_VALUE]) * GUARD_BYTES:
+                return f"wrote before the start of its {name} buffer ({size} bytes)"
+            if raw[GUARD_BYTES + size:] != bytes([_GUARD_VALUE]) * GUARD_BYTES:
+                return f"wrote past the end of its {name} buffer ({size} bytes)"
+        if bytes(self.ffi.buffer(self.input, len(row))) != row.tobytes():
+            return "changed its const input"
+        return None
 
 
 def _digest(sources, flags) -> str:
@@ -58,11 +174,3 @@ def _digest(sources, flags) -> str:
     for path in sources:
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
-
-
-def _macro(header: str, name: str) -> int:
-    for line in header.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "#define" and parts[1] == name:
-            return int(parts[2].strip("()"))
-    raise ValueError(f"generated header defines no {name}")

@@ -47,6 +47,8 @@ def _parse_spec(spec: str) -> tuple[str, str]:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -62,7 +64,7 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         del sys.modules[module_name]
         raise UserError(f"importing model file {path} failed: {_describe(exc)}") from None
     return module
@@ -82,7 +84,7 @@ def _import_module(name: str) -> ModuleType:
                 f"{cwd} and on the Python path): {_describe(exc)}"
             ) from None
         raise UserError(f"importing model module {name!r} failed: {_describe(exc)}") from None
-    except Exception as exc:  # SyntaxError, errors raised by the module's own code
+    except (Exception, SystemExit) as exc:  # SyntaxError, the module's own errors and exits
         raise UserError(f"importing model module {name!r} failed: {_describe(exc)}") from None
 
 
@@ -113,7 +115,7 @@ def load_user_model(spec: str, checkpoint: Path | str | None) -> nn.Module:
     elif callable(target):
         try:
             model = target()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise UserError(
                 f"model spec {spec!r}: calling {attr_part}() failed: {_describe(exc)}"
             ) from None

@@ -133,9 +133,15 @@ def test_existing_output_folder_needs_force(capsys, tiny_data, lenet300_ckpt, tm
     status, err = _run(capsys, argv)
     _assert_user_error(status, err, "already exists", "--force")
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only a folder edgegen wrote: this one is the user's.
+    status, err = _run(capsys, argv + ["--force"])
+    _assert_user_error(status, err, "not written by edgegen")
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    assert _run(capsys, argv)[0] == 0
     status, _ = _run(capsys, argv + ["--force"])
-    assert status == 0
-    assert not (out / "keep.txt").exists() and (out / "report.md").is_file()
+    assert status == 0 and (out / "report.md").is_file()
 
 
 def test_missing_compiler(capsys, tiny_data, lenet300_ckpt, tmp_path):
