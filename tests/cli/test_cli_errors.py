@@ -1,35 +1,21 @@
 """Bad input: one clear line on stderr, exit status 2, nothing half-written."""
 
-import gzip
-import struct
 import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 import torch
 
 from edgegen.cli import main
+from idx_support import write_tiny_dataset
 from edgegen.zoo import models
-
-
-def _write_idx(path, array):
-    dims = array.shape
-    header = struct.pack(">HBB", 0, 0x08, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """A small MNIST-format folder: 300 training and 100 test images."""
-    d = tmp_path_factory.mktemp("tinymnist")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 300), ("t10k", 100)):
-        _write_idx(d / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(d / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
-    return d
+    return write_tiny_dataset(tmp_path_factory.mktemp("tinymnist"), 300, 100)
 
 
 @pytest.fixture(scope="module")

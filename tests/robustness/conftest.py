@@ -1,15 +1,13 @@
 """Fixtures of the robustness suite: a small data set, a user's model folder,
 and a runner that checks the CLI's promises on every case."""
 
-import gzip
-import struct
 import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from idx_support import write_tiny_dataset
 
 USER_MODELS = textwrap.dedent("""
     import sys
@@ -43,21 +41,10 @@ EVIL = textwrap.dedent("""
 SLOW_CC = "#!/bin/sh\nsleep {seconds}\nexec gcc \"$@\"\n"
 
 
-def _write_idx(path, array):
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """An MNIST-format folder: 200 training and 60 test images."""
-    d = tmp_path_factory.mktemp("tinydata")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 200), ("t10k", 60)):
-        _write_idx(d / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(d / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
-    return d
+    return write_tiny_dataset(tmp_path_factory.mktemp("tinydata"), 200, 60)
 
 
 @pytest.fixture()
