@@ -30,6 +30,7 @@ from edgegen.plan.arena import MemoryPlan, plan_memory
 from edgegen.quantize.artifact import load_qgraph, save_qgraph
 from edgegen.quantize.calibrate import CalibrationSpec
 from edgegen.quantize.quantize import quantize
+from edgegen.quantize.validate import validate_qgraph
 from edgegen.reference.float_model import nchw_to_nhwc
 from edgegen.reference.golden import run_golden
 from edgegen.report.compression import storage_table
@@ -113,6 +114,10 @@ def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: Quant
     samples = dataset_inputs(dataset.train_images[pick])
     qgraph = quantize(graph, samples, options.calibration, options.rounding, weight_scales)
     qgraph.metadata.update({"dataset": dataset.name, "calibration_seed": options.seed})
+    try:  # what is saved must load again: the same checks as model.qgraph.npz gets
+        validate_qgraph(qgraph)
+    except ValueError as exc:
+        raise UserError(f"model {name} cannot be deployed: {exc}") from None
     return qgraph
 
 

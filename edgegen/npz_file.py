@@ -1,23 +1,51 @@
 """The container of edgegen's artifacts: one ``.npz`` with a JSON header.
 
-numpy's zip of arrays, read with ``allow_pickle=False`` (an artifact can't
-run code); ``header`` holds UTF-8 JSON with the format name and version.
-Writes are atomic (temporary file in the same folder, then rename); reads
-turn every way a file can be damaged into one UserError naming the file and
-the command that makes a good one.
+numpy's zip of arrays, read without pickle (an artifact can't run code);
+``header`` holds UTF-8 JSON with the format name and version. Writes are
+atomic (temporary file in the same folder, then rename); reads turn every
+way a file can be damaged into one UserError naming the file and the
+command that makes a good one.
+
+Reading does not trust the file: the zip's table of entries is checked
+before anything is decompressed (a zip bomb declares sizes it cannot back
+up, and a damaged ``.npy`` header can declare a shape of terabytes), each
+``.npy`` header is parsed and checked against its entry's size before its
+array is allocated, and only plain numeric arrays come out (native byte
+order, bools normalised to 0/1): no object, string, structured or datetime
+arrays reach a loader.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from edgegen.errors import UserError
+from edgegen.output_folder import apply_umask
+
+# Far above any model edgegen can fit on a microcontroller, far below what
+# would exhaust a workstation's memory.
+MAX_ARRAY_BYTES = 512 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024  # the JSON header (real ones are a few KB)
+MAX_ENTRIES = 65536
+_NUMERIC_KINDS = "biufc"  # bool, int, uint, float, complex
+_NPY_SUFFIX = ".npy"
+# Everything numpy, zipfile, zlib and json raise on damaged bytes (a JSON
+# header nested thousands deep raises RecursionError, a RuntimeError).
+_DAMAGE = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, RuntimeError,
+           NotImplementedError, OverflowError, zipfile.BadZipFile, zlib.error, struct.error)
+
+
+class _Damaged(Exception):
+    """A structural problem found while reading; becomes the UserError."""
 
 
 def write_npz(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -26,6 +54,7 @@ def write_npz(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+        apply_umask(tmp)  # mkstemp makes 0600; an artifact is not secret
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -36,25 +65,126 @@ def read_npz(path: Path, *, fmt: str, version: int, what: str, remedy: str) -> t
     """(header, arrays) of an artifact of format ``fmt`` at ``version``.
 
     ``what`` names the artifact in messages ("quantized model"), ``remedy``
-    is the command that regenerates it."""
+    is the command that regenerates it. Arrays are numeric, native-endian
+    and writable; the header is a JSON object."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} {path} not found: {remedy}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        header = json.loads(arrays.pop("header").tobytes().decode())
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as exc:
+        arrays = _read_arrays(path, what, remedy)
+        header = _parse_header(arrays.pop("header", None))
+    except _Damaged as exc:
+        raise UserError(f"{path} is not a readable edgegen {what} ({exc}); "
+                        f"it is truncated or corrupt: {remedy}") from None
+    except _DAMAGE as exc:
         raise UserError(
-            f"{path} is not a readable edgegen {what} ({type(exc).__name__}: {exc}); "
+            f"{path} is not a readable edgegen {what} ({type(exc).__name__}: {_short(exc)}); "
             f"it is truncated or corrupt: {remedy}"
         ) from None
-    if not isinstance(header, dict) or header.get("format") != fmt:
-        found = header.get("format") if isinstance(header, dict) else None
-        raise UserError(f"{path} is not an edgegen {what} (format {found!r})")
+    if header.get("format") != fmt:
+        raise UserError(f"{path} is not an edgegen {what} (format {_brief(header.get('format'))}): {remedy}")
     if header.get("version") != version:
         raise UserError(
-            f"{path} has format version {header.get('version')}, this edgegen reads version "
+            f"{path} has format version {_brief(header.get('version'))}, this edgegen reads version "
             f"{version}: {remedy} with this edgegen"
         )
     return header, arrays
+
+
+def _brief(value) -> str:
+    """repr, cut short: a damaged file can hold a megabyte where a name should be."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no detail"
+
+
+def _read_arrays(path: Path, what: str, remedy: str) -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        _check_entries(path, entries, what, remedy)
+        arrays = {}
+        for info in entries:
+            with archive.open(info) as stream:
+                arrays[info.filename[: -len(_NPY_SUFFIX)]] = _read_npy(stream, info)
+    return arrays
+
+
+def _check_entries(path: Path, entries: list[zipfile.ZipInfo], what: str, remedy: str) -> None:
+    """Refuse before decompressing anything: sizes come from the zip's own
+    table, which ZipFile enforces while reading (it stops at file_size)."""
+    if len(entries) > MAX_ENTRIES:
+        raise _Damaged(f"{len(entries)} entries, more than any edgegen artifact has")
+    names = set()
+    for info in entries:
+        if not info.filename.endswith(_NPY_SUFFIX):
+            raise _Damaged(f"entry {_brief(info.filename)} is not a .npy array")
+        if info.filename in names:
+            raise _Damaged(f"entry {_brief(info.filename)} appears twice")
+        names.add(info.filename)
+        if info.flag_bits & 0x1:
+            raise _Damaged(f"entry {_brief(info.filename)} is encrypted")
+        # bzip2/lzma could inflate a few KB into GB per read: savez never uses them.
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Damaged(f"entry {_brief(info.filename)} uses zip compression method {info.compress_type}")
+    total = sum(info.file_size for info in entries)
+    if total > MAX_ARRAY_BYTES:
+        raise UserError(
+            f"{path} declares {total} bytes of arrays, more than edgegen's limit of "
+            f"{MAX_ARRAY_BYTES // 2**20} MiB for a {what} (MAX_ARRAY_BYTES in edgegen/npz_file.py): "
+            f"it is corrupt or not an edgegen artifact; {remedy}"
+        )
+
+
+def _read_npy(stream, info: zipfile.ZipInfo) -> np.ndarray:
+    """One .npy entry, its header checked against the entry's size before
+    the array is allocated."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise _Damaged(f"entry {_brief(info.filename)} has .npy version {version}")
+    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise _Damaged(f"entry {_brief(info.filename)} holds {dtype} data, not plain numbers")
+    if any(d < 0 for d in shape):
+        raise _Damaged(f"entry {_brief(info.filename)} has a negative dimension in shape {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    stored = info.file_size - stream.tell()
+    if nbytes != stored:
+        raise _Damaged(f"entry {_brief(info.filename)} declares shape {shape} ({nbytes} bytes) "
+                       f"but holds {stored} bytes of data")
+    data = stream.read(nbytes)
+    if len(data) != nbytes:
+        raise _Damaged(f"entry {_brief(info.filename)} ends after {len(data)} of {nbytes} bytes")
+    array = np.frombuffer(bytearray(data), dtype=dtype)
+    array = array.reshape(shape, order="F" if fortran else "C")
+    return _plain(array)
+
+
+def _plain(array: np.ndarray) -> np.ndarray:
+    """Native byte order, C order, and bools that are really 0 or 1 (a
+    damaged byte 0x02 would otherwise count as 2 in arithmetic)."""
+    if array.dtype.kind == "b":
+        return array.view(np.uint8) != 0  # a new C-ordered array
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    # Not np.ascontiguousarray: it would turn a 0-d array into shape (1,).
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def _parse_header(raw) -> dict:
+    if raw is None:
+        raise _Damaged("no header array")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _Damaged(f"the header is {raw.dtype} of shape {raw.shape}, not UTF-8 bytes")
+    if raw.size > MAX_HEADER_BYTES:
+        raise _Damaged(f"the header is {raw.size} bytes, more than any edgegen artifact has")
+    header = json.loads(raw.tobytes().decode("utf-8"))
+    if not isinstance(header, dict):
+        raise _Damaged(f"the header is a JSON {type(header).__name__}, not an object")
+    return header

@@ -11,14 +11,25 @@ An ``.npz`` (read with ``allow_pickle=False``) holding
 * ``layer/<i>/mask``, ``/indices``, ``/codebook_q``: each compressed layer's
   pruning mask, codebook indices (torch layout) and int8 codebook.
 
-Loading checks more than the format: every compressed weight must equal
-``scale * codebook_q[indices]`` where the mask keeps it and 0 elsewhere, so
-a file whose arrays were damaged or mixed up is refused, not deployed.
+Loading checks more than the format: every header field has its type and
+range, every array its dtype and shape, the state tensors are finite
+float32 (int64 for BatchNorm's ``num_batches_tracked``), and every
+compressed weight must equal ``scale * codebook_q[indices]`` where the mask
+keeps it and 0 elsewhere, so a file whose arrays were damaged or mixed up is
+refused, not deployed.
+
+The artifact is data: ``source`` is checked as text only (a zoo name, or a
+``module:factory`` string of the syntax ``edgegen.zoo.user_model`` reads);
+loading never imports or runs anything it names. Which model code to build
+is the caller's decision (the CLI's).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +37,22 @@ import torch
 
 from edgegen.errors import UserError
 from edgegen.npz_file import read_npz, write_npz
+from edgegen.zoo.models import ZOO
 
 FORMAT = "edgegen.compressed"
 VERSION = 1
 SUFFIX = ".npz"
+KINDS = {"conv": 4, "fc": 2}  # kind -> rank of its torch weight (OIHW, (out, in))
+MAX_BITS = 8
+_REMEDY = "run `edgegen compress` again"
+_LAYER_FIELDS = ("name", "kind", "weight_shape", "bits", "scale")
+_LAYER_ARRAYS = ("mask", "indices", "codebook_q")
+_INTEGER_BUFFERS = ("num_batches_tracked",)  # torch keeps these int64
+# The syntax edgegen.zoo.user_model._parse_spec accepts, restated here so
+# that checking a source never imports the code that imports models.
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_MAX_SPEC = 1000
+_MAX_SCALE = float(np.finfo(np.float32).max) / 127  # weights are float32 scale * q, |q| <= 127
 
 
 @dataclass(frozen=True)
@@ -78,52 +101,206 @@ def is_compressed_artifact(text: str) -> bool:
     return text.endswith(SUFFIX)
 
 
+class _Invalid(ValueError):
+    """A field of the artifact that is missing, mistyped or out of range."""
+
+
 def load_compressed(path: Path) -> CompressedArtifact:
+    """The artifact at ``path``, every field validated; UserError otherwise.
+
+    Nothing the file names is imported: ``source`` comes back as plain data."""
     path = Path(path)
     header, arrays = read_npz(path, fmt=FORMAT, version=VERSION, what="compressed model",
-                              remedy="run `edgegen compress` again")
+                              remedy=_REMEDY)
     try:
         artifact = _from_arrays(header, arrays)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except _Invalid as exc:
+        raise UserError(f"{path} is a corrupt compressed model: {exc}; {_REMEDY}") from None
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a check this module lacks
         raise UserError(f"{path} is inconsistent ({type(exc).__name__}: {exc}): it is corrupt; "
-                        "run `edgegen compress` again") from None
+                        f"{_REMEDY}") from None
     _check_weights(path, artifact)
     return artifact
 
 
 def _from_arrays(header: dict, arrays: dict) -> CompressedArtifact:
-    state = {k: torch.from_numpy(np.array(arrays[f"state/{k}"])) for k in header["state_keys"]}
-    layers = []
-    for i, desc in enumerate(header["layers"]):
-        layer = StoredLayer(
-            name=str(desc["name"]), kind=str(desc["kind"]),
-            weight_shape=tuple(int(d) for d in desc["weight_shape"]),
-            bits=int(desc["bits"]), scale=float(desc["scale"]),
-            mask=arrays[f"layer/{i}/mask"], indices=arrays[f"layer/{i}/indices"],
-            codebook_q=arrays[f"layer/{i}/codebook_q"],
-        )
-        if layer.mask.shape != layer.weight_shape or layer.indices.shape != layer.weight_shape:
-            raise ValueError(f"layer {layer.name}: mask or indices do not have shape {layer.weight_shape}")
-        if len(layer.codebook_q) != 1 << layer.bits or layer.codebook_q[0] != 0:
-            raise ValueError(f"layer {layer.name}: codebook is not 2^{layer.bits} entries with slot 0 = 0")
-        if layer.indices.min(initial=0) < 0 or layer.indices.max(initial=0) >= len(layer.codebook_q):
-            raise ValueError(f"layer {layer.name}: codebook index out of range")
-        layers.append(layer)
-    source = header["source"]
-    if not isinstance(source, dict) or not ({"zoo", "factory"} & set(source)):
-        raise ValueError("the model source is missing")
-    return CompressedArtifact(source, state, tuple(layers), header.get("metadata", {}))
+    source = _check_source(header.get("source"))
+    keys = _string_list(header.get("state_keys"), "state_keys")
+    descs = header.get("layers")
+    if not isinstance(descs, list):
+        raise _Invalid(f"'layers' must be a list, got {_kind(descs)}")
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise _Invalid(f"'metadata' must be an object, got {_kind(metadata)}")
+    _check_array_names(arrays, keys, len(descs))
+    state = {key: _state_tensor(key, arrays[f"state/{key}"]) for key in keys}
+    layers = tuple(_layer(i, desc, arrays, state) for i, desc in enumerate(descs))
+    names = [layer.name for layer in layers]
+    repeated = [name for i, name in enumerate(names) if name in names[:i]]
+    if repeated:
+        raise _Invalid(f"layer names repeat: {_brief(repeated[0])} is described twice")
+    return CompressedArtifact(source, state, layers, metadata)
+
+
+def _kind(value) -> str:
+    return f"{type(value).__name__} {_brief(value)}"
+
+
+def _brief(value) -> str:
+    """repr, cut short: a damaged file can hold a megabyte where a name should be."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _string_list(value, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _Invalid(f"'{field}' must be a list of non-empty strings, got {_kind(value)}")
+    if len(set(value)) != len(value):
+        raise _Invalid(f"'{field}' names a key twice")
+    return value
+
+
+# ------------------------------------------------------------------ source
+
+
+def _check_source(source) -> dict:
+    """{"zoo": name} or {"factory": "module:attr"}, checked as text only."""
+    if not isinstance(source, dict) or len(source) != 1 or not ({"zoo", "factory"} & set(source)):
+        raise _Invalid(f"'source' must be {{\"zoo\": NAME}} or {{\"factory\": \"MODULE:FACTORY\"}}, "
+                       f"got {_kind(source)}")
+    if "zoo" in source:
+        if not isinstance(source["zoo"], str) or source["zoo"] not in ZOO:
+            raise _Invalid(f"'source' names zoo model {_brief(source['zoo'])}, which is not one of "
+                           f"{', '.join(sorted(ZOO))}")
+    elif not _is_factory_spec(source["factory"]):
+        raise _Invalid(f"'source' factory {_brief(source['factory'])} is not MODULE:FACTORY (a dotted "
+                       "module path or a .py file, then a dotted Python name)")
+    return dict(source)
+
+
+def _is_factory_spec(spec) -> bool:
+    """What user_model._parse_spec accepts, minus control characters (a
+    spec is shown in messages and reports)."""
+    if not isinstance(spec, str) or len(spec) > _MAX_SPEC or not spec.isprintable():
+        return False
+    module_part, sep, attr_part = spec.rpartition(":")
+    if not sep or not module_part or not _DOTTED.fullmatch(attr_part):
+        return False
+    return module_part.endswith(".py") or bool(_DOTTED.fullmatch(module_part))
+
+
+# ------------------------------------------------------------------ arrays
+
+
+def _check_array_names(arrays: dict, keys: list[str], n_layers: int) -> None:
+    expected = {f"state/{k}" for k in keys}
+    expected |= {f"layer/{i}/{a}" for i in range(n_layers) for a in _LAYER_ARRAYS}
+    missing = sorted(expected - set(arrays))
+    extra = sorted(set(arrays) - expected)
+    if missing:
+        raise _Invalid(f"arrays missing: {_brief(missing[:5])}")
+    if extra:
+        raise _Invalid(f"arrays the header does not describe: {_brief(extra[:5])}")
+
+
+def _state_tensor(key: str, array: np.ndarray) -> torch.Tensor:
+    """A state tensor as a torch model holds it: float32 (int64 buffers),
+    finite. Another dtype would be silently converted by load_state_dict."""
+    if key.rsplit(".", 1)[-1] in _INTEGER_BUFFERS:
+        if array.dtype != np.int64 or array.shape != () or int(array) < 0:
+            raise _Invalid(f"state {_brief(key)} must be a non-negative int64 scalar, "
+                           f"got {array.dtype} of shape {array.shape}")
+        return torch.from_numpy(array)
+    if array.dtype != np.float32:
+        raise _Invalid(f"state {_brief(key)} is {array.dtype}; edgegen stores float32 weights "
+                       "(a float16/float64/complex/integer tensor would be converted silently)")
+    if not np.isfinite(array).all():
+        raise _Invalid(f"state {_brief(key)} holds NaN or infinite values")
+    return torch.from_numpy(array)
+
+
+# ------------------------------------------------------------------ layers
+
+
+def _layer(i: int, desc, arrays: dict, state: dict) -> StoredLayer:
+    if not isinstance(desc, dict) or set(desc) != set(_LAYER_FIELDS):
+        raise _Invalid(f"layers[{i}] must be an object with exactly the fields "
+                       f"{', '.join(_LAYER_FIELDS)}, got {_kind(desc)}")
+    name, kind, bits = desc["name"], desc["kind"], desc["bits"]
+    where = f"layers[{i}] ({_brief(name)})"
+    if not isinstance(name, str) or f"{name}.weight" not in state:
+        raise _Invalid(f"{where}: 'name' must name a layer whose weight is in state_keys")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise _Invalid(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got {_kind(kind)}")
+    if not _is_int(bits) or not 1 <= bits <= MAX_BITS:
+        raise _Invalid(f"{where}: 'bits' must be an integer in 1..{MAX_BITS}, got {_kind(bits)}")
+    scale = _scale(where, desc["scale"])
+    shape = _weight_shape(where, desc["weight_shape"], KINDS[kind], state[f"{name}.weight"])
+    mask = arrays[f"layer/{i}/mask"]
+    indices = arrays[f"layer/{i}/indices"]
+    codebook_q = arrays[f"layer/{i}/codebook_q"]
+    _check_mask(where, mask, shape)
+    _check_codebook(where, codebook_q, bits)
+    _check_indices(where, indices, shape, mask, len(codebook_q))
+    return StoredLayer(name, kind, shape, bits, scale, mask, indices, codebook_q)
+
+
+def _is_int(value) -> bool:
+    # bool is an int in Python: true/false in JSON is never a count.
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _scale(where: str, value) -> float:
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise _Invalid(f"{where}: 'scale' must be a number, got {_kind(value)}")
+    scale = float(value)
+    if not math.isfinite(scale) or scale <= 0:
+        raise _Invalid(f"{where}: 'scale' must be finite and > 0, got {scale}")
+    if scale > _MAX_SCALE:
+        raise _Invalid(f"{where}: 'scale' {scale} is too large: scale * 127 must fit float32")
+    return scale
+
+
+def _weight_shape(where: str, value, rank: int, weight: torch.Tensor) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) != rank or not all(_is_int(d) and d > 0 for d in value):
+        raise _Invalid(f"{where}: 'weight_shape' must be {rank} positive integers, got {_kind(value)}")
+    shape = tuple(value)
+    if tuple(weight.shape) != shape:
+        raise _Invalid(f"{where}: 'weight_shape' is {shape} but its weight in the state has "
+                       f"shape {tuple(weight.shape)}")
+    return shape
+
+
+def _check_mask(where: str, mask: np.ndarray, shape: tuple[int, ...]) -> None:
+    if mask.dtype != np.bool_ or mask.shape != shape:
+        raise _Invalid(f"{where}: mask must be bool of shape {shape}, got {mask.dtype} {mask.shape}")
+
+
+def _check_codebook(where: str, codebook_q: np.ndarray, bits: int) -> None:
+    if codebook_q.dtype != np.int8 or codebook_q.shape != (1 << bits,):
+        raise _Invalid(f"{where}: codebook must be int8 with 2^{bits} entries, got "
+                       f"{codebook_q.dtype} {codebook_q.shape}")
+    if codebook_q[0] != 0 or codebook_q.min() < -127:
+        raise _Invalid(f"{where}: codebook must have slot 0 = 0 and values in [-127, 127]")
+
+
+def _check_indices(where: str, indices: np.ndarray, shape, mask: np.ndarray, entries: int) -> None:
+    if indices.dtype.kind not in "iu" or indices.shape != shape:
+        raise _Invalid(f"{where}: indices must be integers of shape {shape}, got "
+                       f"{indices.dtype} {indices.shape}")
+    if indices.size and (indices.min() < 0 or indices.max() >= entries):
+        raise _Invalid(f"{where}: a codebook index is outside 0..{entries - 1}")
+    if np.any(indices[~mask] != 0):
+        raise _Invalid(f"{where}: a pruned position has a codebook index other than 0")
 
 
 def _check_weights(path: Path, artifact: CompressedArtifact) -> None:
     for layer in artifact.layers:
-        key = f"{layer.name}.weight"
-        if key not in artifact.state_dict:
-            raise UserError(f"{path} is corrupt: no weight {key} for compressed layer {layer.name}")
-        weight = artifact.state_dict[key].numpy().astype(np.float64)
+        weight = artifact.state_dict[f"{layer.name}.weight"].numpy().astype(np.float64)
         expected = layer.scale * layer.codebook_q[layer.indices].astype(np.float64) * layer.mask
-        if weight.shape != expected.shape or np.abs(weight - expected).max(initial=0) > 1e-4 * layer.scale:
+        # Written so that a NaN difference fails too.
+        if not (np.abs(weight - expected) <= 1e-4 * layer.scale).all():
             raise UserError(
                 f"{path} is corrupt: the weights of {layer.name} do not match its codebook and "
-                "indices; run `edgegen compress` again"
+                f"indices; {_REMEDY}"
             )

@@ -71,7 +71,12 @@ def _candidate_names(stem: str, kind: str) -> list[str]:
 def _find_file(directory: Path, stem: str, kind: str) -> Path | None:
     for name in _candidate_names(stem, kind):
         candidate = directory / name
-        if candidate.is_file():
+        try:
+            found = candidate.is_file()
+        except OSError as exc:  # is_file() only hides "does not exist"; not EACCES or ENAMETOOLONG
+            raise UserError(f"cannot look for {name} in data directory {directory}: "
+                            f"{exc.strerror or exc}: pass --data-dir DIR with MNIST-format IDX files") from None
+        if found:
             return candidate
     return None
 

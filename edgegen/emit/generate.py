@@ -121,7 +121,7 @@ class _Builder:
         symbol = f"{self.prefix}_l{index}"
         layer = {
             "index": index,
-            "name": node.name,
+            "name": comment_text(node.name),
             "kind": kind,
             "symbol": symbol,
             "input": _pointer(self.plan.location(node.inputs[0])),

@@ -3,9 +3,11 @@
 One ``.npz`` file (numpy's zip of arrays, read with ``allow_pickle=False``):
 ``header`` holds UTF-8 JSON with the format name, version, graph structure
 and scalar parameters; every array is stored under ``<node index>/<field>``.
-Loading checks the format name and version and turns any inconsistency
-into a UserError that names the file, so a truncated or foreign file never
-reaches the emitter.
+Loading checks the format name and version, decodes the header checking
+every field's JSON type, then validates the whole graph
+(``edgegen.quantize.validate``): any inconsistency is a UserError that
+names the file, so a truncated, damaged or foreign file never reaches the
+golden model, the planner or the emitter.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from edgegen.errors import UserError
 from edgegen.npz_file import read_npz, write_npz
+from edgegen.quantize.validate import validate_qgraph
 from edgegen.ir import (
     QAvgPool,
     QClamp,
@@ -38,6 +41,8 @@ from edgegen.ir import (
 FORMAT = "edgegen.qgraph"
 VERSION = 1
 _OPS = {cls.__name__: cls for cls in (QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp)}
+_ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift"})
+_REMEDY = "regenerate it with `edgegen deploy`"
 
 
 def _encode(value, prefix: str, arrays: dict):
@@ -104,40 +109,114 @@ def save_qgraph(qgraph: QGraph, path: Path) -> None:
 
 def load_qgraph(path: Path) -> QGraph:
     header, arrays = read_npz(path, fmt=FORMAT, version=VERSION, what="quantized model",
-                              remedy="regenerate it with `edgegen deploy`")
+                              remedy=_REMEDY)
+    # ValueError carries the checks' own messages; the others would mean a check is missing.
     try:
-        return _from_dict(header, arrays)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{path} is inconsistent ({type(exc).__name__}: {exc}): regenerate it") from None
+        qgraph = _from_dict(header, arrays)
+        validate_qgraph(qgraph)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        detail = str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"
+        raise UserError(f"{path} is inconsistent ({detail}): {_REMEDY}") from None
+    return qgraph
 
 
-def _decode(cls, desc: dict, arrays: dict):
+def _brief(value) -> str:
+    """repr, cut short: a damaged file can hold a megabyte where a name should be."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _field(table: dict, key: str, kind, where: str):
+    """``table[key]``, which must be of JSON type ``kind``."""
+    if key not in table:
+        raise ValueError(f"{where}: field {key!r} is missing")
+    value = table[key]
+    # bool is an int in Python: JSON true/false is never a number here.
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise ValueError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _as_tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _decode(cls, desc, arrays: dict, where: str):
+    """An op (or Requant) from its header description; field values are
+    only converted here (lists to tuples, array names to arrays): their
+    ranges are validate_qgraph's business."""
+    if not isinstance(desc, dict):
+        raise ValueError(f"{where}: attributes must be an object")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(desc) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown attribute {_brief(unknown[0])} for {cls.__name__}")
     kwargs = {}
-    for f in fields(cls):
-        value = desc[f.name]
-        if isinstance(value, dict) and "array" in value:
-            arr = arrays[value["array"]]
-            value = frozen_array(arr, arr.dtype)
-        elif f.name == "requant":
-            value = _decode(Requant, value, arrays)
-        elif f.name == "rounding":
-            value = Rounding(value)
+    for name in sorted(names):
+        value = _field(desc, name, (dict, list, int, float, str), where)
+        if name in _ARRAY_FIELDS:
+            kwargs[name] = _array(value, arrays, f"{where}: {name}")
+        elif name == "requant":
+            kwargs[name] = _decode(Requant, value, arrays, f"{where}: requant")
+        elif name == "rounding":
+            kwargs[name] = _rounding(value, where)
         elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
+            kwargs[name] = tuple(value)
+        elif isinstance(value, dict):
+            raise ValueError(f"{where}: {name} must be a number or a list, got an object")
+        else:
+            kwargs[name] = value
     return cls(**kwargs)
 
 
+def _array(ref, arrays: dict, where: str) -> np.ndarray:
+    if not isinstance(ref, dict) or set(ref) != {"array"} or not isinstance(ref["array"], str):
+        raise ValueError(f"{where} must name an array ({{\"array\": NAME}})")
+    if ref["array"] not in arrays:
+        raise ValueError(f"{where}: array {_brief(ref['array'])} is missing from the file")
+    arr = arrays[ref["array"]]
+    return frozen_array(arr, arr.dtype)
+
+
+def _rounding(value, where: str) -> Rounding:
+    modes = [r.value for r in Rounding]
+    if value not in modes:
+        raise ValueError(f"{where}: rounding must be one of {modes}, got {_brief(value)}")
+    return Rounding(value)
+
+
+def _node(index: int, desc, arrays: dict) -> QNode:
+    where = f"node {index}"
+    if not isinstance(desc, dict):
+        raise ValueError(f"{where} must be an object")
+    op_name = _field(desc, "op", str, where)
+    if op_name not in _OPS:
+        raise ValueError(f"{where}: unknown operator {_brief(op_name)} (known: {', '.join(_OPS)})")
+    op = _decode(_OPS[op_name], _field(desc, "attrs", dict, where), arrays, f"{where} ({op_name})")
+    inputs = tuple(_field(desc, "inputs", list, where))
+    return QNode(_field(desc, "name", str, where), op, inputs, _field(desc, "output", str, where))
+
+
+def _tensor(index: int, desc) -> QTensor:
+    where = f"tensor {index}"
+    if not isinstance(desc, dict):
+        raise ValueError(f"{where} must be an object")
+    scale = _field(desc, "scale", (int, float), where)
+    if isinstance(scale, int) and abs(scale) > 2**53:  # float() of a huge JSON integer overflows
+        raise ValueError(f"{where}: scale {_brief(scale)} is not a sane quantization scale")
+    params = QuantParams(float(scale), _field(desc, "zero_point", int, where))
+    return QTensor(_field(desc, "name", str, where), tuple(_field(desc, "shape", list, where)), params)
+
+
 def _from_dict(header: dict, arrays: dict) -> QGraph:
-    nodes = tuple(
-        QNode(n["name"], _decode(_OPS[n["op"]], n["attrs"], arrays), tuple(n["inputs"]), n["output"])
-        for n in header["nodes"]
-    )
-    tensors = tuple(
-        QTensor(t["name"], tuple(t["shape"]), QuantParams(float(t["scale"]), int(t["zero_point"])))
-        for t in header["tensors"]
-    )
+    where = "header"
+    nodes = tuple(_node(i, n, arrays) for i, n in enumerate(_field(header, "nodes", list, where)))
+    tensors = tuple(_tensor(i, t) for i, t in enumerate(_field(header, "tensors", list, where)))
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{where}: metadata must be an object, got {type(metadata).__name__}")
     return QGraph(
-        header["name"], nodes, tensors, header["input"], header["output"],
-        Rounding(header["rounding"]), header.get("metadata", {}),
+        _field(header, "name", str, where), nodes, tensors,
+        _field(header, "input", str, where), _field(header, "output", str, where),
+        _rounding(_field(header, "rounding", str, where), where), metadata,
     )

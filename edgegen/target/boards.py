@@ -24,19 +24,24 @@ A board file says how to compile for the part and how big it is:
     test_device = 0x100000            # RISC-V only: SiFive test device used to exit
 
 Every field is checked; a missing, misspelled or mistyped one stops with a
-``UserError`` that names the field and the file.
+``UserError`` that names the field and the file. Values end up in generated
+Makefiles, linker scripts, C comments and command lines, so they are held
+to what a real board needs: names of programs, packages and machines are
+plain words (``[A-Za-z0-9][A-Za-z0-9_.+-]*``), compiler flags are single
+``-flags`` without shell or make metacharacters, free text is one printable
+line that cannot close a C comment, and sizes and addresses are 32-bit.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgegen.errors import UserError
-from edgegen.paths import PROJECT_ROOT
+from edgegen.paths import BOARDS_DIR
 
-BOARDS_DIR = PROJECT_ROOT / "boards"
 ARCHES = ("arm", "riscv")
 
 
@@ -99,6 +104,18 @@ _QEMU_FIELDS = {
 }
 _QEMU_OPTIONAL = {"test_device": (int, "an address (integer)")}
 _ADDRESS_LIMIT = 2**32
+_MAX_FILE_BYTES = 1024 * 1024  # board files are a few hundred bytes
+_MAX_TEXT = 200
+_MAX_WORD = 100
+_MAX_CFLAGS = 64
+# A program, package or machine name: it is written unquoted into Makefiles
+# and passed to apt-get and QEMU.
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_WORD_HELP = "a name of letters, digits and _ . + - (starting with a letter or digit)"
+# One compiler flag. Flags reach a Makefile (where $ expands even inside
+# shell quotes) and command lines: no whitespace, quotes, $, `, \\, #, ;, ...
+_CFLAG = re.compile(r"-[A-Za-z0-9_.,+=:/@%-]+")
+_CFLAG_HELP = "'-' then letters, digits and _ . , + = : / @ % - (no spaces, quotes or $)"
 
 
 def known_boards() -> list[str]:
@@ -109,27 +126,53 @@ def known_boards() -> list[str]:
 def load_board(board: str | Path) -> Board:
     """A board by name (``boards/<name>.toml``) or by the path of a .toml file."""
     path = _board_path(board)
+    text = _read_text(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"board file {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read board file {path}: {exc.strerror}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        raise UserError(f"board file {path} is not valid TOML: nested too deeply") from None
     return _parse_board(data, path)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > _MAX_FILE_BYTES:
+            raise UserError(f"board file {path} is {size} bytes; a board file is a short TOML "
+                            f"text (at most {_MAX_FILE_BYTES} bytes): is it the right file?")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read board file {path}: {exc.strerror or exc}") from None
+    try:
+        # utf-8-sig: a byte-order mark some editors write is not an error.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"board file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                        f"offset {exc.start}): save it as UTF-8") from None
 
 
 def _board_path(board: str | Path) -> Path:
     text = str(board)
     if text.endswith(".toml") or "/" in text:
         path = Path(board)
-        if not path.is_file():
+        if not _is_file(path):
             raise UserError(f"board file {path} not found")
         return path
     path = BOARDS_DIR / f"{text}.toml"
-    if not path.is_file():
+    if not _is_file(path):
         raise UserError(f"unknown board {text!r}: choose one of {', '.join(known_boards())} "
                         f"(or pass the path of a board .toml file)")
     return path
+
+
+def _is_file(path: Path) -> bool:
+    # is_file() raises for a name too long or holding a NUL byte: not a board either.
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _check_fields(table: dict, fields: dict, optional: dict, where: str, path: Path) -> None:
@@ -138,7 +181,7 @@ def _check_fields(table: dict, fields: dict, optional: dict, where: str, path: P
     # missing one.
     for key in table:
         if key not in allowed:
-            raise UserError(f"board file {path}: unknown field '{where}{key}' "
+            raise UserError(f"board file {path}: unknown field {_short(where + key)} "
                             f"(expected {', '.join(where + k for k in allowed)})")
     for key, (kind, what) in fields.items():
         if key not in table:
@@ -148,31 +191,74 @@ def _check_fields(table: dict, fields: dict, optional: dict, where: str, path: P
         # bool is an int in Python: never accept one for the other.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise UserError(f"board file {path}: field '{where}{key}' must be {what}, "
-                            f"got {value!r}")
+                            f"got {_short(value)}")
+
+
+def _short(value) -> str:
+    """A value as a message shows it: repr (no raw line breaks), cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _fail(path: Path, field: str, problem: str):
     raise UserError(f"board file {path}: field '{field}' {problem}")
 
 
-def _parse_board(data: dict, path: Path) -> Board:
-    _check_fields(data, _TOP_FIELDS, {"qemu": (dict, "a [qemu] table")}, "", path)
-    _check_fields(data["memory"], _MEMORY_FIELDS, {}, "memory.", path)
-    if data["name"] != path.stem:
-        _fail(path, "name", f"is {data['name']!r} but the file is {path.name}: they must match")
-    if data["arch"] not in ARCHES:
-        _fail(path, "arch", f"must be one of {', '.join(ARCHES)}, got {data['arch']!r}")
-    if not all(isinstance(flag, str) for flag in data["cflags"]):
+def _check_word(path: Path, field: str, value: str) -> None:
+    if len(value) > _MAX_WORD or not _WORD.fullmatch(value):
+        _fail(path, field, f"must be {_WORD_HELP}, at most {_MAX_WORD} characters; got {_short(value)}")
+
+
+def _check_line(path: Path, field: str, value: str) -> None:
+    """Free text printed into C and Makefile comments."""
+    if not value or len(value) > _MAX_TEXT or not value.isprintable():
+        _fail(path, field, f"must be one line of 1 to {_MAX_TEXT} printable characters "
+                           f"(no control characters or line breaks); got {_short(value)}")
+    if "/*" in value or "*/" in value:
+        _fail(path, field, f"must not contain '/*' or '*/' (it is printed in C comments); got {_short(value)}")
+
+
+def _check_cflags(path: Path, flags: list) -> None:
+    if not all(isinstance(flag, str) for flag in flags):
         _fail(path, "cflags", "must be a list of strings")
-    if data["fpu"] and data["arch"] != "arm":
-        _fail(path, "fpu", "can only be true for arch = \"arm\"")
+    if len(flags) > _MAX_CFLAGS:
+        _fail(path, "cflags", f"has {len(flags)} flags, at most {_MAX_CFLAGS} are allowed")
+    for flag in flags:
+        if len(flag) > _MAX_TEXT or not _CFLAG.fullmatch(flag):
+            _fail(path, "cflags", f"entry {_short(flag)} is not one compiler flag: each must be "
+                                  f"{_CFLAG_HELP}, at most {_MAX_TEXT} characters")
+
+
+def _check_text_fields(data: dict, path: Path) -> None:
+    _check_word(path, "name", data["name"])
+    if data["name"] != path.stem:
+        _fail(path, "name", f"is {_short(data['name'])} but the file is {path.name}: they must match")
+    for key in ("description", "cpu"):
+        _check_line(path, key, data[key])
+    for key in ("toolchain", "toolchain_package"):
+        _check_word(path, key, data[key])
+    _check_cflags(path, data["cflags"])
+
+
+def _check_sizes(data: dict, path: Path) -> None:
     for key in ("flash_bytes", "ram_bytes"):
-        if data[key] <= 0:
-            _fail(path, key, f"must be a positive integer, got {data[key]}")
+        if not 0 < data[key] <= _ADDRESS_LIMIT:
+            _fail(path, key, f"must be a positive integer of at most 2^32 (4 GiB), got {data[key]}")
     memory = data["memory"]
     for key, size in (("flash_origin", data["flash_bytes"]), ("ram_origin", data["ram_bytes"])):
         if memory[key] < 0 or memory[key] + size > _ADDRESS_LIMIT:
             _fail(path, f"memory.{key}", "places the region outside the 32-bit address space")
+
+
+def _parse_board(data: dict, path: Path) -> Board:
+    _check_fields(data, _TOP_FIELDS, {"qemu": (dict, "a [qemu] table")}, "", path)
+    _check_fields(data["memory"], _MEMORY_FIELDS, {}, "memory.", path)
+    _check_text_fields(data, path)
+    if data["arch"] not in ARCHES:
+        _fail(path, "arch", f"must be one of {', '.join(ARCHES)}, got {_short(data['arch'])}")
+    if data["fpu"] and data["arch"] != "arm":
+        _fail(path, "fpu", "can only be true for arch = \"arm\"")
+    _check_sizes(data, path)
     return Board(
         name=data["name"],
         description=data["description"],
@@ -184,8 +270,8 @@ def _parse_board(data: dict, path: Path) -> Board:
         fpu=data["fpu"],
         flash_bytes=data["flash_bytes"],
         ram_bytes=data["ram_bytes"],
-        flash_origin=memory["flash_origin"],
-        ram_origin=memory["ram_origin"],
+        flash_origin=data["memory"]["flash_origin"],
+        ram_origin=data["memory"]["ram_origin"],
         qemu=_parse_qemu(data.get("qemu"), data["arch"], path),
         path=path,
     )
@@ -195,7 +281,11 @@ def _parse_qemu(table: dict | None, arch: str, path: Path) -> QemuMachine | None
     if table is None:
         return None
     _check_fields(table, _QEMU_FIELDS, _QEMU_OPTIONAL, "qemu.", path)
+    for key in _QEMU_FIELDS:
+        _check_word(path, f"qemu.{key}", table[key])
     test_device = table.get("test_device")
+    if test_device is not None and not 0 <= test_device < _ADDRESS_LIMIT:
+        _fail(path, "qemu.test_device", f"must be a 32-bit address, got {test_device}")
     if arch == "riscv" and test_device is None:
         _fail(path, "qemu.test_device", "is required for RISC-V boards: the firmware exits "
                                         "through QEMU's SiFive test device at that address")

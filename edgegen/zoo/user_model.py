@@ -34,11 +34,11 @@ def _parse_spec(spec: str) -> tuple[str, str]:
     module_part, sep, attr_part = spec.rpartition(":")
     if not sep or not module_part or not attr_part:
         raise UserError(f"model spec {spec!r} is malformed: {_SPEC_HELP}")
-    if not _DOTTED.match(attr_part):
+    if not _DOTTED.fullmatch(attr_part):
         raise UserError(
             f"model spec {spec!r} is malformed: {attr_part!r} is not a Python name; {_SPEC_HELP}"
         )
-    if not module_part.endswith(".py") and not _DOTTED.match(module_part):
+    if not module_part.endswith(".py") and not _DOTTED.fullmatch(module_part):
         raise UserError(
             f"model spec {spec!r} is malformed: {module_part!r} is neither a dotted "
             f"module path nor a .py file; {_SPEC_HELP}"

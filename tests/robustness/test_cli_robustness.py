@@ -385,3 +385,20 @@ def test_train_never_overwrites_a_file_it_did_not_write(capsys, tiny_data, user_
                                    "--checkpoint", "notes.txt", *extra])
         assert_user_error(outcome, "notes.txt")
     assert (user_dir / "notes.txt").read_text() == "the user's notes"
+
+
+def test_module_names_reach_c_comments_escaped(tiny_data, tmp_path):
+    """A module path is free text (PyTorch allows '*/' in it): the generated
+    C comments stay closed and the model deploys bit-exact."""
+    from edgegen.data.datasets import load_dataset
+    from edgegen.deploy import QuantizeOptions, VerifyOptions, deploy
+
+    nn = torch.nn
+    model = nn.Sequential()
+    model.add_module("flat", nn.Flatten())
+    model.add_module("a*/ int evil; /*b", nn.Linear(784, 10))
+    result = deploy(model.eval(), "x", load_dataset(tiny_data), tmp_path / "out",
+                    quantize_options=QuantizeOptions(calib_samples=20),
+                    verify_options=VerifyOptions(10, 5), log=lambda *_: None)
+    assert result.comparison.bit_exact
+    assert "evil" in (tmp_path / "out" / "x.c").read_text()  # named, inside a closed comment

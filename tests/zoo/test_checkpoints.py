@@ -106,3 +106,28 @@ def test_trained_zoo_model_trains_once_then_loads(tiny_dataset, monkeypatch):
 def test_unknown_zoo_model(tiny_dataset):
     with pytest.raises(UserError, match="unknown zoo model 'vgg'"):
         trained_zoo_model("vgg", tiny_dataset)
+
+
+def test_train_target_is_new_or_an_edgegen_checkpoint(tmp_path):
+    from edgegen.zoo.checkpoints import check_checkpoint_target
+
+    check_checkpoint_target(tmp_path / "new.pt", force=False)
+    save_checkpoint(lenet300(), tmp_path / "ours.pt", meta={})
+    with pytest.raises(UserError, match="ours.pt exists: pass --force to replace it"):
+        check_checkpoint_target(tmp_path / "ours.pt", force=False)
+    check_checkpoint_target(tmp_path / "ours.pt", force=True)
+    torch.save(lenet300().state_dict(), tmp_path / "theirs.pt")
+    (tmp_path / "notes.txt").write_text("notes")
+    for name in ("theirs.pt", "notes.txt"):
+        for force in (False, True):
+            with pytest.raises(UserError, match=f"{name} exists and is not an edgegen checkpoint"):
+                check_checkpoint_target(tmp_path / name, force=force)
+
+
+def test_dtype_of_the_checkpoint_must_be_the_models(tmp_path):
+    state = lenet300().state_dict()
+    state["fc1.bias"] = state["fc1.bias"].double()
+    torch.save(state, tmp_path / "d.pt")
+    with pytest.raises(UserError, match=r"fc1.bias is torch.float64 in the checkpoint but torch.float32 "
+                                        r"in the model.*torch.save\(model.float\(\).state_dict\(\), PATH\)"):
+        load_checkpoint(lenet300(), tmp_path / "d.pt")

@@ -1,0 +1,373 @@
+"""Structural validation of a ``QGraph``: what every later stage assumes.
+
+The golden model (``edgegen.reference``), the memory planner
+(``edgegen.plan``) and the emitter (``edgegen.emit``) index arrays, compute
+window geometry and print names into C comments without checking anything
+themselves. A graph that passes ``validate_qgraph`` is safe for all of
+them: every tensor exists, is written once before it is read and has a
+sane shape; every op's arrays have the dtype and shape its kernel (golden
+and C) reads, and its output shape is the one the kernel computes; every
+integer the generated C stores in an ``int32_t`` fits; every name is text
+that can stand in a C comment.
+
+Problems raise ``ValueError`` with a message naming the node or tensor and
+the rule; the artifact loader turns it into a UserError naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgegen.ir import (
+    QAvgPool,
+    QClamp,
+    QConv2D,
+    QFullyConnected,
+    QGraph,
+    QMaxPool,
+    QNode,
+    QReshape,
+    QTensor,
+    QuantParams,
+    Requant,
+    Rounding,
+)
+
+MAX_TENSOR_BYTES = 64 * 1024 * 1024  # int8 activations: bytes == elements
+MAX_NODES = 10_000
+MAX_NAME_CHARS = 200
+INT8_MIN, INT8_MAX = -128, 127
+WEIGHT_MAX = 127  # symmetric int8 weights: -128 never occurs
+INT32_MAX = 2**31 - 1
+MULTIPLIER_MIN = 2**30  # quantize_multiplier: [2^30, 2^31) or 0
+SHIFT_MIN, SHIFT_MAX = -31, 30  # what eg_requantize and the golden model accept
+MAX_AVG_WINDOW = 2**23  # eg_avg_pool_s8: the int32 sum of a window cannot overflow
+INPUT_SPAN = 255  # |q - zero_point| for int8 q and a zero point in int8
+
+
+def validate_qgraph(qgraph: QGraph) -> None:
+    """Raise ``ValueError`` naming the first problem; return None if the
+    graph is safe for the golden model, the planner and the emitter."""
+    if not isinstance(qgraph, QGraph):
+        raise ValueError(f"not a QGraph: {type(qgraph).__name__}")
+    _text(qgraph.name, "the graph name")
+    if not any(ch.isascii() and ch.isalnum() for ch in qgraph.name):
+        raise ValueError(f"the graph name {qgraph.name!r} has no letter or digit to make a C name from")
+    if not isinstance(qgraph.rounding, Rounding):
+        raise ValueError(f"rounding must be one of {[r.value for r in Rounding]}, got {_brief(qgraph.rounding)}")
+    if not isinstance(qgraph.metadata, dict):
+        raise ValueError(f"metadata must be a dict, got {type(qgraph.metadata).__name__}")
+    tensors = _tensors(qgraph.tensors)
+    for role in ("input", "output"):
+        name = getattr(qgraph, role)
+        if not isinstance(name, str) or name not in tensors:
+            raise ValueError(f"the graph {role} {_brief(name)} is not one of its tensors")
+    _nodes(qgraph, tensors)
+
+
+# ------------------------------------------------------------ scalars, text
+
+
+def _is_int(value) -> bool:
+    # bool is an int in Python; true/false is never a size or a zero point.
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return _is_int(value) or isinstance(value, (float, np.floating))
+
+
+def _brief(value) -> str:
+    """A value as a message shows it: repr, cut short (a damaged file can
+    hold a megabyte where a name should be)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _finite_positive(value) -> bool:
+    if not _is_real(value):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        return False
+    return math.isfinite(number) and number > 0
+
+
+def _text(value, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {_brief(value)}")
+    if len(value) > MAX_NAME_CHARS or not value.isprintable():
+        raise ValueError(f"{what} {_brief(value)} must be at most {MAX_NAME_CHARS} printable "
+                         "characters (no control characters or line breaks)")
+
+
+def _int_in(value, lo: int, hi: int, what: str) -> int:
+    if not _is_int(value) or not lo <= value <= hi:
+        raise ValueError(f"{what} must be an integer in [{lo}, {hi}], got {_brief(value)}")
+    return int(value)
+
+
+def _int_tuple(value, length: int, lo: int, what: str) -> tuple[int, ...]:
+    if (not isinstance(value, tuple) or len(value) != length
+            or not all(_is_int(v) and lo <= v <= INT32_MAX for v in value)):
+        raise ValueError(f"{what} must be {length} integers in [{lo}, {INT32_MAX}], got {_brief(value)}")
+    return tuple(int(v) for v in value)
+
+
+def _act_range(act_min, act_max, where: str) -> None:
+    lo = _int_in(act_min, INT8_MIN, INT8_MAX, f"{where}: act_min")
+    hi = _int_in(act_max, INT8_MIN, INT8_MAX, f"{where}: act_max")
+    if lo > hi:
+        raise ValueError(f"{where}: act_min {lo} is above act_max {hi}")
+
+
+# ------------------------------------------------------------------ tensors
+
+
+def _tensors(tensors) -> dict[str, QTensor]:
+    if not isinstance(tensors, tuple):
+        raise ValueError(f"tensors must be a tuple, got {type(tensors).__name__}")
+    by_name: dict[str, QTensor] = {}
+    for tensor in tensors:
+        if not isinstance(tensor, QTensor):
+            raise ValueError(f"tensors must be QTensor, got {type(tensor).__name__}")
+        _text(tensor.name, "a tensor name")
+        if tensor.name in by_name:
+            raise ValueError(f"tensor {tensor.name!r} is declared twice")
+        _tensor(tensor)
+        by_name[tensor.name] = tensor
+    return by_name
+
+
+def _tensor(tensor: QTensor) -> None:
+    where = f"tensor {tensor.name!r}"
+    shape = tensor.shape
+    if (not isinstance(shape, tuple) or len(shape) not in (1, 3)
+            or not all(_is_int(d) and d > 0 for d in shape)):
+        raise ValueError(f"{where}: shape must be (features,) or (H, W, C) of positive integers, "
+                         f"got {_brief(shape)}")
+    if math.prod(shape) > MAX_TENSOR_BYTES:
+        raise ValueError(f"{where}: shape {shape} has {math.prod(shape)} elements, more than the "
+                         f"limit of {MAX_TENSOR_BYTES} (64 MiB of int8) for one activation")
+    params = tensor.qparams
+    if not isinstance(params, QuantParams):
+        raise ValueError(f"{where}: qparams must be QuantParams, got {type(params).__name__}")
+    if not _finite_positive(params.scale):
+        raise ValueError(f"{where}: scale must be a finite number > 0, got {_brief(params.scale)}")
+    _int_in(params.zero_point, INT8_MIN, INT8_MAX, f"{where}: zero_point")
+
+
+# -------------------------------------------------------------------- nodes
+
+
+def _nodes(qgraph: QGraph, tensors: dict[str, QTensor]) -> None:
+    nodes = qgraph.nodes
+    if not isinstance(nodes, tuple) or not 1 <= len(nodes) <= MAX_NODES:
+        raise ValueError(f"nodes must be a tuple of 1 to {MAX_NODES} nodes")
+    written = {qgraph.input}
+    names: set[str] = set()
+    storage = {qgraph.input: qgraph.input}  # tensor -> the tensor whose bytes it is (reshapes)
+    for index, node in enumerate(nodes):
+        if not isinstance(node, QNode):
+            raise ValueError(f"node {index} must be a QNode, got {type(node).__name__}")
+        _text(node.name, f"the name of node {index}")
+        where = f"node {index} ({node.name!r}, {type(node.op).__name__})"
+        if node.name in names:
+            raise ValueError(f"{where}: the node name is used twice")
+        names.add(node.name)
+        source = _node_tensors(node, where, tensors, written)
+        _check_op(node.op, where, tensors[source], tensors[node.output], qgraph.rounding)
+        written.add(node.output)
+        storage[node.output] = storage[source] if isinstance(node.op, QReshape) else node.output
+    unwritten = sorted(set(tensors) - written)
+    if unwritten:
+        raise ValueError(f"tensor {unwritten[0]!r} is neither the graph input nor written by a node")
+    if storage[qgraph.output] == qgraph.input:
+        raise ValueError("the graph output is its input (or a reshape of it): nothing to compute")
+
+
+def _node_tensors(node: QNode, where: str, tensors: dict, written: set) -> str:
+    """The node's one input, after checking its input and output names."""
+    inputs = node.inputs
+    if not isinstance(inputs, tuple) or len(inputs) != 1:
+        raise ValueError(f"{where}: must have exactly one input, got {_brief(inputs)}")
+    source = inputs[0]
+    if not isinstance(source, str) or source not in tensors:
+        raise ValueError(f"{where}: input {_brief(source)} is not a tensor of the graph")
+    if source not in written:
+        raise ValueError(f"{where}: input {source!r} is read before any node writes it")
+    out = node.output
+    if not isinstance(out, str) or out not in tensors:
+        raise ValueError(f"{where}: output {_brief(out)} is not a tensor of the graph")
+    if out in written:
+        raise ValueError(f"{where}: output {out!r} is written a second time (or is the graph input)")
+    return source
+
+
+def _check_op(op, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    check = _OP_CHECKS.get(type(op))
+    if check is None:
+        raise ValueError(f"{where}: unknown operator {type(op).__name__}")
+    check(op, where, x, y, rounding)
+
+
+def _rank(tensor: QTensor, rank: int, where: str, role: str) -> None:
+    if len(tensor.shape) != rank:
+        kind = "an (H, W, C) feature map" if rank == 3 else "a flat (features,) vector"
+        raise ValueError(f"{where}: {role} {tensor.name!r} must be {kind}, got shape {tensor.shape}")
+
+
+def _same_params(x: QTensor, y: QTensor, where: str) -> None:
+    # Pooling, reshape and clamp compute in the input's int8 domain: the
+    # output must read the same way (quantize gives them the same params).
+    if (x.qparams.scale, x.qparams.zero_point) != (y.qparams.scale, y.qparams.zero_point):
+        raise ValueError(f"{where}: output {y.name!r} must have the quantization parameters of "
+                         f"input {x.name!r} ({x.qparams}), got {y.qparams}")
+
+
+def _window_out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
+    """Output length of a window sliding over a padded axis, floor mode:
+    edgegen.reference.kernels.output_size (restated: no import of reference)."""
+    return (size + before + after - kernel) // stride + 1
+
+
+def _window(kernel: tuple[int, int], stride, padding, where: str, x: QTensor, y: QTensor,
+            channels: int) -> None:
+    """Stride, padding and the output shape of a sliding window op."""
+    sh, sw = _int_tuple(stride, 2, 1, f"{where}: stride")
+    top, bottom, left, right = _int_tuple(padding, 4, 0, f"{where}: padding (top, bottom, left, right)")
+    kh, kw = kernel
+    if max(top, bottom) >= kh or max(left, right) >= kw:
+        raise ValueError(f"{where}: padding {padding} must be smaller than the kernel {kernel}")
+    h, w, _ = x.shape
+    expected = (_window_out(h, kh, sh, top, bottom), _window_out(w, kw, sw, left, right), channels)
+    if expected[0] < 1 or expected[1] < 1:
+        raise ValueError(f"{where}: kernel {kernel} does not fit input {x.name!r} of shape {x.shape} "
+                         f"with padding {padding}")
+    if y.shape != expected:
+        raise ValueError(f"{where}: output {y.name!r} has shape {y.shape}, but the window arithmetic "
+                         f"gives {expected} for input shape {x.shape}")
+
+
+# ------------------------------------------------------------ weighted ops
+
+
+def _array(value, dtype, shape: tuple[int, ...] | int, where: str, what: str) -> np.ndarray:
+    """An ndarray of exactly ``dtype``; ``shape`` is a tuple or a rank."""
+    if not isinstance(value, np.ndarray) or value.dtype != np.dtype(dtype):
+        found = f"{value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
+        raise ValueError(f"{where}: {what} must be a {np.dtype(dtype)} array, got {found}")
+    if isinstance(shape, int):
+        if value.ndim != shape or 0 in value.shape:
+            raise ValueError(f"{where}: {what} must have rank {shape} and no empty axis, got shape {value.shape}")
+    elif value.shape != shape:
+        raise ValueError(f"{where}: {what} must have shape {shape}, got {value.shape}")
+    return value
+
+
+def _weights(op, where: str, rank: int) -> int:
+    """Check weight, bias and weight_scale; return the output channel count."""
+    weight = _array(op.weight, np.int8, rank, where, "weight")
+    if weight.min() < -WEIGHT_MAX:
+        raise ValueError(f"{where}: weight holds -128; symmetric int8 weights are in [-127, 127]")
+    channels = weight.shape[0]
+    bias = _array(op.bias, np.int32, (channels,), where, "bias")
+    scale = _array(op.weight_scale, np.float64, (channels,), where, "weight_scale")
+    if not (np.isfinite(scale) & (scale > 0)).all():
+        raise ValueError(f"{where}: weight_scale must be finite and > 0")
+    # The C accumulates in int32 and wraps where the golden model would not;
+    # the same bound quantize enforces (it also keeps the folded FC bias in int32).
+    worst = np.abs(bias.astype(np.int64)) + INPUT_SPAN * np.abs(
+        weight.reshape(channels, -1).astype(np.int64)).sum(axis=1)
+    if worst.max() > INT32_MAX:
+        raise ValueError(f"{where}: the int32 accumulator can overflow ({int(worst.max())} > 2^31 - 1)")
+    return channels
+
+
+def _requant(rq, channels: int, where: str, y: QTensor, rounding: Rounding) -> None:
+    if not isinstance(rq, Requant):
+        raise ValueError(f"{where}: requant must be a Requant, got {type(rq).__name__}")
+    multiplier = _array(rq.multiplier, np.int32, (channels,), where, "requant.multiplier")
+    shift = _array(rq.shift, np.int32, (channels,), where, "requant.shift")
+    if not ((multiplier == 0) | (multiplier >= MULTIPLIER_MIN)).all():
+        raise ValueError(f"{where}: requant.multiplier must be 0 or in [2^30, 2^31)")
+    if shift.min() < SHIFT_MIN or shift.max() > SHIFT_MAX:
+        raise ValueError(f"{where}: requant.shift must be in [{SHIFT_MIN}, {SHIFT_MAX}]")
+    zero_point = _int_in(rq.output_zero_point, INT8_MIN, INT8_MAX, f"{where}: requant.output_zero_point")
+    if zero_point != y.qparams.zero_point:
+        raise ValueError(f"{where}: requant.output_zero_point {zero_point} is not the zero point "
+                         f"{y.qparams.zero_point} of output {y.name!r}")
+    _act_range(rq.act_min, rq.act_max, f"{where}: requant")
+    if rq.rounding is not rounding:
+        raise ValueError(f"{where}: requant.rounding {_brief(rq.rounding)} differs from the graph's {rounding.value!r}")
+
+
+def _input_zero_point(op, where: str, x: QTensor) -> None:
+    zero_point = _int_in(op.input_zero_point, INT8_MIN, INT8_MAX, f"{where}: input_zero_point")
+    if zero_point != x.qparams.zero_point:
+        raise ValueError(f"{where}: input_zero_point {zero_point} is not the zero point "
+                         f"{x.qparams.zero_point} of input {x.name!r}")
+
+
+def _conv(op: QConv2D, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    _rank(x, 3, where, "input")
+    _rank(y, 3, where, "output")
+    channels = _weights(op, where, 4)
+    _, kh, kw, in_channels = op.weight.shape
+    if in_channels != x.shape[2]:
+        raise ValueError(f"{where}: weight (OHWI {op.weight.shape}) takes {in_channels} input "
+                         f"channels, input {x.name!r} of shape {x.shape} has {x.shape[2]}")
+    _window((kh, kw), op.stride, op.padding, where, x, y, channels)
+    _input_zero_point(op, where, x)
+    _requant(op.requant, channels, where, y, rounding)
+
+
+def _fully_connected(op: QFullyConnected, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    _rank(x, 1, where, "input")
+    _rank(y, 1, where, "output")
+    channels = _weights(op, where, 2)
+    if op.weight.shape != (y.shape[0], x.shape[0]):
+        raise ValueError(f"{where}: weight has shape {op.weight.shape}, but input {x.name!r} has "
+                         f"{x.shape[0]} features and output {y.name!r} {y.shape[0]}")
+    _input_zero_point(op, where, x)
+    _requant(op.requant, channels, where, y, rounding)
+
+
+def _pool(op, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    _rank(x, 3, where, "input")
+    _rank(y, 3, where, "output")
+    kernel = _int_tuple(op.kernel, 2, 1, f"{where}: kernel")
+    _window(kernel, op.stride, op.padding, where, x, y, x.shape[2])
+    if isinstance(op, QAvgPool):
+        window = min(kernel[0], x.shape[0]) * min(kernel[1], x.shape[1])
+        if window > MAX_AVG_WINDOW:
+            raise ValueError(f"{where}: a window of {window} elements is over the {MAX_AVG_WINDOW} "
+                             "an int32 sum of int8 values allows")
+    _act_range(op.act_min, op.act_max, where)
+    _same_params(x, y, where)
+
+
+def _reshape(op: QReshape, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    if math.prod(x.shape) != math.prod(y.shape):
+        raise ValueError(f"{where}: reshape of {x.shape} to {y.shape} changes the element count")
+    _same_params(x, y, where)
+
+
+def _clamp(op: QClamp, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    if x.shape != y.shape:
+        raise ValueError(f"{where}: clamp output shape {y.shape} differs from its input's {x.shape}")
+    _act_range(op.act_min, op.act_max, where)
+    _same_params(x, y, where)
+
+
+_OP_CHECKS = {
+    QConv2D: _conv,
+    QFullyConnected: _fully_connected,
+    QMaxPool: _pool,
+    QAvgPool: _pool,
+    QReshape: _reshape,
+    QClamp: _clamp,
+}
