@@ -244,6 +244,8 @@ def _load_model(args, dataset):
 
 
 def _load_float_model(args, dataset, checkpoints, models, user_model):
+    from edgegen.frontend.limits import check_module_size
+
     if args.model in models.ZOO:
         if args.checkpoint is None:
             model, meta = checkpoints.trained_zoo_model(args.model, dataset)
@@ -258,8 +260,10 @@ def _load_float_model(args, dataset, checkpoints, models, user_model):
         )
     if args.checkpoint is None:
         raise UserError(f"{args.model} needs --checkpoint PATH (a state_dict saved with torch.save)")
-    model = user_model.load_user_model(args.model, args.checkpoint)
+    model = user_model.load_user_model(args.model, None)
     name = args.model.split(":")[1]
+    check_module_size(model, name, _size_limit(args))  # before its weights are read
+    checkpoints.load_checkpoint(model, args.checkpoint)
     return model, name, {"factory": args.model, "checkpoint": str(args.checkpoint)}
 
 
@@ -487,7 +491,7 @@ def _with_layer_bits(spec, per_layer_bits: dict[str, int]):
 def cmd_compress(args) -> int:
     from edgegen.compress.job import ARTIFACT_NAME, RetrainRecipe, run_compress
     from edgegen.data.datasets import load_dataset
-    from edgegen.frontend.limits import check_module_size
+
     _preflight(args)
     if args.model.endswith(".npz"):
         raise UserError(f"{args.model} is already compressed: compress the float model")
@@ -496,7 +500,6 @@ def cmd_compress(args) -> int:
     _seed(args)
     dataset = load_dataset(args.data_dir)
     model, name, source, _ = _load_model(args, dataset)
-    check_module_size(model, name, _size_limit(args))
     spec = _compress_spec(args, model, args.model)
     try:
         spec.check_model(model)

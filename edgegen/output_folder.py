@@ -114,7 +114,7 @@ def _check_replaceable(out: Path) -> None:
     problems = foreign_files(out)
     if problems:
         raise UserError(f"--force replaces only a folder that edgegen wrote, and {out} "
-                        f"{problems}: move them away or choose another --out")
+                        f"{problems}; it was left as it is: choose another --out")
 
 
 def foreign_files(folder: Path) -> str | None:
@@ -273,7 +273,8 @@ def _claim(out: Path):
             if _reclaim_stale(claim, out):
                 continue
         except OSError as exc:
-            raise UserError(f"cannot create {claim}: {exc.strerror}; choose another --out") from None
+            raise UserError(f"cannot create {out} (its work folder {claim.name} beside it): "
+                            f"{exc.strerror}; choose another --out") from None
         else:
             fd = _lock(claim)
             if fd is None:  # another run took it between our mkdir and flock

@@ -17,7 +17,8 @@ from edgegen.ir import Conv2D, FullyConnected, Graph
 DEFAULT_MAX_MODEL_BYTES = 16 * 1024 * 1024  # the largest MCU flash parts hold a few MB
 _INT32_BYTES = 4
 _REQUANT_BYTES_PER_CHANNEL = 8  # an int32 multiplier and an int32 shift
-_OPTION = "--max-model-bytes"
+_LIMIT = (f"set by --max-model-bytes (default {DEFAULT_MAX_MODEL_BYTES:,}, more than any "
+          "microcontroller has)")
 
 
 def constant_bytes(graph: Graph) -> int:
@@ -38,14 +39,13 @@ def check_graph_size(graph: Graph, max_bytes: int = DEFAULT_MAX_MODEL_BYTES) -> 
     if constants > max_bytes:
         raise UserError(
             f"model {graph.name} would hold {constants:,} bytes of int8 weights and constants, "
-            f"over the limit of {max_bytes:,} bytes (far beyond any microcontroller's flash): "
-            f"check the layer sizes, or raise the limit with {_OPTION}")
+            f"over the limit of {max_bytes:,} bytes {_LIMIT}: check the layer sizes, or raise "
+            "the limit")
     largest = max(graph.tensor(t.name).size for t in graph.tensors)
     if largest > max_bytes:
         raise UserError(
             f"model {graph.name} has an activation of {largest:,} int8 values, over the limit "
-            f"of {max_bytes:,} bytes (far beyond any microcontroller's RAM): check the input "
-            f"shape, or raise the limit with {_OPTION}")
+            f"of {max_bytes:,} bytes {_LIMIT}: check the input shape, or raise the limit")
 
 
 def check_module_size(model: nn.Module, name: str, max_bytes: int = DEFAULT_MAX_MODEL_BYTES) -> None:
@@ -54,5 +54,4 @@ def check_module_size(model: nn.Module, name: str, max_bytes: int = DEFAULT_MAX_
     if parameters > max_bytes:
         raise UserError(
             f"model {name} has {parameters:,} parameters, over the limit of {max_bytes:,} int8 "
-            f"bytes (far beyond any microcontroller's flash): check the layer sizes, or raise "
-            f"the limit with {_OPTION}")
+            f"bytes {_LIMIT}: check the layer sizes, or raise the limit")

@@ -355,11 +355,14 @@ def test_a_model_far_beyond_any_mcu_is_refused_early(capsys, tiny_data, user_dir
     started = time.monotonic()
     outcome = run_cli(capsys, ["generate", "usermodels:huge", "--checkpoint", "huge.pt",
                                "--data-dir", tiny_data, "--out", "out"])
-    assert_user_error(outcome, "79,600,000 bytes", "16,777,216", "--max-model-bytes")
-    assert time.monotonic() - started < 60  # refused before quantization, not after gigabytes
+    assert_user_error(outcome, "78,500,000 parameters", "16,777,216", "--max-model-bytes")
+    assert time.monotonic() - started < 60  # refused before its weights are read
     outcome = run_cli(capsys, ["generate", *net_args(tiny_data, "--out", "out",
-                                                     "--max-model-bytes", "1000")])
-    assert_user_error(outcome, "over the limit of 1,000 bytes")
+                                                     "--max-model-bytes", "12700")])
+    assert_user_error(outcome, "12,730 parameters, over the limit of 12,700 int8 bytes")
+    outcome = run_cli(capsys, ["generate", *net_args(tiny_data, "--out", "out",
+                                                     "--max-model-bytes", "13000")])
+    assert_user_error(outcome, "13,016 bytes of int8 weights and constants, over the limit of 13,000")
 
 
 def test_random_bytes_as_a_checkpoint(capsys, tiny_data, user_dir):
