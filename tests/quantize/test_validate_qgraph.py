@@ -5,15 +5,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from qgraph_support import tiny_qgraph
 import torch
-import torch.nn as nn
 
 from edgegen.errors import UserError
-from edgegen.frontend.torch_import import import_model
 from edgegen.ir import QGraph, QNode, QReshape, QTensor, QuantParams, Rounding, frozen_array
 from edgegen.quantize import artifact
-from edgegen.quantize.calibrate import CalibrationSpec
-from edgegen.quantize.quantize import quantize
 from edgegen.quantize.validate import MAX_TENSOR_BYTES, validate_qgraph
 
 CONV, MAXPOOL, AVGPOOL, CLAMP, RESHAPE, FC = range(6)
@@ -22,12 +19,7 @@ CONV, MAXPOOL, AVGPOOL, CLAMP, RESHAPE, FC = range(6)
 @pytest.fixture(scope="module")
 def qgraph() -> QGraph:
     """One node of every op: conv+ReLU, max pool, avg pool, clamp, flatten, linear."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.AvgPool2d(2, stride=1), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3)).eval()
-    graph = import_model(model, torch.zeros(1, 1, 6, 6), "tiny")
-    x = np.random.default_rng(0).random((10, 6, 6, 1))
-    return quantize(graph, x, CalibrationSpec(input_range=(0.0, 1.0)))
+    return tiny_qgraph()
 
 
 def op(q: QGraph, index: int, **changes) -> QGraph:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qgraph_support import tiny_qgraph
 import torch
 import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
@@ -40,10 +41,7 @@ from edgegen.data.datasets import load_dataset
 from edgegen.data.idx import read_idx
 from edgegen.emit.generate import generate_sources
 from edgegen.errors import UserError
-from edgegen.frontend.torch_import import import_model
 from edgegen.quantize.artifact import load_qgraph, save_qgraph
-from edgegen.quantize.calibrate import CalibrationSpec
-from edgegen.quantize.quantize import quantize
 from edgegen.plan.arena import plan_memory
 from edgegen.reference.golden import run_golden
 from edgegen.target.boards import load_board
@@ -221,15 +219,6 @@ def fuzz_npz(data, path: Path, valid: bytes) -> None:
 
 
 # ---------------------------------------------------------- valid files
-
-
-def tiny_qgraph():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.AvgPool2d(2, stride=1), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3)).eval()
-    graph = import_model(model, torch.zeros(1, 1, 6, 6), "tiny")
-    x = np.random.default_rng(0).random((10, 6, 6, 1))
-    return quantize(graph, x, CalibrationSpec(input_range=(0.0, 1.0)))
 
 
 def tiny_compressed() -> CompressedArtifact:
