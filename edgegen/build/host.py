@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import cffi
 
 from edgegen import paths
 from edgegen.errors import UserError
+from edgegen.external_tool import run_tool
 
 WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror")
 
@@ -102,7 +102,7 @@ def _compile(sources, include_dirs, output: Path, cc, opt, flags) -> Path:
     ]
     try:
         try:
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            result = run_tool(command)
         except OSError as exc:
             raise UserError(f"cannot run C compiler '{compiler}': {exc}") from exc
         if result.returncode != 0:

@@ -7,10 +7,10 @@ report attributes each const array of the weights file to its layer.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from edgegen.errors import UserError
+from edgegen.external_tool import run_tool
 
 
 def symbol_sizes(obj: Path, nm: str = "nm") -> dict[str, int]:
@@ -18,10 +18,7 @@ def symbol_sizes(obj: Path, nm: str = "nm") -> dict[str, int]:
     tool = shutil.which(nm)
     if tool is None:
         raise UserError(f"'{nm}' not found: install binutils (apt-get install binutils)")
-    result = subprocess.run(
-        [tool, "-S", "--defined-only", "-t", "d", str(obj)],
-        capture_output=True, text=True, check=False,
-    )
+    result = run_tool([tool, "-S", "--defined-only", "-t", "d", str(obj)])
     if result.returncode != 0:
         raise UserError(f"{nm} failed on {obj}: {result.stderr.strip()[:500]}")
     sizes = {}

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgegen.errors import UserError
+from edgegen.external_tool import run_tool
 from edgegen.target.boards import Board
 from edgegen.target.elf import ElfFile, SectionTotals
 from edgegen.target.stack import StackEstimate, estimate_stack, load_call_graph
@@ -49,7 +49,7 @@ def run_make(folder: Path, board: Board, targets: list[str], *, extra_cflags: tu
                "--no-print-directory", *targets]
     if extra_cflags:
         command.append("EXTRA_CFLAGS=" + " ".join(extra_cflags))
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = run_tool(command)
     if result.returncode != 0:
         raise UserError(f"building {' '.join(targets)} for {board.name} failed:\n"
                         + _first_error_lines(result.stderr or result.stdout))

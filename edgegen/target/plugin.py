@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgegen.build.host import WARNING_FLAGS, find_compiler
 from edgegen.errors import UserError
+from edgegen.external_tool import run_tool
 from edgegen.zoo.checkpoints import cache_dir
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "qemu_plugin" / "insn_count.c"
@@ -38,7 +38,7 @@ def build_plugin(cc: str | None = None) -> Path:
     os.close(fd)
     command = [compiler, *WARNING_FLAGS, "-O2", "-shared", "-fPIC", str(PLUGIN_SOURCE), "-o", tmp]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = run_tool(command)
         if result.returncode != 0:
             raise UserError(f"building the QEMU instruction-count plugin with {compiler} failed:\n"
                             + "\n".join(result.stderr.splitlines()[:10]))
