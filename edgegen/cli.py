@@ -15,16 +15,14 @@ Exit statuses mean one thing each:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import shlex
 import signal
 import sys
-import threading
 import traceback
 from pathlib import Path
 
-from edgegen import __version__
+from edgegen import __version__, interrupts
 from edgegen.errors import Terminated, UserError, VerificationFailure
 
 EXIT_OK = 0
@@ -610,31 +608,6 @@ def _error(text: str) -> None:
     print(f"edgegen: error: {text}", file=sys.stderr)
 
 
-@contextlib.contextmanager
-def _signals_raise():
-    """SIGTERM and SIGHUP raise ``Terminated`` like Ctrl-C raises
-    KeyboardInterrupt, so every cleanup runs; a second signal during the
-    cleanup is ignored rather than cutting it short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def once(signum, _frame):
-        for s in caught:
-            signal.signal(s, signal.SIG_IGN)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(signum)
-
-    old = {s: signal.signal(s, once) for s in caught}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
 def run_command(args) -> int:
     """Run a parsed command; every exception becomes its exit status."""
     try:
@@ -645,12 +618,13 @@ def run_command(args) -> int:
     except VerificationFailure as exc:
         print(f"edgegen: verification failed: {exc}", file=sys.stderr)
         return EXIT_MISMATCH
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # where no handler could be installed (not the main thread)
         print("edgegen: interrupted; nothing was left behind", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Terminated as exc:
-        print(f"edgegen: terminated by {signal.Signals(exc.signum).name}; nothing was left behind",
-              file=sys.stderr)
+        how = ("interrupted" if exc.signum == signal.SIGINT
+               else f"terminated by {signal.Signals(exc.signum).name}")
+        print(f"edgegen: {how}; nothing was left behind", file=sys.stderr)
         return 128 + exc.signum
     except SystemExit as exc:  # edgegen never exits from inside a command: the model's code did
         _error(f"the model's code called sys.exit({exc.code!r}) while edgegen ran it: fix the "
@@ -680,7 +654,7 @@ def _internal_error() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with _signals_raise():
+    with interrupts.signals_raise():
         return run_command(args)
 
 

@@ -3,7 +3,7 @@
 The CLI maps them to exit statuses (see ``edgegen.cli``): ``UserError`` is
 bad input or environment (2, one line, no traceback), ``VerificationFailure``
 a C output that differs from the golden model's or a C that misbehaves (1),
-``Terminated`` a SIGTERM or SIGHUP (128 + signal). Anything else escaping is
+``Terminated`` a SIGINT, SIGTERM or SIGHUP (128 + signal). Anything else escaping is
 a bug in edgegen (3, with its traceback).
 """
 
@@ -18,8 +18,8 @@ class VerificationFailure(Exception):
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised in the main thread so that every cleanup
-    (``finally``, ``except BaseException``) runs as for Ctrl-C."""
+    """SIGINT, SIGTERM or SIGHUP, raised in the main thread so that every
+    cleanup (``finally``, ``except BaseException``) runs (see ``interrupts``)."""
 
     def __init__(self, signum: int):
         super().__init__(f"signal {signum}")

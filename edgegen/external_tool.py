@@ -4,8 +4,9 @@ A blocking wait would see a signal only when the signal lands on the main
 thread: one that lands on one of torch's worker threads leaves the main
 thread waiting until the tool exits (a minute of cross-compilation, say).
 ``run_tool`` waits in short slices instead, so the CLI's handler runs at
-once; the tool and every process it started (make's compilers) are then
-killed, and the exception goes on to the cleanups.
+once (and a signal whose exception was swallowed is raised again, see
+``interrupts``); the tool and every process it started (make's compilers)
+are then killed, and the exception goes on to the cleanups.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from edgegen import interrupts
 
 _SLICE_SECONDS = 0.1
 
@@ -33,7 +36,7 @@ def run_tool(command: Sequence[str], *, cwd: Path | None = None) -> subprocess.C
                 out, err = process.communicate(timeout=_SLICE_SECONDS)
                 break
             except subprocess.TimeoutExpired:
-                continue
+                interrupts.check()
     except BaseException:
         _kill_group(process)
         raise

@@ -33,11 +33,10 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from edgegen import __version__
+from edgegen import __version__, interrupts
 from edgegen.errors import UserError
 
 MANIFEST_NAME = ".edgegen-manifest.json"
@@ -220,17 +219,15 @@ def atomic_folder(out: Path, force: bool, inputs: Iterable[Path | None] = ()):
     way that makes the commit unsafe; nothing of the user's is touched then."""
     out = Path(out).absolute()
     check_target(out, force, inputs)
-    created = _make_parents(out.parent)
+    with interrupts.deferred():  # parents are made and recorded whole
+        created = _make_parents(out.parent)
     try:
         with _claim(out) as claim:
-            try:
-                yield claim
-                write_manifest(claim)
-                with _signals_blocked():
-                    _commit(claim, out, force)
-            except BaseException:
-                _remove_claim(claim)
-                raise
+            yield claim
+            write_manifest(claim)
+            interrupts.check()  # a signal whose exception was swallowed: no commit
+            with interrupts.deferred():
+                _commit(claim, out, force)
     except BaseException:
         _remove_created(created)
         raise
@@ -265,27 +262,39 @@ def _remove_created(created: list[Path]) -> None:
 
 @contextlib.contextmanager
 def _claim(out: Path):
+    """The claim folder, created and locked; removed again unless the body
+    renamed it (the commit)."""
     claim = claim_path(out)
     for _ in range(3):
-        try:
-            os.mkdir(claim)
-        except FileExistsError:
-            if _reclaim_stale(claim, out):
-                continue
-        except OSError as exc:
-            raise UserError(f"cannot create {out} (its work folder {claim.name} beside it): "
-                            f"{exc.strerror}; choose another --out") from None
-        else:
-            fd = _lock(claim)
-            if fd is None:  # another run took it between our mkdir and flock
-                continue
-            try:
-                yield claim
-            finally:
-                os.close(fd)
-            return
-    raise UserError(f"another edgegen run is writing {out}: wait for it to finish or choose "
-                    "another --out")
+        with interrupts.deferred():  # a claim exists with its lock, or not at all
+            fd = _try_claim(claim, out)
+        if fd is not None:
+            break
+    else:
+        raise UserError(f"another edgegen run is writing {out}: wait for it to finish or choose "
+                        "another --out")
+    try:
+        interrupts.check()
+        yield claim
+    except BaseException:
+        _remove_claim(claim)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _try_claim(claim: Path, out: Path) -> int | None:
+    """The locked claim's descriptor; None to try again (a stale claim was
+    removed, or another run got in between)."""
+    try:
+        os.mkdir(claim)
+    except FileExistsError:
+        _reclaim_stale(claim, out)
+        return None
+    except OSError as exc:
+        raise UserError(f"cannot create {out} (its work folder {claim.name} beside it): "
+                        f"{exc.strerror}; choose another --out") from None
+    return _lock(claim)
 
 
 def _lock(folder: Path) -> int | None:
@@ -298,13 +307,13 @@ def _lock(folder: Path) -> int | None:
     return fd
 
 
-def _reclaim_stale(claim: Path, out: Path) -> bool:
+def _reclaim_stale(claim: Path, out: Path) -> None:
     """Remove the claim folder of a run that was killed (nobody holds its
     lock); raise if a live run holds it."""
     try:
         fd = _lock(claim)
     except FileNotFoundError:
-        return True  # its run just finished: try again
+        return  # its run just finished: try again
     if fd is None:
         raise UserError(f"another edgegen run is writing {out} (its work folder {claim} is in "
                         "use): wait for it to finish or choose another --out")
@@ -312,22 +321,10 @@ def _reclaim_stale(claim: Path, out: Path) -> bool:
         shutil.rmtree(claim)
     finally:
         os.close(fd)
-    return True
 
 
 def _remove_claim(claim: Path) -> None:
     shutil.rmtree(claim, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_blocked():
-    """The commit is a few renames: let no Ctrl-C or SIGTERM cut it in half."""
-    blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _commit(claim: Path, out: Path, force: bool) -> None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgegen import interrupts
 from edgegen.errors import UserError
 from edgegen.target.boards import Board
 from edgegen.target.firmware import EXIT_MEANINGS, ExitCode
@@ -113,6 +114,7 @@ def _watch(process: subprocess.Popen, start: float, timeouts: Timeouts,
     last_size, last_progress = -1, start
     while process.poll() is None:
         time.sleep(_POLL_SECONDS)
+        interrupts.check()
         now = time.perf_counter()
         if progress_file is not None and progress_file.exists():
             size = progress_file.stat().st_size
