@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from edgegen.data.datasets import load_dataset
-from edgegen.deploy import QuantizeOptions, image_to_int8, quantize_model
+from edgegen.data.datasets import image_to_int8, load_dataset
+from edgegen.deploy import QuantizeOptions, quantize_model
 from edgegen.errors import UserError
 from edgegen.target import (
     build_firmware,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import shlex
 import signal
 import sys
@@ -387,6 +388,7 @@ def cmd_train(args) -> int:
 def cmd_deploy(args) -> int:
     from edgegen.data.datasets import load_dataset
     from edgegen.deploy import deploy
+
     _preflight(args)
     qopts = _quantize_options(args)
     vopts = _verify_options(args)
@@ -493,7 +495,7 @@ def cmd_compress(args) -> int:
     _preflight(args)
     if args.model.endswith(".npz"):
         raise UserError(f"{args.model} is already compressed: compress the float model")
-    if not args.lr > 0 or args.lr == float("inf"):
+    if not (math.isfinite(args.lr) and args.lr > 0):
         raise UserError(f"--lr must be a positive number, got {args.lr}")
     _seed(args)
     dataset = load_dataset(args.data_dir)

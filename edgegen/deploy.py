@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from edgegen.build.host import compile_executable
-from edgegen.data.datasets import Dataset, images_to_tensor
+from edgegen.data.datasets import Dataset, image_to_int8, images_to_tensor
 from edgegen.emit.generate import GeneratedSources, generate_sources
 from edgegen.emit.c_format import c_prefix
 from edgegen.errors import UserError
@@ -82,11 +82,6 @@ def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
 def dataset_inputs(images: np.ndarray) -> np.ndarray:
     """uint8 images (N, H, W) -> the float NHWC batch the graphs take."""
     return nchw_to_nhwc(images_to_tensor(images).numpy())
-
-
-def image_to_int8(images: np.ndarray) -> np.ndarray:
-    """uint8 images -> int8 model input (N, H, W, 1): exactly pixel - 128."""
-    return (images.astype(np.int16) - 128).astype(np.int8)[..., None]
 
 
 def float_accuracy(model: nn.Module, dataset: Dataset, limit: int | None = None) -> float:

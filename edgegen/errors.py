@@ -24,3 +24,11 @@ class Terminated(BaseException):
     def __init__(self, signum: int):
         super().__init__(f"signal {signum}")
         self.signum = signum
+
+
+def brief(value) -> str:
+    """A value from a user's file as a message shows it: its repr (no raw
+    line breaks or control characters), cut short, since a damaged file can
+    hold a megabyte where a name should be."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegen.errors import UserError
+from edgegen.errors import UserError, brief
 from edgegen.output_folder import apply_umask
 
 # Far above any model edgegen can fit on a microcontroller, far below what
@@ -82,19 +82,15 @@ def read_npz(path: Path, *, fmt: str, version: int, what: str, remedy: str) -> t
             f"it is truncated or corrupt: {remedy}"
         ) from None
     if header.get("format") != fmt:
-        raise UserError(f"{path} is not an edgegen {what} (format {_brief(header.get('format'))}): {remedy}")
+        raise UserError(f"{path} is not an edgegen {what} (format {brief(header.get('format'))}): {remedy}")
     if header.get("version") != version:
         raise UserError(
-            f"{path} has format version {_brief(header.get('version'))}, this edgegen reads version "
+            f"{path} has format version {brief(header.get('version'))}, this edgegen reads version "
             f"{version}: {remedy} with this edgegen"
         )
     return header, arrays
 
 
-def _brief(value) -> str:
-    """repr, cut short: a damaged file can hold a megabyte where a name should be."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _short(exc: BaseException) -> str:
@@ -121,15 +117,15 @@ def _check_entries(path: Path, entries: list[zipfile.ZipInfo], what: str, remedy
     names = set()
     for info in entries:
         if not info.filename.endswith(_NPY_SUFFIX):
-            raise _Damaged(f"entry {_brief(info.filename)} is not a .npy array")
+            raise _Damaged(f"entry {brief(info.filename)} is not a .npy array")
         if info.filename in names:
-            raise _Damaged(f"entry {_brief(info.filename)} appears twice")
+            raise _Damaged(f"entry {brief(info.filename)} appears twice")
         names.add(info.filename)
         if info.flag_bits & 0x1:
-            raise _Damaged(f"entry {_brief(info.filename)} is encrypted")
+            raise _Damaged(f"entry {brief(info.filename)} is encrypted")
         # bzip2/lzma could inflate a few KB into GB per read: savez never uses them.
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise _Damaged(f"entry {_brief(info.filename)} uses zip compression method {info.compress_type}")
+            raise _Damaged(f"entry {brief(info.filename)} uses zip compression method {info.compress_type}")
     total = sum(info.file_size for info in entries)
     if total > MAX_ARRAY_BYTES:
         raise UserError(
@@ -148,19 +144,19 @@ def _read_npy(stream, info: zipfile.ZipInfo) -> np.ndarray:
     elif version == (2, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
     else:
-        raise _Damaged(f"entry {_brief(info.filename)} has .npy version {version}")
+        raise _Damaged(f"entry {brief(info.filename)} has .npy version {version}")
     if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise _Damaged(f"entry {_brief(info.filename)} holds {dtype} data, not plain numbers")
+        raise _Damaged(f"entry {brief(info.filename)} holds {dtype} data, not plain numbers")
     if any(d < 0 for d in shape):
-        raise _Damaged(f"entry {_brief(info.filename)} has a negative dimension in shape {shape}")
+        raise _Damaged(f"entry {brief(info.filename)} has a negative dimension in shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize
     stored = info.file_size - stream.tell()
     if nbytes != stored:
-        raise _Damaged(f"entry {_brief(info.filename)} declares shape {shape} ({nbytes} bytes) "
+        raise _Damaged(f"entry {brief(info.filename)} declares shape {shape} ({nbytes} bytes) "
                        f"but holds {stored} bytes of data")
     data = stream.read(nbytes)
     if len(data) != nbytes:
-        raise _Damaged(f"entry {_brief(info.filename)} ends after {len(data)} of {nbytes} bytes")
+        raise _Damaged(f"entry {brief(info.filename)} ends after {len(data)} of {nbytes} bytes")
     array = np.frombuffer(bytearray(data), dtype=dtype)
     array = array.reshape(shape, order="F" if fortran else "C")
     return _plain(array)

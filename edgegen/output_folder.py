@@ -203,10 +203,6 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def is_edgegen_output(folder: Path) -> bool:
-    return _read_manifest(Path(folder)) is not None
-
-
 # ------------------------------------------------------------ claim, commit
 
 

@@ -27,7 +27,6 @@ is the caller's decision (the CLI's).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -35,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgegen.errors import UserError
+from edgegen.errors import UserError, brief
 from edgegen.npz_file import read_npz, write_npz
 from edgegen.zoo.models import ZOO
+from edgegen.zoo.user_model import parse_spec
 
 FORMAT = "edgegen.compressed"
 VERSION = 1
@@ -48,9 +48,6 @@ _REMEDY = "run `edgegen compress` again"
 _LAYER_FIELDS = ("name", "kind", "weight_shape", "bits", "scale")
 _LAYER_ARRAYS = ("mask", "indices", "codebook_q")
 _INTEGER_BUFFERS = ("num_batches_tracked",)  # torch keeps these int64
-# The syntax edgegen.zoo.user_model._parse_spec accepts, restated here so
-# that checking a source never imports the code that imports models.
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _MAX_SPEC = 1000
 _MAX_SCALE = float(np.finfo(np.float32).max) / 127  # weights are float32 scale * q, |q| <= 127
 
@@ -138,18 +135,14 @@ def _from_arrays(header: dict, arrays: dict) -> CompressedArtifact:
     names = [layer.name for layer in layers]
     repeated = [name for i, name in enumerate(names) if name in names[:i]]
     if repeated:
-        raise _Invalid(f"layer names repeat: {_brief(repeated[0])} is described twice")
+        raise _Invalid(f"layer names repeat: {brief(repeated[0])} is described twice")
     return CompressedArtifact(source, state, layers, metadata)
 
 
 def _kind(value) -> str:
-    return f"{type(value).__name__} {_brief(value)}"
+    return f"{type(value).__name__} {brief(value)}"
 
 
-def _brief(value) -> str:
-    """repr, cut short: a damaged file can hold a megabyte where a name should be."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _string_list(value, field: str) -> list[str]:
@@ -170,23 +163,24 @@ def _check_source(source) -> dict:
                        f"got {_kind(source)}")
     if "zoo" in source:
         if not isinstance(source["zoo"], str) or source["zoo"] not in ZOO:
-            raise _Invalid(f"'source' names zoo model {_brief(source['zoo'])}, which is not one of "
+            raise _Invalid(f"'source' names zoo model {brief(source['zoo'])}, which is not one of "
                            f"{', '.join(sorted(ZOO))}")
     elif not _is_factory_spec(source["factory"]):
-        raise _Invalid(f"'source' factory {_brief(source['factory'])} is not MODULE:FACTORY (a dotted "
+        raise _Invalid(f"'source' factory {brief(source['factory'])} is not MODULE:FACTORY (a dotted "
                        "module path or a .py file, then a dotted Python name)")
     return dict(source)
 
 
 def _is_factory_spec(spec) -> bool:
-    """What user_model._parse_spec accepts, minus control characters (a
-    spec is shown in messages and reports)."""
+    """What user_model.parse_spec accepts (syntax only: nothing is
+    imported), minus control characters (a spec is shown in messages)."""
     if not isinstance(spec, str) or len(spec) > _MAX_SPEC or not spec.isprintable():
         return False
-    module_part, sep, attr_part = spec.rpartition(":")
-    if not sep or not module_part or not _DOTTED.fullmatch(attr_part):
+    try:
+        parse_spec(spec)
+    except UserError:
         return False
-    return module_part.endswith(".py") or bool(_DOTTED.fullmatch(module_part))
+    return True
 
 
 # ------------------------------------------------------------------ arrays
@@ -198,9 +192,9 @@ def _check_array_names(arrays: dict, keys: list[str], n_layers: int) -> None:
     missing = sorted(expected - set(arrays))
     extra = sorted(set(arrays) - expected)
     if missing:
-        raise _Invalid(f"arrays missing: {_brief(missing[:5])}")
+        raise _Invalid(f"arrays missing: {brief(missing[:5])}")
     if extra:
-        raise _Invalid(f"arrays the header does not describe: {_brief(extra[:5])}")
+        raise _Invalid(f"arrays the header does not describe: {brief(extra[:5])}")
 
 
 def _state_tensor(key: str, array: np.ndarray) -> torch.Tensor:
@@ -208,14 +202,14 @@ def _state_tensor(key: str, array: np.ndarray) -> torch.Tensor:
     finite. Another dtype would be silently converted by load_state_dict."""
     if key.rsplit(".", 1)[-1] in _INTEGER_BUFFERS:
         if array.dtype != np.int64 or array.shape != () or int(array) < 0:
-            raise _Invalid(f"state {_brief(key)} must be a non-negative int64 scalar, "
+            raise _Invalid(f"state {brief(key)} must be a non-negative int64 scalar, "
                            f"got {array.dtype} of shape {array.shape}")
         return torch.from_numpy(array)
     if array.dtype != np.float32:
-        raise _Invalid(f"state {_brief(key)} is {array.dtype}; edgegen stores float32 weights "
+        raise _Invalid(f"state {brief(key)} is {array.dtype}; edgegen stores float32 weights "
                        "(a float16/float64/complex/integer tensor would be converted silently)")
     if not np.isfinite(array).all():
-        raise _Invalid(f"state {_brief(key)} holds NaN or infinite values")
+        raise _Invalid(f"state {brief(key)} holds NaN or infinite values")
     return torch.from_numpy(array)
 
 
@@ -227,7 +221,7 @@ def _layer(i: int, desc, arrays: dict, state: dict) -> StoredLayer:
         raise _Invalid(f"layers[{i}] must be an object with exactly the fields "
                        f"{', '.join(_LAYER_FIELDS)}, got {_kind(desc)}")
     name, kind, bits = desc["name"], desc["kind"], desc["bits"]
-    where = f"layers[{i}] ({_brief(name)})"
+    where = f"layers[{i}] ({brief(name)})"
     if not isinstance(name, str) or f"{name}.weight" not in state:
         raise _Invalid(f"{where}: 'name' must name a layer whose weight is in state_keys")
     if not isinstance(kind, str) or kind not in KINDS:

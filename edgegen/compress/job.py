@@ -22,8 +22,8 @@ from edgegen.compress.pipeline import CompressedModel, compress
 from edgegen.compress.sensitivity import scan_sensitivity, write_sensitivity_report
 from edgegen.compress.share import shared_layers
 from edgegen.compress.spec import CompressSpec
-from edgegen.data.datasets import Dataset
-from edgegen.deploy import QuantizeOptions, image_to_int8, quantize_model
+from edgegen.data.datasets import Dataset, image_to_int8
+from edgegen.deploy import QuantizeOptions, quantize_model
 from edgegen.ir import QGraph
 from edgegen.output_folder import atomic_folder
 from edgegen.reference.golden import run_golden

@@ -183,3 +183,8 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
         raise ValueError(f"images must have shape [N, H, W], got {images.shape}")
     scaled = images.astype(np.float32) / np.float32(255.0)
     return torch.from_numpy(scaled[:, None, :, :])
+
+
+def image_to_int8(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> int8 model input (N, H, W, 1): exactly pixel - 128."""
+    return (images.astype(np.int16) - 128).astype(np.int8)[..., None]

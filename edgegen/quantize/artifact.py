@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegen.errors import UserError
+from edgegen.errors import UserError, brief
 from edgegen.npz_file import read_npz, write_npz
 from edgegen.quantize.validate import validate_qgraph
 from edgegen.ir import (
@@ -120,10 +120,6 @@ def load_qgraph(path: Path) -> QGraph:
     return qgraph
 
 
-def _brief(value) -> str:
-    """repr, cut short: a damaged file can hold a megabyte where a name should be."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _field(table: dict, key: str, kind, where: str):
@@ -150,7 +146,7 @@ def _decode(cls, desc, arrays: dict, where: str):
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(desc) - names)
     if unknown:
-        raise ValueError(f"{where}: unknown attribute {_brief(unknown[0])} for {cls.__name__}")
+        raise ValueError(f"{where}: unknown attribute {brief(unknown[0])} for {cls.__name__}")
     kwargs = {}
     for name in sorted(names):
         value = _field(desc, name, (dict, list, int, float, str), where)
@@ -173,7 +169,7 @@ def _array(ref, arrays: dict, where: str) -> np.ndarray:
     if not isinstance(ref, dict) or set(ref) != {"array"} or not isinstance(ref["array"], str):
         raise ValueError(f"{where} must name an array ({{\"array\": NAME}})")
     if ref["array"] not in arrays:
-        raise ValueError(f"{where}: array {_brief(ref['array'])} is missing from the file")
+        raise ValueError(f"{where}: array {brief(ref['array'])} is missing from the file")
     arr = arrays[ref["array"]]
     return frozen_array(arr, arr.dtype)
 
@@ -181,7 +177,7 @@ def _array(ref, arrays: dict, where: str) -> np.ndarray:
 def _rounding(value, where: str) -> Rounding:
     modes = [r.value for r in Rounding]
     if value not in modes:
-        raise ValueError(f"{where}: rounding must be one of {modes}, got {_brief(value)}")
+        raise ValueError(f"{where}: rounding must be one of {modes}, got {brief(value)}")
     return Rounding(value)
 
 
@@ -191,7 +187,7 @@ def _node(index: int, desc, arrays: dict) -> QNode:
         raise ValueError(f"{where} must be an object")
     op_name = _field(desc, "op", str, where)
     if op_name not in _OPS:
-        raise ValueError(f"{where}: unknown operator {_brief(op_name)} (known: {', '.join(_OPS)})")
+        raise ValueError(f"{where}: unknown operator {brief(op_name)} (known: {', '.join(_OPS)})")
     op = _decode(_OPS[op_name], _field(desc, "attrs", dict, where), arrays, f"{where} ({op_name})")
     inputs = tuple(_field(desc, "inputs", list, where))
     return QNode(_field(desc, "name", str, where), op, inputs, _field(desc, "output", str, where))
@@ -203,7 +199,7 @@ def _tensor(index: int, desc) -> QTensor:
         raise ValueError(f"{where} must be an object")
     scale = _field(desc, "scale", (int, float), where)
     if isinstance(scale, int) and abs(scale) > 2**53:  # float() of a huge JSON integer overflows
-        raise ValueError(f"{where}: scale {_brief(scale)} is not a sane quantization scale")
+        raise ValueError(f"{where}: scale {brief(scale)} is not a sane quantization scale")
     params = QuantParams(float(scale), _field(desc, "zero_point", int, where))
     return QTensor(_field(desc, "name", str, where), tuple(_field(desc, "shape", list, where)), params)
 

@@ -42,7 +42,13 @@ from edgegen.ir import (
     frozen_array,
 )
 from edgegen.quantize.calibrate import CalibrationSpec, activation_params, observe_ranges
-from edgegen.quantize.numerics import INT32_MAX, INT32_MIN, quantize_multiplier, round_half_away
+from edgegen.reference.numerics import (
+    INT32_MAX,
+    INT32_MIN,
+    accumulator_bound,
+    quantize_multiplier,
+    round_half_away,
+)
 
 WEIGHT_QMAX = 127
 _SHARES_INPUT_PARAMS = (MaxPool, AvgPool, Reshape, Clamp)
@@ -126,9 +132,8 @@ def _quantize_bias(node_name: str, bias: np.ndarray, bias_scale: np.ndarray) -> 
 
 def _check_accumulator(node_name: str, weight: np.ndarray, bias: np.ndarray) -> None:
     """The int32 accumulator must not overflow for any input: the C wraps
-    where the golden model would not. |input - zero_point| <= 255."""
-    worst = np.abs(bias.astype(np.int64)) + 255 * np.abs(
-        weight.reshape(weight.shape[0], -1).astype(np.int64)).sum(axis=1)
+    where the golden model would not."""
+    worst = accumulator_bound(weight, bias)
     if worst.max(initial=0) > INT32_MAX:
         raise UserError(
             f"{node_name} can overflow the int32 accumulator ({int(worst.max())} > 2^31 - 1): "

@@ -7,8 +7,8 @@ themselves. A graph that passes ``validate_qgraph`` is safe for all of
 them: every tensor exists, is written once before it is read and has a
 sane shape; every op's arrays have the dtype and shape its kernel (golden
 and C) reads, and its output shape is the one the kernel computes; every
-integer the generated C stores in an ``int32_t`` fits; every name is text
-that can stand in a C comment.
+integer the generated C stores in an ``int32_t`` fits; every name is one
+line of printable text (the emitter escapes it for C comments).
 
 Problems raise ``ValueError`` with a message naming the node or tensor and
 the rule; the artifact loader turns it into a UserError naming the file.
@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from edgegen.errors import brief
 from edgegen.ir import (
     QAvgPool,
     QClamp,
@@ -34,17 +35,17 @@ from edgegen.ir import (
     Requant,
     Rounding,
 )
+from edgegen.reference.kernels import output_size
+from edgegen.reference.numerics import INT32_MAX, accumulator_bound
 
 MAX_TENSOR_BYTES = 64 * 1024 * 1024  # int8 activations: bytes == elements
 MAX_NODES = 10_000
 MAX_NAME_CHARS = 200
 INT8_MIN, INT8_MAX = -128, 127
 WEIGHT_MAX = 127  # symmetric int8 weights: -128 never occurs
-INT32_MAX = 2**31 - 1
 MULTIPLIER_MIN = 2**30  # quantize_multiplier: [2^30, 2^31) or 0
 SHIFT_MIN, SHIFT_MAX = -31, 30  # what eg_requantize and the golden model accept
 MAX_AVG_WINDOW = 2**23  # eg_avg_pool_s8: the int32 sum of a window cannot overflow
-INPUT_SPAN = 255  # |q - zero_point| for int8 q and a zero point in int8
 
 
 def validate_qgraph(qgraph: QGraph) -> None:
@@ -56,14 +57,14 @@ def validate_qgraph(qgraph: QGraph) -> None:
     if not any(ch.isascii() and ch.isalnum() for ch in qgraph.name):
         raise ValueError(f"the graph name {qgraph.name!r} has no letter or digit to make a C name from")
     if not isinstance(qgraph.rounding, Rounding):
-        raise ValueError(f"rounding must be one of {[r.value for r in Rounding]}, got {_brief(qgraph.rounding)}")
+        raise ValueError(f"rounding must be one of {[r.value for r in Rounding]}, got {brief(qgraph.rounding)}")
     if not isinstance(qgraph.metadata, dict):
         raise ValueError(f"metadata must be a dict, got {type(qgraph.metadata).__name__}")
     tensors = _tensors(qgraph.tensors)
     for role in ("input", "output"):
         name = getattr(qgraph, role)
         if not isinstance(name, str) or name not in tensors:
-            raise ValueError(f"the graph {role} {_brief(name)} is not one of its tensors")
+            raise ValueError(f"the graph {role} {brief(name)} is not one of its tensors")
     _nodes(qgraph, tensors)
 
 
@@ -79,11 +80,6 @@ def _is_real(value) -> bool:
     return _is_int(value) or isinstance(value, (float, np.floating))
 
 
-def _brief(value) -> str:
-    """A value as a message shows it: repr, cut short (a damaged file can
-    hold a megabyte where a name should be)."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _finite_positive(value) -> bool:
@@ -98,22 +94,22 @@ def _finite_positive(value) -> bool:
 
 def _text(value, what: str) -> None:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {_brief(value)}")
+        raise ValueError(f"{what} must be a non-empty string, got {brief(value)}")
     if len(value) > MAX_NAME_CHARS or not value.isprintable():
-        raise ValueError(f"{what} {_brief(value)} must be at most {MAX_NAME_CHARS} printable "
+        raise ValueError(f"{what} {brief(value)} must be at most {MAX_NAME_CHARS} printable "
                          "characters (no control characters or line breaks)")
 
 
 def _int_in(value, lo: int, hi: int, what: str) -> int:
     if not _is_int(value) or not lo <= value <= hi:
-        raise ValueError(f"{what} must be an integer in [{lo}, {hi}], got {_brief(value)}")
+        raise ValueError(f"{what} must be an integer in [{lo}, {hi}], got {brief(value)}")
     return int(value)
 
 
 def _int_tuple(value, length: int, lo: int, what: str) -> tuple[int, ...]:
     if (not isinstance(value, tuple) or len(value) != length
             or not all(_is_int(v) and lo <= v <= INT32_MAX for v in value)):
-        raise ValueError(f"{what} must be {length} integers in [{lo}, {INT32_MAX}], got {_brief(value)}")
+        raise ValueError(f"{what} must be {length} integers in [{lo}, {INT32_MAX}], got {brief(value)}")
     return tuple(int(v) for v in value)
 
 
@@ -148,7 +144,7 @@ def _tensor(tensor: QTensor) -> None:
     if (not isinstance(shape, tuple) or len(shape) not in (1, 3)
             or not all(_is_int(d) and d > 0 for d in shape)):
         raise ValueError(f"{where}: shape must be (features,) or (H, W, C) of positive integers, "
-                         f"got {_brief(shape)}")
+                         f"got {brief(shape)}")
     if math.prod(shape) > MAX_TENSOR_BYTES:
         raise ValueError(f"{where}: shape {shape} has {math.prod(shape)} elements, more than the "
                          f"limit of {MAX_TENSOR_BYTES} (64 MiB of int8) for one activation")
@@ -156,7 +152,7 @@ def _tensor(tensor: QTensor) -> None:
     if not isinstance(params, QuantParams):
         raise ValueError(f"{where}: qparams must be QuantParams, got {type(params).__name__}")
     if not _finite_positive(params.scale):
-        raise ValueError(f"{where}: scale must be a finite number > 0, got {_brief(params.scale)}")
+        raise ValueError(f"{where}: scale must be a finite number > 0, got {brief(params.scale)}")
     _int_in(params.zero_point, INT8_MIN, INT8_MAX, f"{where}: zero_point")
 
 
@@ -193,15 +189,15 @@ def _node_tensors(node: QNode, where: str, tensors: dict, written: set) -> str:
     """The node's one input, after checking its input and output names."""
     inputs = node.inputs
     if not isinstance(inputs, tuple) or len(inputs) != 1:
-        raise ValueError(f"{where}: must have exactly one input, got {_brief(inputs)}")
+        raise ValueError(f"{where}: must have exactly one input, got {brief(inputs)}")
     source = inputs[0]
     if not isinstance(source, str) or source not in tensors:
-        raise ValueError(f"{where}: input {_brief(source)} is not a tensor of the graph")
+        raise ValueError(f"{where}: input {brief(source)} is not a tensor of the graph")
     if source not in written:
         raise ValueError(f"{where}: input {source!r} is read before any node writes it")
     out = node.output
     if not isinstance(out, str) or out not in tensors:
-        raise ValueError(f"{where}: output {_brief(out)} is not a tensor of the graph")
+        raise ValueError(f"{where}: output {brief(out)} is not a tensor of the graph")
     if out in written:
         raise ValueError(f"{where}: output {out!r} is written a second time (or is the graph input)")
     return source
@@ -228,12 +224,6 @@ def _same_params(x: QTensor, y: QTensor, where: str) -> None:
                          f"input {x.name!r} ({x.qparams}), got {y.qparams}")
 
 
-def _window_out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
-    """Output length of a window sliding over a padded axis, floor mode:
-    edgegen.reference.kernels.output_size (restated: no import of reference)."""
-    return (size + before + after - kernel) // stride + 1
-
-
 def _window(kernel: tuple[int, int], stride, padding, where: str, x: QTensor, y: QTensor,
             channels: int) -> None:
     """Stride, padding and the output shape of a sliding window op."""
@@ -243,7 +233,7 @@ def _window(kernel: tuple[int, int], stride, padding, where: str, x: QTensor, y:
     if max(top, bottom) >= kh or max(left, right) >= kw:
         raise ValueError(f"{where}: padding {padding} must be smaller than the kernel {kernel}")
     h, w, _ = x.shape
-    expected = (_window_out(h, kh, sh, top, bottom), _window_out(w, kw, sw, left, right), channels)
+    expected = (output_size(h, kh, sh, top, bottom), output_size(w, kw, sw, left, right), channels)
     if expected[0] < 1 or expected[1] < 1:
         raise ValueError(f"{where}: kernel {kernel} does not fit input {x.name!r} of shape {x.shape} "
                          f"with padding {padding}")
@@ -278,10 +268,8 @@ def _weights(op, where: str, rank: int) -> int:
     scale = _array(op.weight_scale, np.float64, (channels,), where, "weight_scale")
     if not (np.isfinite(scale) & (scale > 0)).all():
         raise ValueError(f"{where}: weight_scale must be finite and > 0")
-    # The C accumulates in int32 and wraps where the golden model would not;
-    # the same bound quantize enforces (it also keeps the folded FC bias in int32).
-    worst = np.abs(bias.astype(np.int64)) + INPUT_SPAN * np.abs(
-        weight.reshape(channels, -1).astype(np.int64)).sum(axis=1)
+    # The bound quantize enforces (it also keeps the folded FC bias in int32).
+    worst = accumulator_bound(weight, bias)
     if worst.max() > INT32_MAX:
         raise ValueError(f"{where}: the int32 accumulator can overflow ({int(worst.max())} > 2^31 - 1)")
     return channels
@@ -302,7 +290,7 @@ def _requant(rq, channels: int, where: str, y: QTensor, rounding: Rounding) -> N
                          f"{y.qparams.zero_point} of output {y.name!r}")
     _act_range(rq.act_min, rq.act_max, f"{where}: requant")
     if rq.rounding is not rounding:
-        raise ValueError(f"{where}: requant.rounding {_brief(rq.rounding)} differs from the graph's {rounding.value!r}")
+        raise ValueError(f"{where}: requant.rounding {brief(rq.rounding)} differs from the graph's {rounding.value!r}")
 
 
 def _input_zero_point(op, where: str, x: QTensor) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgegen.ir import Requant
-from edgegen.quantize.numerics import requantize
+from edgegen.reference.numerics import requantize
 
 _MAX_EXACT_TERMS = 1 << 36
 

@@ -39,7 +39,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgegen.errors import UserError
+from edgegen.errors import UserError, brief
 from edgegen.paths import BOARDS_DIR
 
 ARCHES = ("arm", "riscv")
@@ -181,7 +181,7 @@ def _check_fields(table: dict, fields: dict, optional: dict, where: str, path: P
     # missing one.
     for key in table:
         if key not in allowed:
-            raise UserError(f"board file {path}: unknown field {_short(where + key)} "
+            raise UserError(f"board file {path}: unknown field {brief(where + key)} "
                             f"(expected {', '.join(where + k for k in allowed)})")
     for key, (kind, what) in fields.items():
         if key not in table:
@@ -191,13 +191,9 @@ def _check_fields(table: dict, fields: dict, optional: dict, where: str, path: P
         # bool is an int in Python: never accept one for the other.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise UserError(f"board file {path}: field '{where}{key}' must be {what}, "
-                            f"got {_short(value)}")
+                            f"got {brief(value)}")
 
 
-def _short(value) -> str:
-    """A value as a message shows it: repr (no raw line breaks), cut short."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _fail(path: Path, field: str, problem: str):
@@ -206,16 +202,16 @@ def _fail(path: Path, field: str, problem: str):
 
 def _check_word(path: Path, field: str, value: str) -> None:
     if len(value) > _MAX_WORD or not _WORD.fullmatch(value):
-        _fail(path, field, f"must be {_WORD_HELP}, at most {_MAX_WORD} characters; got {_short(value)}")
+        _fail(path, field, f"must be {_WORD_HELP}, at most {_MAX_WORD} characters; got {brief(value)}")
 
 
 def _check_line(path: Path, field: str, value: str) -> None:
     """Free text printed into C and Makefile comments."""
     if not value or len(value) > _MAX_TEXT or not value.isprintable():
         _fail(path, field, f"must be one line of 1 to {_MAX_TEXT} printable characters "
-                           f"(no control characters or line breaks); got {_short(value)}")
+                           f"(no control characters or line breaks); got {brief(value)}")
     if "/*" in value or "*/" in value:
-        _fail(path, field, f"must not contain '/*' or '*/' (it is printed in C comments); got {_short(value)}")
+        _fail(path, field, f"must not contain '/*' or '*/' (it is printed in C comments); got {brief(value)}")
 
 
 def _check_cflags(path: Path, flags: list) -> None:
@@ -225,14 +221,14 @@ def _check_cflags(path: Path, flags: list) -> None:
         _fail(path, "cflags", f"has {len(flags)} flags, at most {_MAX_CFLAGS} are allowed")
     for flag in flags:
         if len(flag) > _MAX_TEXT or not _CFLAG.fullmatch(flag):
-            _fail(path, "cflags", f"entry {_short(flag)} is not one compiler flag: each must be "
+            _fail(path, "cflags", f"entry {brief(flag)} is not one compiler flag: each must be "
                                   f"{_CFLAG_HELP}, at most {_MAX_TEXT} characters")
 
 
 def _check_text_fields(data: dict, path: Path) -> None:
     _check_word(path, "name", data["name"])
     if data["name"] != path.stem:
-        _fail(path, "name", f"is {_short(data['name'])} but the file is {path.name}: they must match")
+        _fail(path, "name", f"is {brief(data['name'])} but the file is {path.name}: they must match")
     for key in ("description", "cpu"):
         _check_line(path, key, data[key])
     for key in ("toolchain", "toolchain_package"):
@@ -255,7 +251,7 @@ def _parse_board(data: dict, path: Path) -> Board:
     _check_fields(data["memory"], _MEMORY_FIELDS, {}, "memory.", path)
     _check_text_fields(data, path)
     if data["arch"] not in ARCHES:
-        _fail(path, "arch", f"must be one of {', '.join(ARCHES)}, got {_short(data['arch'])}")
+        _fail(path, "arch", f"must be one of {', '.join(ARCHES)}, got {brief(data['arch'])}")
     if data["fpu"] and data["arch"] != "arm":
         _fail(path, "fpu", "can only be true for arch = \"arm\"")
     _check_sizes(data, path)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegen.deploy import image_to_int8
+from edgegen.data.datasets import image_to_int8
 from edgegen.ir import QGraph
 from edgegen.target import firmware
 from edgegen.target.boards import Board, load_board

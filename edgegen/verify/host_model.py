@@ -21,6 +21,7 @@ from edgegen.errors import UserError, VerificationFailure
 
 GUARD_BYTES = 64
 _GUARD_VALUE = 0x5A
+_GUARD = bytes([_GUARD_VALUE]) * GUARD_BYTES
 _REGENERATE = "regenerate the folder with `edgegen deploy`"
 
 
@@ -122,6 +123,7 @@ class HostModel:
         out = np.zeros((len(batch), s.output_size), dtype=np.int8)
         buffers = _GuardedBuffers(self.ffi, s)
         for i, row in enumerate(batch):
+            row = row.tobytes()
             buffers.load(row)
             status = self._invoke(buffers.input, buffers.output, buffers.arena)
             if status != 0:
@@ -138,33 +140,32 @@ class _GuardedBuffers:
 
     def __init__(self, ffi, sizes: ModelSizes):
         self.ffi = ffi
-        self.sizes = sizes
+        self.output_size = sizes.output_size
+        self.sizes = {"input": sizes.input_size, "output": sizes.output_size,
+                      "arena": max(sizes.arena_size, 1)}
         self.blocks = {name: ffi.new("int8_t[]", size + 2 * GUARD_BYTES)
-                       for name, size in self._sizes().items()}
+                       for name, size in self.sizes.items()}
         for block in self.blocks.values():
             ffi.memmove(block, bytes([_GUARD_VALUE]) * len(block), len(block))
         self.input, self.output, self.arena = (self.blocks[n] + GUARD_BYTES
                                                for n in ("input", "output", "arena"))
 
-    def _sizes(self) -> dict[str, int]:
-        s = self.sizes
-        return {"input": s.input_size, "output": s.output_size, "arena": max(s.arena_size, 1)}
-
-    def load(self, row: np.ndarray) -> None:
-        self.ffi.memmove(self.input, row.tobytes(), len(row))
+    def load(self, row: bytes) -> None:
+        self.ffi.memmove(self.input, row, len(row))
 
     def result(self) -> np.ndarray:
-        return np.frombuffer(self.ffi.buffer(self.output, self.sizes.output_size), np.int8).copy()
+        return np.frombuffer(self.ffi.buffer(self.output, self.output_size), np.int8).copy()
 
-    def damage(self, row: np.ndarray) -> str | None:
-        """What the call broke: a guard byte, or its const input."""
-        for name, size in self._sizes().items():
-            raw = bytes(self.ffi.buffer(self.blocks[name]))
-            if raw[:GUARD_BYTES] != bytes([_GUARD_VALUE]) * GUARD_BYTES:
+    def damage(self, row: bytes) -> str | None:
+        """What the call broke: a guard byte, or its const input. Only the
+        guards are read, not the buffers between them."""
+        for name, size in self.sizes.items():
+            raw = self.ffi.buffer(self.blocks[name])
+            if raw[:GUARD_BYTES] != _GUARD:
                 return f"wrote before the start of its {name} buffer ({size} bytes)"
-            if raw[GUARD_BYTES + size:] != bytes([_GUARD_VALUE]) * GUARD_BYTES:
+            if raw[GUARD_BYTES + size:] != _GUARD:
                 return f"wrote past the end of its {name} buffer ({size} bytes)"
-        if bytes(self.ffi.buffer(self.input, len(row))) != row.tobytes():
+        if self.ffi.buffer(self.input, len(row))[:] != row:
             return "changed its const input"
         return None
 

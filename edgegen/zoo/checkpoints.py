@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from edgegen import __version__
-from edgegen.errors import UserError
+from edgegen.errors import UserError, brief
 from edgegen.output_folder import apply_umask
 from edgegen.zoo.models import ZOO
 from edgegen.zoo.train import RECIPES, TrainRecipe, evaluate, train
@@ -185,8 +185,7 @@ def _shown(value) -> str:
     and printable, else its repr cut short."""
     if isinstance(value, str) and value.isprintable() and len(value) <= 80:
         return value
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return brief(value)
 
 
 def _mismatch(model: nn.Module, state_dict: dict) -> str | None:

@@ -30,7 +30,9 @@ _SPEC_HELP = (
 )
 
 
-def _parse_spec(spec: str) -> tuple[str, str]:
+def parse_spec(spec: str) -> tuple[str, str]:
+    """(module part, attribute path) of ``module:factory``; UserError if malformed.
+    Pure syntax: nothing is imported."""
     module_part, sep, attr_part = spec.rpartition(":")
     if not sep or not module_part or not attr_part:
         raise UserError(f"model spec {spec!r} is malformed: {_SPEC_HELP}")
@@ -94,7 +96,7 @@ def load_user_model(spec: str, checkpoint: Path | str | None) -> nn.Module:
     Without a checkpoint the model keeps whatever weights its factory gave it.
     Every problem the user can fix is a ``UserError`` naming the spec.
     """
-    module_part, attr_part = _parse_spec(spec)
+    module_part, attr_part = parse_spec(spec)
     if module_part.endswith(".py"):
         module = _import_file(Path(module_part))
     else:

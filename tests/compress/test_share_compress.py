@@ -24,7 +24,7 @@ from edgegen.compress.share import (
 )
 from edgegen.compress.spec import KMeansInit, PruneSpec, ShareSpec
 from edgegen.encode import DEFAULT_FILLER_INDEX, decode_layer, encode_layer
-from edgegen.quantize.numerics import round_half_away
+from edgegen.reference.numerics import round_half_away
 
 
 def _values(n=2000, seed=0):

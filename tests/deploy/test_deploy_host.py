@@ -10,12 +10,12 @@ import torch.nn as nn
 
 from toolchain_support import require_tool
 from edgegen.build.host import WARNING_FLAGS, compile_executable
+from edgegen.data.datasets import image_to_int8
 from edgegen.deploy import (
     QuantizeOptions,
     VerifyOptions,
     deploy,
     emit,
-    image_to_int8,
     quantize_model,
 )
 from edgegen.ir import Rounding

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgegen.ir import Requant, Rounding, frozen_array
-from edgegen.quantize.numerics import quantize_multiplier
+from edgegen.reference.numerics import quantize_multiplier
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1

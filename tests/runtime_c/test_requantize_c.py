@@ -1,5 +1,5 @@
 """runtime_c/requantize.c against hand-computed values, exact integer
-arithmetic (Python ints), and the golden model (edgegen.quantize.numerics)."""
+arithmetic (Python ints), and the golden model (edgegen.reference.numerics)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgegen.ir import Rounding
-from edgegen.quantize import numerics
+from edgegen.reference import numerics
 
 from .support import INT32_MAX, INT32_MIN
 

@@ -15,7 +15,7 @@ import numpy as np
 from edgegen import paths
 from edgegen.build import host
 from edgegen.ir import Rounding
-from edgegen.quantize import numerics
+from edgegen.reference import numerics
 from edgegen.reference import kernels
 from toolchain_support import require_tool
 

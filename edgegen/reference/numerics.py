@@ -111,3 +111,13 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if shift > 30:
         return INT32_MAX, 30
     return q, shift
+
+
+INPUT_SPAN = 255  # the largest |q - zero_point| of an int8 input with an int8 zero point
+
+
+def accumulator_bound(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per output channel, the largest |accumulator| any int8 input can give:
+    where it exceeds INT32_MAX the C (which wraps) and this model would differ."""
+    return np.abs(bias.astype(np.int64)) + INPUT_SPAN * np.abs(
+        weight.reshape(weight.shape[0], -1).astype(np.int64)).sum(axis=1)

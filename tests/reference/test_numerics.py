@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgegen.ir import Rounding
-from edgegen.quantize.numerics import (
+from edgegen.reference.numerics import (
     INT32_MAX,
     INT32_MIN,
     quantize_multiplier,
