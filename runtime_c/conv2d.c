@@ -16,11 +16,6 @@
 #include "eg_runtime.h"
 #include "eg_kernel_support.h"
 
-
-
-
-
-
 /* sum over n of filter[i] * (input[i] + offset), modulo 2^32. Each term is
  * below 2^15 in magnitude. */
 static uint32_t dot_with_offset(const int8_t *input, const int8_t *filter,
@@ -50,20 +45,7 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
         requant == NULL || output == NULL || out == NULL) {
         return EG_ERR_ARG;
     }
-    if (!shape_ok(in) || !shape_ok(out)) {
-        return EG_ERR_ARG;
-    }
-    if (!axis_ok(in->h, out->h, kernel_h, params->stride_h, params->pad_top) ||
-        !axis_ok(in->w, out->w, kernel_w, params->stride_w, params->pad_left)) {
-        return EG_ERR_ARG;
-    }
-    /* The whole filter must be addressable with int32 indices. */
-    if ((int64_t)kernel_h * kernel_w > INT32_MAX ||
-        (int64_t)kernel_h * kernel_w * in->c > INT32_MAX ||
-        (int64_t)kernel_h * kernel_w * in->c * out->c > INT32_MAX) {
-        return EG_ERR_ARG;
-    }
-    if (params->input_offset < -127 || params->input_offset > 128) {
+    if (!conv_geometry_ok(in, out, kernel_h, kernel_w, params)) {
         return EG_ERR_ARG;
     }
     if (!requant_ok(requant, out->c)) {

@@ -7,6 +7,7 @@
 #ifndef EG_KERNEL_SUPPORT_H
 #define EG_KERNEL_SUPPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "eg_runtime.h"
@@ -79,6 +80,69 @@ static inline int8_t output_stage(int32_t acc, int32_t multiplier, int32_t shift
         v = rq->act_max;
     }
     return (int8_t)v;
+}
+
+/* 1 if a convolution's geometry is consistent (see eg_conv2d_s8): shapes,
+ * windows, a filter addressable with int32 indices, the input offset. */
+static inline int conv_geometry_ok(const eg_shape *in, const eg_shape *out,
+                                   int32_t kernel_h, int32_t kernel_w,
+                                   const eg_conv_params *params)
+{
+    if (!shape_ok(in) || !shape_ok(out)) {
+        return 0;
+    }
+    if (!axis_ok(in->h, out->h, kernel_h, params->stride_h, params->pad_top) ||
+        !axis_ok(in->w, out->w, kernel_w, params->stride_w, params->pad_left)) {
+        return 0;
+    }
+    if ((int64_t)kernel_h * kernel_w > INT32_MAX ||
+        (int64_t)kernel_h * kernel_w * in->c > INT32_MAX ||
+        (int64_t)kernel_h * kernel_w * in->c * out->c > INT32_MAX) {
+        return 0;
+    }
+    return params->input_offset >= -127 && params->input_offset <= 128;
+}
+
+/* 1 if a codebook holds a slot for every index_bits-bit index (so that no
+ * stored index can leave it) and 0 in slot 0. */
+static inline int codebook_ok(int32_t version, const int8_t *codebook,
+                              int32_t size, int32_t index_bits)
+{
+    return version == EG_STREAM_FORMAT_VERSION && codebook != NULL &&
+           index_bits >= 1 && index_bits <= 8 && size == (1 << index_bits) &&
+           codebook[0] == 0;
+}
+
+/* 1 if a Huffman table can be read (not that its codes are complete:
+ * a pattern that is no code makes the kernel return EG_ERR_DATA). */
+static inline int huffman_table_ok(const eg_huffman_table *t)
+{
+    if (t->max_length == 0) {
+        return 1;
+    }
+    if (t->lut == NULL || t->lut_bits < 1 || t->lut_bits > 12 ||
+        t->max_length < 1 || t->max_length > 12) {
+        return 0;
+    }
+    return t->max_length <= t->lut_bits ||
+           (t->first != NULL && t->count != NULL && t->offset != NULL &&
+            t->symbols != NULL);
+}
+
+/* 1 if a Huffman-coded layer's fields are consistent. */
+static inline int huffman_weights_ok(const eg_huffman_weights *w)
+{
+    return w->version == EG_STREAM_FORMAT_VERSION && w->codebook != NULL &&
+           w->codebook_size >= 1 && w->codebook_size <= 256 &&
+           w->codebook[0] == 0 && w->stream != NULL && w->row_entries != NULL &&
+           huffman_table_ok(&w->gaps) && huffman_table_ok(&w->indices) &&
+           w->indices.max_length >= 1;
+}
+
+/* The requantization constants of output channel o. */
+static inline int8_t output_stage_channel(int32_t acc, int32_t o, const eg_requant *rq)
+{
+    return output_stage(acc, rq->multiplier[o], rq->shift[o], rq);
 }
 
 #endif /* EG_KERNEL_SUPPORT_H */

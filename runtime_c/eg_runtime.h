@@ -48,7 +48,8 @@ extern "C" {
 
 typedef enum {
     EG_OK = 0,
-    EG_ERR_ARG = 1
+    EG_ERR_ARG = 1,
+    EG_ERR_DATA = 2     /* a compressed weight stream does not decode */
 } eg_status;
 
 /* How an int32 accumulator is scaled by (multiplier, shift).
@@ -113,6 +114,80 @@ typedef struct {
     int32_t act_max;
 } eg_pool_params;
 
+/* ---- compressed weights (docs/storage_formats.md) ---------------------
+ *
+ * A weight layer is a matrix: one row per output channel, one column per
+ * input feature (fully connected) or filter tap (convolution, OHWI order:
+ * column (ky * kernel_w + kx) * in_c + c). Every compressed format indexes
+ * a codebook of int8 values whose slot 0 holds 0 (pruned weights and
+ * filler entries). The version field must equal EG_STREAM_FORMAT_VERSION:
+ * weights generated for another layout are refused (EG_ERR_ARG). */
+
+#define EG_STREAM_FORMAT_VERSION 1
+
+/* Bytes of conv scratch per stored nonzero of the longest filter row: the
+ * decoded taps (int32 input offset, int8 weight, uint8 ky and kx). */
+#define EG_CONV_TAP_BYTES 7
+
+/* codebook: every position stored as an index_bits-bit codebook index,
+ * rows one after another, MSB-first fields, followed by 4 zero bytes. */
+typedef struct {
+    int32_t version;
+    const int8_t *codebook;     /* codebook_size values, codebook[0] == 0 */
+    int32_t codebook_size;      /* 2^index_bits (unused slots hold 0) */
+    int32_t index_bits;         /* 1..8, 2^index_bits >= codebook_size */
+    const uint8_t *indices;
+    int32_t max_row_nonzeros;   /* most nonzero weights in one row */
+} eg_codebook_weights;
+
+/* sparse: nonzeros only, as entries (gap << index_bits) | index in
+ * entry_bits-bit units. A row's cursor starts at column 0; an entry sits
+ * at column cursor + gap and moves the cursor one past it. Gaps longer
+ * than the field are bridged by fillers (largest gap, index 0). */
+typedef struct {
+    int32_t version;
+    const int8_t *codebook;     /* codebook[0] == 0 */
+    int32_t codebook_size;      /* 2^index_bits (unused slots hold 0) */
+    int32_t index_bits;         /* 1..entry_bits - 1 */
+    int32_t entry_bits;         /* 8: entries8 is used, 16: entries16 */
+    const uint8_t *entries8;
+    const uint16_t *entries16;
+    const uint16_t *row_entries; /* entries (fillers included) of each row */
+    int32_t max_row_nonzeros;
+} eg_sparse_weights;
+
+/* A canonical Huffman code, read MSB-first. lut[v] for the next lut_bits
+ * bits v is (length << 12) | symbol when a code of length <= lut_bits
+ * starts there, 0 when the code is longer; longer codes are decoded from
+ * first/count/offset (indexed by length 0..max_length, NULL when
+ * max_length <= lut_bits) and symbols. max_length 0: an empty code (no
+ * symbol is ever read). */
+typedef struct {
+    const uint16_t *lut;
+    int32_t lut_bits;           /* 1..12 (0 with max_length 0) */
+    int32_t max_length;         /* 0..12 */
+    const uint16_t *first;      /* first code of each length */
+    const uint16_t *count;      /* codes of each length */
+    const uint16_t *offset;     /* index in symbols of that first code */
+    const uint16_t *symbols;    /* in canonical order */
+} eg_huffman_table;
+
+/* huffman: the sparse entries Huffman-coded in one stream, each entry its
+ * gap code followed by its index code, followed by 4 zero bytes. With
+ * gaps.max_length == 0 there are no gap codes: every position is an entry
+ * (the codebook layout, entropy-coded). The index code always has at least
+ * one code, even for a layer without entries. */
+typedef struct {
+    int32_t version;
+    const int8_t *codebook;     /* codebook[0] == 0 */
+    int32_t codebook_size;      /* 1..256, above every index symbol */
+    const uint8_t *stream;
+    const uint16_t *row_entries;
+    eg_huffman_table gaps;
+    eg_huffman_table indices;
+    int32_t max_row_nonzeros;
+} eg_huffman_weights;
+
 /* ---- requantize.c ---------------------------------------------------- */
 
 /* gemmlowp SaturatingRoundingDoublingHighMul: round(a * b / 2^31) with ties
@@ -168,6 +243,61 @@ eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
                                 const int8_t *weights, const int32_t *bias,
                                 int32_t out_features, const eg_requant *requant,
                                 int8_t *output);
+
+/* ---- fully_connected_compressed.c ------------------------------------ */
+
+/* Fully connected on compressed weights: as eg_fully_connected_s8 (bias
+ * folded, not NULL), with the weights in one of the layouts above, read
+ * from flash as the products are computed. Returns EG_ERR_ARG for an
+ * inconsistent struct (version, codebook, widths, tables, NULL arrays),
+ * EG_ERR_DATA for a Huffman bit pattern that is no code (outputs of the
+ * rows before it are written). */
+eg_status eg_fully_connected_codebook_s8(const int8_t *input, int32_t in_features,
+                                         const eg_codebook_weights *weights,
+                                         const int32_t *bias, int32_t out_features,
+                                         const eg_requant *requant, int8_t *output);
+eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
+                                       const eg_sparse_weights *weights,
+                                       const int32_t *bias, int32_t out_features,
+                                       const eg_requant *requant, int8_t *output);
+eg_status eg_fully_connected_huffman_s8(const int8_t *input, int32_t in_features,
+                                        const eg_huffman_weights *weights,
+                                        const int32_t *bias, int32_t out_features,
+                                        const eg_requant *requant, int8_t *output);
+
+/* ---- conv2d_compressed.c --------------------------------------------- */
+
+/* 2-D convolution on compressed filters (rows: output channels, columns:
+ * OHWI taps). Shape and parameter rules as eg_conv2d_s8, except that bias
+ * is the folded bias, not NULL:
+ *   bias[o] = true_bias[o] + input_offset * sum of filter o's weights.
+ * scratch: 4-byte aligned, at least EG_CONV_TAP_BYTES *
+ * weights->max_row_nonzeros bytes (one decoded filter); kernel_h and
+ * kernel_w at most 256. Returns EG_ERR_ARG for inconsistent arguments,
+ * EG_ERR_DATA when a stored filter has more nonzeros than
+ * max_row_nonzeros, an entry past its last tap or a Huffman bit pattern
+ * that is no code (the channels before it are written). */
+eg_status eg_conv2d_codebook_s8(const int8_t *input, const eg_shape *in,
+                                const eg_codebook_weights *weights,
+                                int32_t kernel_h, int32_t kernel_w,
+                                const int32_t *bias, const eg_conv_params *params,
+                                const eg_requant *requant,
+                                void *scratch, int32_t scratch_bytes,
+                                int8_t *output, const eg_shape *out);
+eg_status eg_conv2d_sparse_s8(const int8_t *input, const eg_shape *in,
+                              const eg_sparse_weights *weights,
+                              int32_t kernel_h, int32_t kernel_w,
+                              const int32_t *bias, const eg_conv_params *params,
+                              const eg_requant *requant,
+                              void *scratch, int32_t scratch_bytes,
+                              int8_t *output, const eg_shape *out);
+eg_status eg_conv2d_huffman_s8(const int8_t *input, const eg_shape *in,
+                               const eg_huffman_weights *weights,
+                               int32_t kernel_h, int32_t kernel_w,
+                               const int32_t *bias, const eg_conv_params *params,
+                               const eg_requant *requant,
+                               void *scratch, int32_t scratch_bytes,
+                               int8_t *output, const eg_shape *out);
 
 /* ---- pooling.c ------------------------------------------------------- */
 

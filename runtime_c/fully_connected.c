@@ -13,9 +13,6 @@
 #include "eg_runtime.h"
 #include "eg_kernel_support.h"
 
-
-
-
 eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
                                 const int8_t *weights, const int32_t *bias,
                                 int32_t out_features, const eg_requant *requant,

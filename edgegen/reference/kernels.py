@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgegen.ir import Requant
-from edgegen.reference.numerics import requantize
+from edgegen.reference.numerics import fold_zero_point, requantize
 
 _MAX_EXACT_TERMS = 1 << 36
 
@@ -75,17 +75,6 @@ def conv2d(x, weight, bias, stride, padding, input_zero_point: int, requant: Req
     return output_stage(acc, requant).reshape(n, oh, ow, o)
 
 
-def fold_fc_bias(weight, bias, input_zero_point: int) -> np.ndarray:
-    """bias - zp * sum(w): what eg_fully_connected_s8 takes, so its inner
-    loop multiplies raw int8 inputs. Must fit int32."""
-    folded = np.asarray(bias, dtype=np.int64) - input_zero_point * weight.astype(
-        np.int64
-    ).sum(axis=1)
-    if folded.min(initial=0) < -(2**31) or folded.max(initial=0) > 2**31 - 1:
-        raise ValueError("folded fully connected bias overflows int32")
-    return folded.astype(np.int32)
-
-
 def fully_connected(x, weight, bias, input_zero_point: int, requant: Requant):
     """int8 [N, in] x int8 [out, in] -> int8 [N, out]; bias is the true bias."""
     x = np.asarray(x, dtype=np.int8)
@@ -93,7 +82,7 @@ def fully_connected(x, weight, bias, input_zero_point: int, requant: Requant):
         raise ValueError(
             f"fully_connected: input has {x.shape[1]} features, weights {weight.shape[1]}"
         )
-    acc = _exact_matmul(x, weight.T) + fold_fc_bias(weight, bias, input_zero_point)
+    acc = _exact_matmul(x, weight.T) + fold_zero_point(weight, bias, input_zero_point)
     return output_stage(acc, requant)
 
 

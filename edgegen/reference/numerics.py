@@ -121,3 +121,17 @@ def accumulator_bound(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     where it exceeds INT32_MAX the C (which wraps) and this model would differ."""
     return np.abs(bias.astype(np.int64)) + INPUT_SPAN * np.abs(
         weight.reshape(weight.shape[0], -1).astype(np.int64)).sum(axis=1)
+
+
+def fold_zero_point(weight: np.ndarray, bias, input_zero_point: int) -> np.ndarray:
+    """bias - zp * (sum of each output channel's weights), as int32: the bias
+    a kernel takes when it multiplies raw int8 inputs instead of
+    (input - zero point). ``weight``'s first axis is the output channel
+    (fully connected [out][in], conv OHWI). In int32 arithmetic modulo 2^32
+    the folded sum equals TFLite's exactly; a fold outside int32 is refused.
+    """
+    sums = np.asarray(weight, dtype=np.int64).reshape(len(weight), -1).sum(axis=1)
+    folded = np.asarray(bias, dtype=np.int64) - input_zero_point * sums
+    if folded.min(initial=0) < -(2**31) or folded.max(initial=0) > 2**31 - 1:
+        raise ValueError("the bias with the input zero point folded in overflows int32")
+    return folded.astype(np.int32)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgegen.build.host import build_runtime_library
+from edgegen.host.compiler import build_runtime_library
 
 from .support import CKernels
 

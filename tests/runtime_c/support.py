@@ -155,6 +155,82 @@ class CKernels:
         del keep, w_arr, b_arr
         return out
 
+    # -- compressed weights (edgegen.encode.storage)
+
+    _STRUCTS = {"codebook": "eg_codebook_weights", "sparse": "eg_sparse_weights",
+                "huffman": "eg_huffman_weights"}
+    _POINTERS = {np.dtype(np.int8): "int8_t[]", np.dtype(np.uint8): "uint8_t[]",
+                 np.dtype(np.uint16): "uint16_t[]"}
+
+    def stored(self, stored):
+        """(weights struct pointer, keep-alive list) of a StoredWeights."""
+        keep = []
+
+        def value(field):
+            if isinstance(field, tuple):
+                return [value(f) for f in field]
+            if field is None:
+                return self.ffi.NULL
+            if isinstance(field, str):
+                array = np.ascontiguousarray(stored.arrays[field])
+                pointer = self.ffi.from_buffer(self._POINTERS[array.dtype], array)
+                keep.extend([array, pointer])
+                return pointer
+            return field
+
+        struct = self.ffi.new(f"{self._STRUCTS[stored.format]} *", value(stored.struct))
+        return struct, keep
+
+    def fully_connected_stored(self, x, stored, folded_bias, requant):
+        """eg_fully_connected_<format>_s8 over a batch; returns (out, statuses)."""
+        x = np.asarray(x, dtype=np.int8)
+        n, features = x.shape
+        o = stored.shape[0]
+        weights, keep = self.stored(stored)
+        b_arr, b_p = self.i32(folded_bias)
+        rq, keep_rq = self.requant(requant)
+        fn = getattr(self.lib, f"eg_fully_connected_{stored.format}_s8")
+        out = np.full((n, o), 0x5A, dtype=np.int8)
+        statuses = []
+        for i in range(n):
+            sample, sample_p = self.i8(x[i])
+            out_p = self.ffi.from_buffer("int8_t[]", out[i])
+            statuses.append(fn(sample_p, features, weights, b_p, o, rq, out_p))
+        del keep, keep_rq, b_arr
+        return out, statuses
+
+    def conv2d_stored(self, x, stored, kernel, folded_bias, stride, padding, input_zero_point,
+                      requant, scratch_bytes=None):
+        """eg_conv2d_<format>_s8 over a batch; returns (out, statuses)."""
+        x = np.asarray(x, dtype=np.int8)
+        n, h, w, c = x.shape
+        o = stored.shape[0]
+        kh, kw = kernel
+        top, bottom, left, right = padding
+        oh = (h + top + bottom - kh) // stride[0] + 1
+        ow = (w + left + right - kw) // stride[1] + 1
+        weights, keep = self.stored(stored)
+        b_arr, b_p = self.i32(folded_bias)
+        params = self.ffi.new("eg_conv_params *", {
+            "stride_h": stride[0], "stride_w": stride[1], "pad_top": top,
+            "pad_left": left, "input_offset": -input_zero_point})
+        rq, keep_rq = self.requant(requant)
+        if scratch_bytes is None:
+            scratch_bytes = stored.scratch_bytes(is_conv=True)
+        scratch = np.zeros(max(scratch_bytes, 1) // 4 + 1, dtype=np.int32)
+        scratch_p = self.ffi.from_buffer("int32_t[]", scratch)
+        fn = getattr(self.lib, f"eg_conv2d_{stored.format}_s8")
+        in_shape, out_shape = self.shape(h, w, c), self.shape(oh, ow, o)
+        out = np.full((n, oh, ow, o), 0x5A, dtype=np.int8)
+        statuses = []
+        for i in range(n):
+            sample, sample_p = self.i8(x[i])
+            out_p = self.ffi.from_buffer("int8_t[]", out[i])
+            statuses.append(fn(sample_p, in_shape, weights, kh, kw, b_p, params, rq,
+                               scratch_p, scratch_bytes, out_p, out_shape))
+        del keep, keep_rq, b_arr
+        return out, statuses
+
     def pool_params(self, kernel, stride, padding, act_min, act_max):
         return self.ffi.new(
             "eg_pool_params *",

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from edgegen.ir import Rounding
 from edgegen.reference import kernels
+from edgegen.reference.numerics import fold_zero_point
 
 from .support import FILLS, random_bias, random_int8, random_requant, random_weights
 
@@ -23,7 +24,7 @@ def run_case(ck, seed, features, outputs, rounding, regime="realistic", fill="un
         zp = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
     requant = random_requant(rng, outputs, features, rounding, regime)
     expected = kernels.fully_connected(x, weight, bias, zp, requant)
-    folded = kernels.fold_fc_bias(weight, bias, zp)
+    folded = fold_zero_point(weight, bias, zp)
     got = ck.fully_connected(x, weight, folded, requant)
     np.testing.assert_array_equal(got, expected)
 
@@ -65,7 +66,7 @@ def test_fully_connected_folded_bias_is_what_c_takes(ck, zp):
     row_sums = weight.astype(np.int64).sum(axis=1)
     assert np.all(row_sums != 0), "a zero row sum would make folding a no-op for that row"
     folded = (bias.astype(np.int64) - zp * row_sums).astype(np.int32)  # by hand, not via the code
-    np.testing.assert_array_equal(kernels.fold_fc_bias(weight, bias, zp), folded)
+    np.testing.assert_array_equal(fold_zero_point(weight, bias, zp), folded)
     np.testing.assert_array_equal(ck.fully_connected(x, weight, folded, requant), expected)
 
     unfolded = ck.fully_connected(x, weight, bias, requant)

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from edgegen import paths
-from edgegen.build import host
+from edgegen.host import compiler as host
 from edgegen.ir import Rounding
 from edgegen.reference import numerics
 from edgegen.reference import kernels
+from edgegen.reference.numerics import fold_zero_point
 from toolchain_support import require_tool
 
 from .support import (
@@ -87,7 +88,7 @@ def fc_case(cases, rng, features, outputs, rounding, regime="realistic", fill="u
     zp = int(rng.integers(-128, 128))
     rq = random_requant(rng, outputs, features, rounding, regime)
     expected = kernels.fully_connected(x, weight, bias, zp, rq)[0]
-    arrays = [x, weight, kernels.fold_fc_bias(weight, bias, zp), rq.multiplier, rq.shift]
+    arrays = [x, weight, fold_zero_point(weight, bias, zp), rq.multiplier, rq.shift]
     cases.add(f"fc {features}->{outputs}", "fc",
               [features, outputs, *_requant_params(rq)], arrays, expected)
 

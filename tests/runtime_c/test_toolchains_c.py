@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from edgegen import paths
-from edgegen.build.host import WARNING_FLAGS, runtime_sources
+from edgegen.host.compiler import WARNING_FLAGS, runtime_sources
 from toolchain_support import require_tool
 
 TOOLCHAINS = {

@@ -1,0 +1,323 @@
+"""The storage formats the generated C computes on (docs/storage_formats.md).
+
+A weight layer is a matrix: one row per output channel, one column per
+input feature (fully connected) or filter tap (convolution, OHWI order).
+``store_layer`` turns it into the C-ready arrays and struct fields of one
+format; ``edgegen.encode.stream_decode`` reads them back the way the C
+kernels do, so that generation can prove every stream before writing it.
+
+* ``dense``: the int8 matrix;
+* ``codebook``: every position as a ``b``-bit index into an int8 codebook
+  (slot 0 holds 0, padded to 2^b slots), MSB-first fields;
+* ``sparse``: nonzeros only, each an 8- or 16-bit entry
+  ``(gap << b) | index`` with the relative column indices and fillers of
+  ``relative_index``, plus the number of entries of each row;
+* ``huffman``: the sparse entries (or, with ``gap_bits=0``, every
+  position's index) canonically Huffman-coded in one interleaved stream
+  (gap code, then index code, per entry), with lookup tables for the C
+  decoder.
+
+Every byte the kernel reads is in ``StoredWeights.arrays``; their sizes
+are what the compiled object holds for the layer's weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgegen.encode.bitstream import pack_fixed, pack_variable
+from edgegen.encode.huffman import CanonicalTable, build_table
+from edgegen.encode.relative_index import encode_relative
+from edgegen.ir import frozen_array
+
+STREAM_FORMAT_VERSION = 1  # EG_STREAM_FORMAT_VERSION in runtime_c/eg_runtime.h
+FORMATS = ("dense", "codebook", "sparse", "huffman")
+STREAM_PADDING = 4  # zero bytes after every bit stream (the C reader reads ahead)
+MAX_CODE_LENGTH = 12  # two codes must fit the 25 bits a refilled reader holds
+MAX_LUT_BITS = 12
+LUT_LENGTH_SHIFT = 12  # a lookup entry is (length << 12) | symbol
+MAX_ROW_ENTRIES = (1 << 16) - 1  # row_entries are uint16
+MAX_GAP_SYMBOL_BITS = 12  # gap symbols share a lookup entry with a 4-bit length
+
+# Bytes of each weights struct on a 32-bit target (pointers and int32 fields).
+STRUCT_BYTES = {"dense": 0, "codebook": 6 * 4, "sparse": 9 * 4, "huffman": (6 + 2 * 7 + 1) * 4}
+
+
+class FormatUnavailable(ValueError):
+    """A layer cannot be stored in the format asked for (e.g. a row with more
+    entries than a uint16 counts)."""
+
+
+@dataclass(frozen=True, eq=False)
+class WeightMatrix:
+    """A layer's int8 weights as a matrix, with the codebook they index."""
+
+    values: np.ndarray  # int8 (rows, columns)
+    codebook: np.ndarray  # int8, codebook[0] == 0, then the distinct nonzero values
+    indices: np.ndarray  # int64 (rows, columns): codebook slot of every weight
+
+    @property
+    def index_bits(self) -> int:
+        return max(1, math.ceil(math.log2(len(self.codebook))))
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.indices != 0
+
+    @property
+    def max_row_nonzeros(self) -> int:
+        return int(self.mask.sum(axis=1).max(initial=0))
+
+
+def weight_matrix(weight: np.ndarray, codebook: np.ndarray | None = None) -> WeightMatrix:
+    """The matrix view of an int8 weight tensor (rows = first axis). Without
+    ``codebook`` the distinct nonzero values form it; with one, every weight
+    must be one of its values and its slot 0 must hold 0."""
+    values = np.asarray(weight, dtype=np.int8).reshape(weight.shape[0], -1)
+    nonzero = np.unique(values[values != 0])
+    if codebook is None:
+        codebook = np.concatenate(([0], nonzero)).astype(np.int8)
+    codebook = np.asarray(codebook, dtype=np.int8)
+    if codebook.size == 0 or codebook[0] != 0 or codebook.size > 256:
+        raise ValueError("a codebook has 1..256 int8 values and 0 in slot 0")
+    if np.unique(codebook).size != codebook.size:
+        raise ValueError("a codebook value appears twice")
+    if not np.isin(nonzero, codebook).all():
+        raise ValueError("a weight is not a value of its layer's codebook")
+    slot = {int(v): i for i, v in enumerate(codebook)}
+    lookup = np.zeros(256, dtype=np.int64)
+    for value, i in slot.items():
+        lookup[value + 128] = i
+    indices = lookup[values.astype(np.int64) + 128]
+    return WeightMatrix(frozen_array(values, np.int8), frozen_array(codebook, np.int8),
+                        frozen_array(indices, np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class StoredWeights:
+    """One layer's weights in one format, ready for C.
+
+    ``arrays`` maps a field name to its const array (dtype int8, uint8,
+    uint16); ``struct`` lists the fields of the C weights struct in order:
+    an int, the name of an array (a pointer to it), None (NULL) or a nested
+    tuple (a nested struct). ``params`` are the choices that shaped the
+    bytes (index width, entry width, gap width, lookup widths).
+    """
+
+    format: str
+    shape: tuple[int, int]
+    arrays: dict
+    struct: tuple
+    params: dict
+    entries: int  # stored entries the kernel visits (positions for codebook/dense)
+    max_row_nonzeros: int
+    version: int = STREAM_FORMAT_VERSION
+
+    @property
+    def array_bytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+    @property
+    def flash_bytes(self) -> int:
+        """Arrays plus the weights struct on a 32-bit target."""
+        return self.array_bytes + STRUCT_BYTES[self.format]
+
+    def scratch_bytes(self, is_conv: bool) -> int:
+        """RAM a convolution kernel needs to decode one filter (0 for dense
+        and for fully connected layers, which decode nothing into RAM)."""
+        if not is_conv or self.format == "dense":
+            return 0
+        return TAP_BYTES * self.max_row_nonzeros
+
+
+TAP_BYTES = 7  # EG_CONV_TAP_BYTES
+
+
+def _padded_stream(data: bytes) -> np.ndarray:
+    return np.frombuffer(data + bytes(STREAM_PADDING), dtype=np.uint8).copy()
+
+
+def _padded_codebook(matrix: WeightMatrix) -> np.ndarray:
+    slots = np.zeros(1 << matrix.index_bits, dtype=np.int8)
+    slots[: matrix.codebook.size] = matrix.codebook
+    return slots
+
+
+def store_dense(matrix: WeightMatrix) -> StoredWeights:
+    rows, columns = matrix.values.shape
+    return StoredWeights("dense", (rows, columns), {"weights": matrix.values.copy()}, (),
+                         {}, rows * columns, matrix.max_row_nonzeros)
+
+
+def store_codebook(matrix: WeightMatrix) -> StoredWeights:
+    bits = matrix.index_bits
+    rows, columns = matrix.values.shape
+    arrays = {
+        "codebook": _padded_codebook(matrix),
+        "indices": _padded_stream(pack_fixed(matrix.indices.ravel(), bits)),
+    }
+    struct = (STREAM_FORMAT_VERSION, "codebook", 1 << bits, bits, "indices",
+              matrix.max_row_nonzeros)
+    return StoredWeights("codebook", (rows, columns), arrays, struct, {"index_bits": bits},
+                         rows * columns, matrix.max_row_nonzeros)
+
+
+def _row_entries(row_ends: np.ndarray) -> np.ndarray:
+    per_row = np.diff(np.asarray(row_ends, dtype=np.int64), prepend=0)
+    if per_row.max(initial=0) > MAX_ROW_ENTRIES:
+        raise FormatUnavailable(f"a row holds {int(per_row.max())} entries, more than "
+                                f"{MAX_ROW_ENTRIES}")
+    return per_row.astype(np.uint16)
+
+
+def store_sparse(matrix: WeightMatrix, entry_bits: int) -> StoredWeights:
+    """Entries of ``entry_bits`` (8 or 16) bits: ``gap_bits = entry_bits -
+    index_bits`` of relative column index above the codebook index."""
+    if entry_bits not in (8, 16):
+        raise ValueError(f"entry_bits must be 8 or 16, got {entry_bits}")
+    bits = matrix.index_bits
+    gap_bits = entry_bits - bits
+    if gap_bits < 1:
+        raise FormatUnavailable(f"{bits}-bit indices leave no gap field in {entry_bits}-bit entries")
+    streams = encode_relative(matrix.mask, matrix.indices, gap_bits)
+    entries = (streams.gaps << bits) | streams.indices
+    dtype = np.uint8 if entry_bits == 8 else np.uint16
+    arrays = {
+        "codebook": _padded_codebook(matrix),
+        "entries": entries.astype(dtype),
+        "row_entries": _row_entries(streams.row_ends),
+    }
+    wide = entry_bits == 16
+    struct = (STREAM_FORMAT_VERSION, "codebook", 1 << bits, bits, entry_bits,
+              None if wide else "entries", "entries" if wide else None, "row_entries",
+              matrix.max_row_nonzeros)
+    params = {"index_bits": bits, "entry_bits": entry_bits, "gap_bits": gap_bits,
+              "fillers": streams.fillers}
+    return StoredWeights("sparse", matrix.values.shape, arrays, struct, params,
+                         streams.entries, matrix.max_row_nonzeros)
+
+
+@dataclass(frozen=True)
+class CodeTables:
+    """A canonical code as the C decoder reads it (eg_huffman_table)."""
+
+    lut: np.ndarray  # uint16[2^lut_bits]
+    lut_bits: int
+    max_length: int
+    first: np.ndarray | None  # uint16[max_length + 1], None when every code fits the lookup
+    count: np.ndarray | None
+    offset: np.ndarray | None
+    symbols: np.ndarray | None
+
+
+def code_tables(table: CanonicalTable, lut_bits: int) -> CodeTables:
+    """Lookup of the first ``lut_bits`` bits (at most the longest code) and,
+    for longer codes, the per-length canonical arrays."""
+    longest = table.max_length
+    k = max(1, min(lut_bits, longest))
+    lut = np.zeros(1 << k, dtype=np.uint16)
+    lengths = table.lengths()
+    for symbol, length, code in zip(table.symbols, lengths, table.codes()):
+        if length <= k:
+            start = int(code) << (k - int(length))
+            lut[start: start + (1 << (k - int(length)))] = (int(length) << LUT_LENGTH_SHIFT) | symbol
+    if longest <= k:
+        return CodeTables(lut, k, longest, None, None, None, None)
+    counts = np.zeros(longest + 1, dtype=np.int64)
+    counts[1:] = table.counts
+    first = np.zeros(longest + 1, dtype=np.int64)
+    code = 0
+    for length in range(1, longest + 1):
+        first[length] = code
+        code = (code + counts[length]) << 1
+    offset = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return CodeTables(lut, k, longest, first.astype(np.uint16), counts.astype(np.uint16),
+                      offset.astype(np.uint16), np.asarray(table.symbols, dtype=np.uint16))
+
+
+def _stream_table(stream: np.ndarray, symbol_bits: int) -> CanonicalTable:
+    """The code of a stream; an empty stream still gets a one-code table,
+    because the C decoder needs one to exist."""
+    if stream.size == 0:
+        return CanonicalTable((1,), (0,), symbol_bits)
+    return build_table(stream, max_code_length=MAX_CODE_LENGTH, symbol_bits=symbol_bits)
+
+
+def _interleave(first: tuple[np.ndarray, np.ndarray] | None,
+                second: tuple[np.ndarray, np.ndarray]) -> bytes:
+    """Codes and their lengths, entry by entry: first's code then second's."""
+    codes, widths = second
+    if first is not None:
+        codes = np.stack([first[0], codes], axis=1).ravel()
+        widths = np.stack([first[1], widths], axis=1).ravel()
+    data, _ = pack_variable(codes, widths)
+    return data
+
+
+def _coded(stream: np.ndarray, table: CanonicalTable) -> tuple[np.ndarray, np.ndarray]:
+    """The code and code length of every symbol of ``stream``."""
+    symbols = np.asarray(table.symbols, dtype=np.int64)
+    code_of = np.zeros(int(symbols.max()) + 1, dtype=np.int64)
+    length_of = np.zeros_like(code_of)
+    code_of[symbols] = table.codes()
+    length_of[symbols] = table.lengths()
+    stream = np.asarray(stream, dtype=np.int64)
+    return code_of[stream], length_of[stream]
+
+
+def _table_fields(prefix: str, tables: CodeTables | None, arrays: dict) -> tuple:
+    if tables is None:
+        return (None, 0, 0, None, None, None, None)
+    arrays[f"{prefix}_lut"] = tables.lut
+    names = []
+    for part in ("first", "count", "offset", "symbols"):
+        value = getattr(tables, part)
+        if value is None:
+            names.append(None)
+        else:
+            arrays[f"{prefix}_{part}"] = value
+            names.append(f"{prefix}_{part}")
+    return (f"{prefix}_lut", tables.lut_bits, tables.max_length, *names)
+
+
+def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int) -> StoredWeights:
+    """``gap_bits`` 1..12: the sparse entries with gaps of that width;
+    ``gap_bits`` 0: every position's index, no gap codes."""
+    if not 0 <= gap_bits <= MAX_GAP_SYMBOL_BITS:
+        raise ValueError(f"gap_bits must be 0..{MAX_GAP_SYMBOL_BITS}, got {gap_bits}")
+    if not 1 <= lut_bits <= MAX_LUT_BITS:
+        raise ValueError(f"lut_bits must be 1..{MAX_LUT_BITS}, got {lut_bits}")
+    bits = matrix.index_bits
+    rows, columns = matrix.values.shape
+    if gap_bits == 0:
+        indices = matrix.indices.ravel()
+        row_entries = np.full(rows, columns, dtype=np.int64)
+        if columns > MAX_ROW_ENTRIES:
+            raise FormatUnavailable(f"a row of {columns} positions is longer than {MAX_ROW_ENTRIES}")
+        gap_table = None
+        fillers = 0
+    else:
+        streams = encode_relative(matrix.mask, matrix.indices, gap_bits)
+        indices = np.asarray(streams.indices)
+        row_entries = _row_entries(streams.row_ends)
+        gap_table = _stream_table(np.asarray(streams.gaps), gap_bits)
+        fillers = streams.fillers
+    index_table = _stream_table(indices, bits)
+    arrays = {"codebook": matrix.codebook.copy()}
+    gap_codes = None if gap_table is None else _coded(np.asarray(streams.gaps), gap_table)
+    arrays["stream"] = _padded_stream(_interleave(gap_codes, _coded(indices, index_table)))
+    arrays["row_entries"] = np.asarray(row_entries, dtype=np.uint16)
+    gap_tables = None if gap_table is None else code_tables(gap_table, lut_bits)
+    index_tables = code_tables(index_table, lut_bits)
+    struct = (STREAM_FORMAT_VERSION, "codebook", int(matrix.codebook.size), "stream",
+              "row_entries", _table_fields("gaps", gap_tables, arrays),
+              _table_fields("indices", index_tables, arrays), matrix.max_row_nonzeros)
+    params = {"index_bits": bits, "gap_bits": gap_bits, "lut_bits": lut_bits,
+              "fillers": fillers,
+              "gap_code_length": 0 if gap_table is None else gap_table.max_length,
+              "index_code_length": index_table.max_length}
+    return StoredWeights("huffman", (rows, columns), arrays, struct, params,
+                         int(indices.size), matrix.max_row_nonzeros)

@@ -1,0 +1,167 @@
+/*
+ * fully_connected_compressed.c: fully connected layers computed on their
+ * compressed weights (codebook, sparse, huffman; docs/storage_formats.md).
+ *
+ * The work is per stored entry, never per dense position (except in the
+ * codebook layout, which stores every position): a sparse row walks its
+ * entries with an input pointer that each gap moves forward, and a pruned
+ * weight costs nothing. As in fully_connected.c the input zero point is
+ * folded into the bias at generation time, so the inner loop is a plain
+ * product of raw int8 values, accumulated modulo 2^32 in uint32_t.
+ * Nothing is decoded into RAM: each weight is read from flash once.
+ *
+ * The kernels check every argument and struct field, not each entry: the
+ * entries are trusted, because the generator decodes every stream it
+ * writes and compares it with the model first. An index can never leave
+ * its codebook (the codebook has 2^index_bits slots); a Huffman bit
+ * pattern that is no code gives EG_ERR_DATA.
+ */
+#include <stddef.h>
+
+#include "eg_bit_reader.h"
+#include "eg_kernel_support.h"
+#include "eg_runtime.h"
+
+static int fc_args_ok(const int8_t *input, int32_t in_features, const int32_t *bias,
+                      int32_t out_features, const eg_requant *requant,
+                      const int8_t *output)
+{
+    if (input == NULL || bias == NULL || requant == NULL || output == NULL) {
+        return 0;
+    }
+    if (in_features < 1 || out_features < 1 ||
+        (int64_t)in_features * out_features > INT32_MAX) {
+        return 0;
+    }
+    return requant_ok(requant, out_features);
+}
+
+eg_status eg_fully_connected_codebook_s8(const int8_t *input, int32_t in_features,
+                                         const eg_codebook_weights *weights,
+                                         const int32_t *bias, int32_t out_features,
+                                         const eg_requant *requant, int8_t *output)
+{
+    eg_bit_reader reader;
+    int32_t o;
+
+    if (weights == NULL || weights->indices == NULL ||
+        !codebook_ok(weights->version, weights->codebook, weights->codebook_size,
+                     weights->index_bits) ||
+        !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
+        return EG_ERR_ARG;
+    }
+    eg_br_init(&reader, weights->indices);
+    for (o = 0; o < out_features; ++o) {
+        const int8_t *codebook = weights->codebook;
+        const int32_t width = weights->index_bits;
+        uint32_t acc = (uint32_t)bias[o];
+        int32_t i;
+        for (i = 0; i < in_features; ++i) {
+            eg_br_refill(&reader);
+            acc += (uint32_t)((int32_t)input[i] *
+                              (int32_t)codebook[eg_br_take(&reader, width)]);
+        }
+        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
+    }
+    return EG_OK;
+}
+
+eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
+                                       const eg_sparse_weights *weights,
+                                       const int32_t *bias, int32_t out_features,
+                                       const eg_requant *requant, int8_t *output)
+{
+    int32_t o;
+    const uint8_t *entries8;
+    const uint16_t *entries16;
+
+    if (weights == NULL || weights->row_entries == NULL ||
+        !codebook_ok(weights->version, weights->codebook, weights->codebook_size,
+                     weights->index_bits) ||
+        !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
+        return EG_ERR_ARG;
+    }
+    if (!((weights->entry_bits == 8 && weights->entries8 != NULL &&
+           weights->index_bits < 8) ||
+          (weights->entry_bits == 16 && weights->entries16 != NULL))) {
+        return EG_ERR_ARG;
+    }
+    entries8 = weights->entries8;
+    entries16 = weights->entries16;
+    for (o = 0; o < out_features; ++o) {
+        const int8_t *codebook = weights->codebook;
+        const uint32_t shift = (uint32_t)weights->index_bits;
+        const uint32_t mask = (1u << shift) - 1u;
+        const int32_t n = weights->row_entries[o];
+        const int8_t *x = input;
+        uint32_t acc = (uint32_t)bias[o];
+        if (entries16 != NULL) {
+            const uint16_t *e = entries16;
+            const uint16_t *end = entries16 + n;
+            while (e != end) {
+                const uint32_t entry = *e++;
+                x += entry >> shift;
+                acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[entry & mask]);
+            }
+            entries16 = end;
+        } else {
+            const uint8_t *e = entries8;
+            const uint8_t *end = entries8 + n;
+            while (e != end) {
+                const uint32_t entry = *e++;
+                x += entry >> shift;
+                acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[entry & mask]);
+            }
+            entries8 = end;
+        }
+        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
+    }
+    return EG_OK;
+}
+
+eg_status eg_fully_connected_huffman_s8(const int8_t *input, int32_t in_features,
+                                        const eg_huffman_weights *weights,
+                                        const int32_t *bias, int32_t out_features,
+                                        const eg_requant *requant, int8_t *output)
+{
+    eg_bit_reader reader;
+    int32_t o;
+
+    if (weights == NULL || !huffman_weights_ok(weights) ||
+        !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
+        return EG_ERR_ARG;
+    }
+    eg_br_init(&reader, weights->stream);
+    for (o = 0; o < out_features; ++o) {
+        const int8_t *codebook = weights->codebook;
+        const int32_t n = weights->row_entries[o];
+        const int8_t *x = input;
+        uint32_t acc = (uint32_t)bias[o];
+        int32_t k;
+        if (weights->gaps.max_length == 0) {
+            for (k = 0; k < n; ++k) {
+                int32_t index;
+                eg_br_refill(&reader);
+                index = eg_br_huffman(&reader, &weights->indices);
+                if (index < 0) {
+                    return EG_ERR_DATA;
+                }
+                acc += (uint32_t)((int32_t)x[k] * (int32_t)codebook[index]);
+            }
+        } else {
+            for (k = 0; k < n; ++k) {
+                int32_t gap, index;
+                eg_br_refill(&reader);
+                gap = eg_br_huffman(&reader, &weights->gaps);
+                index = eg_br_huffman(&reader, &weights->indices);
+                if ((gap | index) < 0) {
+                    return EG_ERR_DATA;
+                }
+                x += gap;
+                acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[index]);
+            }
+        }
+        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
+    }
+    return EG_OK;
+}
