@@ -172,15 +172,22 @@ class QConv2D:
     padding: tuple[int, int, int, int]
     input_zero_point: int
     requant: Requant
+    codebook: np.ndarray | None = None  # int8: 0, then the shared values (see below)
 
 
 @dataclass(frozen=True)
 class QFullyConnected:
+    """``codebook`` (as in QConv2D): for a layer compressed by weight
+    sharing, the int8 values its weights may take: slot 0 holds 0 (pruned
+    weights), the others the distinct nonzero shared values, ascending.
+    None for a layer without shared weights."""
+
     weight: np.ndarray  # int8 (out, in), symmetric
     bias: np.ndarray  # int32 (out,)
     weight_scale: np.ndarray  # float64 (out,)
     input_zero_point: int
     requant: Requant
+    codebook: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

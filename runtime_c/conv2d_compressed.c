@@ -52,12 +52,14 @@ static int taps_init(tap_list *t, const conv_job *job, void *scratch,
                      int32_t scratch_bytes, int32_t max_row_nonzeros)
 {
     const int32_t n = max_row_nonzeros;
-    if (scratch == NULL || ((uintptr_t)scratch & 3u) != 0u || n < 0 ||
-        (int64_t)n * EG_CONV_TAP_BYTES > scratch_bytes ||
+    /* The int32 offsets come first, at the first 4-byte boundary. */
+    const int32_t skip = (int32_t)((4u - ((uintptr_t)scratch & 3u)) & 3u);
+    if (scratch == NULL || n < 0 ||
+        (int64_t)n * EG_CONV_TAP_BYTES + 3 > scratch_bytes ||
         job->kernel_h > 256 || job->kernel_w > 256) {
         return 0;
     }
-    t->offset = (int32_t *)scratch;
+    t->offset = (int32_t *)(void *)((uint8_t *)scratch + skip);
     t->weight = (int8_t *)(t->offset + n);
     t->ky = (uint8_t *)(t->weight + n);
     t->kx = t->ky + n;

@@ -126,7 +126,9 @@ typedef struct {
 #define EG_STREAM_FORMAT_VERSION 1
 
 /* Bytes of conv scratch per stored nonzero of the longest filter row: the
- * decoded taps (int32 input offset, int8 weight, uint8 ky and kx). */
+ * decoded taps (int32 input offset, int8 weight, uint8 ky and kx). The
+ * scratch may have any alignment: EG_CONV_SCRATCH_BYTES (below the API
+ * declarations) leaves room to align it. */
 #define EG_CONV_TAP_BYTES 7
 
 /* codebook: every position stored as an index_bits-bit codebook index,
@@ -271,8 +273,9 @@ eg_status eg_fully_connected_huffman_s8(const int8_t *input, int32_t in_features
  * OHWI taps). Shape and parameter rules as eg_conv2d_s8, except that bias
  * is the folded bias, not NULL:
  *   bias[o] = true_bias[o] + input_offset * sum of filter o's weights.
- * scratch: 4-byte aligned, at least EG_CONV_TAP_BYTES *
- * weights->max_row_nonzeros bytes (one decoded filter); kernel_h and
+ * scratch: any alignment, at least
+ * EG_CONV_SCRATCH_BYTES(weights->max_row_nonzeros) bytes (one decoded
+ * filter); kernel_h and
  * kernel_w at most 256. Returns EG_ERR_ARG for inconsistent arguments,
  * EG_ERR_DATA when a stored filter has more nonzeros than
  * max_row_nonzeros, an entry past its last tap or a Huffman bit pattern
@@ -327,6 +330,10 @@ eg_status eg_clamp_s8(const int8_t *input, int32_t size,
                       int32_t act_min, int32_t act_max, int8_t *output);
 
 /* cdef-end */
+
+/* Scratch bytes of a compressed convolution: one decoded filter of
+ * max_row_nonzeros taps, plus room to align it. */
+#define EG_CONV_SCRATCH_BYTES(max_row_nonzeros) (EG_CONV_TAP_BYTES * (max_row_nonzeros) + 3)
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@ is the caller's decision (the CLI's).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -34,8 +35,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgegen.compress.pipeline import CompressedModel
 from edgegen.errors import UserError, brief
 from edgegen.npz_file import read_npz, write_npz
+from edgegen.quantize.quantize import WeightGrid
 from edgegen.zoo.models import ZOO
 from edgegen.zoo.user_model import parse_spec
 
@@ -73,8 +76,24 @@ class CompressedArtifact:
     layers: tuple[StoredLayer, ...]
     metadata: dict  # spec, stage accuracies, dataset, ...
 
-    def weight_scales(self) -> dict[str, float]:
-        return {layer.name: layer.scale for layer in self.layers}
+    def weight_grids(self) -> dict[str, WeightGrid]:
+        """What quantize needs of each shared layer: its scale and codebook."""
+        return {layer.name: WeightGrid(layer.scale, layer.codebook_q) for layer in self.layers}
+
+
+def artifact_of(compressed: CompressedModel, source: dict, extra: dict) -> CompressedArtifact:
+    """The artifact of a ``pipeline.compress`` result: its state_dict, its
+    layers with a codebook, the spec and stage accuracies plus ``extra``
+    in the metadata; ``source`` says which model code it loads into."""
+    layers = tuple(
+        StoredLayer(layer.name, layer.kind, layer.weight_shape, layer.bits, float(layer.scale),
+                    layer.mask, layer.indices, layer.codebook_q)
+        for layer in compressed.layers if layer.codebook_q is not None
+    )
+    metadata = {"spec": json.loads(compressed.spec.to_json()),
+                "stage_accuracy": compressed.stage_accuracy,
+                "stage_seconds": compressed.stage_seconds, **extra}
+    return CompressedArtifact(source, dict(compressed.model.state_dict()), layers, metadata)
 
 
 def save_compressed(path: Path, artifact: CompressedArtifact) -> None:

@@ -13,6 +13,8 @@ import numpy as np
 _C_TYPES = {
     np.dtype(np.int8): ("int8_t", -(2**7), 2**7 - 1),
     np.dtype(np.int32): ("int32_t", -(2**31), 2**31 - 1),
+    np.dtype(np.uint8): ("uint8_t", 0, 2**8 - 1),
+    np.dtype(np.uint16): ("uint16_t", 0, 2**16 - 1),
 }
 _VALUES_PER_LINE = 16
 _C_KEYWORDS = frozenset(

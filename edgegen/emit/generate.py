@@ -1,8 +1,10 @@
-"""``QGraph`` + ``MemoryPlan`` -> C sources.
+"""``QGraph`` + ``StoragePlan`` + ``MemoryPlan`` -> C sources.
 
-Python prepares every value (folded biases, requantization constants,
-shapes, buffer addresses); the Jinja templates in ``templates/`` only lay
-them out. Output is deterministic: the same QGraph gives byte-identical
+Python prepares every value (requantization constants, shapes, buffer
+addresses); the storage plan brings each weight layer's arrays, struct
+fields and kernel bias; the Jinja templates in ``templates/`` only lay
+them out. Which kernel computes a layer follows from its kind and format
+(``KERNELS``). Output is deterministic: the same inputs give byte-identical
 files (no dates, no paths, dictionary order fixed by the graph).
 """
 
@@ -34,12 +36,28 @@ from edgegen.ir import (
     op_kind,
 )
 from edgegen.emit.templates import template_environment
+from edgegen.encode.storage import STREAM_FORMAT_VERSION, StoredWeights
+from edgegen.encode.storage_plan import LayerPlan, StoragePlan
 from edgegen.paths import RUNTIME_DIR
 from edgegen.plan.arena import Location, MemoryPlan
 from edgegen.quantize.artifact import content_hash
-from edgegen.reference.kernels import fold_fc_bias
 
 _ROUNDING_ENUM = {Rounding.DOUBLE: "EG_ROUNDING_DOUBLE", Rounding.SINGLE: "EG_ROUNDING_SINGLE"}
+
+# (layer kind, storage format) -> the runtime_c function that computes it.
+KERNELS = {
+    ("fully_connected", "dense"): "eg_fully_connected_s8",
+    ("fully_connected", "codebook"): "eg_fully_connected_codebook_s8",
+    ("fully_connected", "sparse"): "eg_fully_connected_sparse_s8",
+    ("fully_connected", "huffman"): "eg_fully_connected_huffman_s8",
+    ("conv2d", "dense"): "eg_conv2d_s8",
+    ("conv2d", "codebook"): "eg_conv2d_codebook_s8",
+    ("conv2d", "sparse"): "eg_conv2d_sparse_s8",
+    ("conv2d", "huffman"): "eg_conv2d_huffman_s8",
+}
+# storage format -> the weights struct its kernels take (dense: a plain array)
+WEIGHT_STRUCTS = {"codebook": "eg_codebook_weights", "sparse": "eg_sparse_weights",
+                  "huffman": "eg_huffman_weights"}
 
 
 @dataclass(frozen=True)
@@ -54,10 +72,21 @@ class ConstArray:
 
 
 @dataclass(frozen=True)
+class ConstStruct:
+    """One const weights struct of the weights file."""
+
+    symbol: str
+    ctype: str
+    initializer: str
+    layer: str
+
+
+@dataclass(frozen=True)
 class GeneratedSources:
     prefix: str
     files: dict  # file name -> text
     arrays: tuple[ConstArray, ...]
+    structs: tuple[ConstStruct, ...] = ()
 
     def write(self, directory: Path, with_runtime: bool = True) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -81,11 +110,13 @@ def _pointer(location: Location) -> str:
 
 
 class _Builder:
-    def __init__(self, qgraph: QGraph, plan: MemoryPlan, prefix: str):
+    def __init__(self, qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan, prefix: str):
         self.q = qgraph
+        self.storage = storage.by_index()
         self.plan = plan
         self.prefix = prefix
         self.arrays: list[ConstArray] = []
+        self.structs: list[ConstStruct] = []
         self.shapes: dict[str, dict] = {}
         # C names for tensors: "input", then "l<i>_out" after the layer making it.
         self.labels = {qgraph.input: "input"}
@@ -97,6 +128,40 @@ class _Builder:
         self.arrays.append(ConstArray(symbol, c_type(values), int(values.size),
                                       c_array_body(values), layer))
         return symbol
+
+    def initializer(self, field, symbols: dict) -> str:
+        """C initializer of a struct field list (see StoredWeights.struct)."""
+        if isinstance(field, tuple):
+            return "{" + ", ".join(self.initializer(f, symbols) for f in field) + "}"
+        if field is None:
+            return "NULL"
+        if isinstance(field, str):
+            return symbols[field]
+        return c_int(int(field))
+
+    def weights(self, layer_symbol: str, stored: StoredWeights, layer: str) -> str:
+        """Declare a layer's stored weights; return the kernel's argument."""
+        if stored.format == "dense":
+            return self.array(layer_symbol, "weights", stored.arrays["weights"], layer)
+        symbols = {name: self.array(layer_symbol, name, values, layer)
+                   for name, values in stored.arrays.items()}
+        symbol = f"{layer_symbol}_weights"
+        self.structs.append(ConstStruct(symbol, WEIGHT_STRUCTS[stored.format],
+                                        self.initializer(stored.struct, symbols), layer))
+        return f"&{symbol}"
+
+    def weight_layer(self, symbol: str, node, storage: LayerPlan) -> dict:
+        """What conv and fully connected layers share: kernel, weights, bias."""
+        scratch = self.plan.scratch_location(node.name)
+        return {
+            "function": KERNELS[(storage.kind, storage.format)],
+            "format": storage.format,
+            "weights": self.weights(symbol, storage.stored, node.name),
+            "bias": self.array(symbol, "bias", storage.bias, node.name),
+            "scratch": None if scratch is None else _pointer(scratch),
+            "scratch_bytes": storage.scratch_bytes,
+            "requant": self.requant(symbol, node.op.requant, node.name),
+        }
 
     def shape(self, tensor: str) -> str:
         symbol = f"{self.prefix}_{self.labels[tensor]}_shape"
@@ -132,23 +197,16 @@ class _Builder:
         if isinstance(op, QConv2D):
             o, kh, kw, _ = op.weight.shape
             top, _, left, _ = op.padding
+            layer.update(self.weight_layer(symbol, node, self.storage[index]))
             layer.update(
-                weights=self.array(symbol, "weights", op.weight, node.name),
-                bias=self.array(symbol, "bias", op.bias, node.name),
                 kernel_h=kh, kernel_w=kw,
                 stride_h=op.stride[0], stride_w=op.stride[1], pad_top=top, pad_left=left,
                 input_offset=c_int(-op.input_zero_point),
-                requant=self.requant(symbol, op.requant, node.name),
                 in_dims=self.shape(node.inputs[0]), out_dims=self.shape(node.output),
             )
         elif isinstance(op, QFullyConnected):
-            folded = fold_fc_bias(op.weight, op.bias, op.input_zero_point)
-            layer.update(
-                weights=self.array(symbol, "weights", op.weight, node.name),
-                bias=self.array(symbol, "bias", folded, node.name),
-                in_features=op.weight.shape[1], out_features=op.weight.shape[0],
-                requant=self.requant(symbol, op.requant, node.name),
-            )
+            layer.update(self.weight_layer(symbol, node, self.storage[index]))
+            layer.update(in_features=op.weight.shape[1], out_features=op.weight.shape[0])
         elif isinstance(op, (QMaxPool, QAvgPool)):
             top, _, left, _ = op.padding
             layer.update(
@@ -163,9 +221,10 @@ class _Builder:
         return layer
 
 
-def generate_sources(qgraph: QGraph, plan: MemoryPlan, name: str | None = None) -> GeneratedSources:
+def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
+                     name: str | None = None) -> GeneratedSources:
     prefix = c_prefix(name or qgraph.name)
-    builder = _Builder(qgraph, plan, prefix)
+    builder = _Builder(qgraph, storage, plan, prefix)
     layers = [builder.layer(i, node) for i, node in enumerate(qgraph.nodes)]
     inp = qgraph.tensor(qgraph.input)
     out = qgraph.tensor(qgraph.output)
@@ -184,6 +243,8 @@ def generate_sources(qgraph: QGraph, plan: MemoryPlan, name: str | None = None) 
         "layers": layers,
         "shapes": list(builder.shapes.values()),
         "arrays": builder.arrays,
+        "structs": builder.structs,
+        "stream_format_version": STREAM_FORMAT_VERSION,
     }
     env = template_environment()
     files = {
@@ -192,4 +253,4 @@ def generate_sources(qgraph: QGraph, plan: MemoryPlan, name: str | None = None) 
         f"{prefix}_weights.h": env.get_template("model_weights.h.j2").render(context),
         f"{prefix}_weights.c": env.get_template("model_weights.c.j2").render(context),
     }
-    return GeneratedSources(prefix, files, tuple(builder.arrays))
+    return GeneratedSources(prefix, files, tuple(builder.arrays), tuple(builder.structs))

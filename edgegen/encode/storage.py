@@ -71,6 +71,10 @@ class WeightMatrix:
     def max_row_nonzeros(self) -> int:
         return int(self.mask.sum(axis=1).max(initial=0))
 
+    @property
+    def nonzeros(self) -> int:
+        return int(self.mask.sum())
+
 
 def weight_matrix(weight: np.ndarray, codebook: np.ndarray | None = None) -> WeightMatrix:
     """The matrix view of an int8 weight tensor (rows = first axis). Without
@@ -130,10 +134,11 @@ class StoredWeights:
         and for fully connected layers, which decode nothing into RAM)."""
         if not is_conv or self.format == "dense":
             return 0
-        return TAP_BYTES * self.max_row_nonzeros
+        return TAP_BYTES * self.max_row_nonzeros + SCRATCH_ALIGNMENT_SLACK
 
 
 TAP_BYTES = 7  # EG_CONV_TAP_BYTES
+SCRATCH_ALIGNMENT_SLACK = 3  # EG_CONV_SCRATCH_BYTES: room to align the int32 offsets
 
 
 def _padded_stream(data: bytes) -> np.ndarray:
@@ -149,7 +154,7 @@ def _padded_codebook(matrix: WeightMatrix) -> np.ndarray:
 def store_dense(matrix: WeightMatrix) -> StoredWeights:
     rows, columns = matrix.values.shape
     return StoredWeights("dense", (rows, columns), {"weights": matrix.values.copy()}, (),
-                         {}, rows * columns, matrix.max_row_nonzeros)
+                         {"nonzeros": matrix.nonzeros}, rows * columns, matrix.max_row_nonzeros)
 
 
 def store_codebook(matrix: WeightMatrix) -> StoredWeights:
@@ -161,8 +166,9 @@ def store_codebook(matrix: WeightMatrix) -> StoredWeights:
     }
     struct = (STREAM_FORMAT_VERSION, "codebook", 1 << bits, bits, "indices",
               matrix.max_row_nonzeros)
-    return StoredWeights("codebook", (rows, columns), arrays, struct, {"index_bits": bits},
-                         rows * columns, matrix.max_row_nonzeros)
+    params = {"index_bits": bits, "nonzeros": matrix.nonzeros}
+    return StoredWeights("codebook", (rows, columns), arrays, struct, params, rows * columns,
+                         matrix.max_row_nonzeros)
 
 
 def _row_entries(row_ends: np.ndarray) -> np.ndarray:
@@ -195,7 +201,7 @@ def store_sparse(matrix: WeightMatrix, entry_bits: int) -> StoredWeights:
               None if wide else "entries", "entries" if wide else None, "row_entries",
               matrix.max_row_nonzeros)
     params = {"index_bits": bits, "entry_bits": entry_bits, "gap_bits": gap_bits,
-              "fillers": streams.fillers}
+              "fillers": streams.fillers, "nonzeros": matrix.nonzeros}
     return StoredWeights("sparse", matrix.values.shape, arrays, struct, params,
                          streams.entries, matrix.max_row_nonzeros)
 
@@ -316,7 +322,7 @@ def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int) -> StoredW
               "row_entries", _table_fields("gaps", gap_tables, arrays),
               _table_fields("indices", index_tables, arrays), matrix.max_row_nonzeros)
     params = {"index_bits": bits, "gap_bits": gap_bits, "lut_bits": lut_bits,
-              "fillers": fillers,
+              "fillers": fillers, "nonzeros": matrix.nonzeros,
               "gap_code_length": 0 if gap_table is None else gap_table.max_length,
               "index_code_length": index_table.max_length}
     return StoredWeights("huffman", (rows, columns), arrays, struct, params,

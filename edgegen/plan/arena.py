@@ -4,7 +4,8 @@ The graph input and output live in the caller's buffers; every other tensor
 that a kernel writes gets a slice of the arena. A reshape writes nothing:
 its output is its input's storage under another shape. Buffers whose
 lifetimes (producer .. last consumer, in execution order) do not overlap
-may share bytes. Placement is greedy, largest first, each at the lowest
+may share bytes. A layer's scratch (the decoded filter of a compressed
+convolution) is a buffer alive during that layer only. Placement is greedy, largest first, each at the lowest
 offset that does not collide with an already placed buffer alive at the
 same time (the strategy of TFLite Micro's greedy planner): not optimal in
 general, optimal for chains like LeNet.
@@ -12,7 +13,7 @@ general, optimal for chains like LeNet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgegen.ir import QGraph, QReshape
 
@@ -42,9 +43,16 @@ class MemoryPlan:
     buffers: tuple[Buffer, ...]
     locations: dict  # tensor name -> Location (reshape outputs included)
     arena_size: int
+    scratch: dict = field(default_factory=dict)  # node name -> Location of its scratch
 
     def location(self, tensor: str) -> Location:
         return self.locations[tensor]
+
+    def scratch_location(self, node: str) -> Location | None:
+        return self.scratch.get(node)
+
+
+SCRATCH_PREFIX = "scratch:"  # Buffer.tensor of a layer's scratch
 
 
 def storage_roots(qgraph: QGraph) -> dict[str, str]:
@@ -60,7 +68,9 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan_memory(qgraph: QGraph) -> MemoryPlan:
+def plan_memory(qgraph: QGraph, scratch: dict | None = None) -> MemoryPlan:
+    """``scratch``: bytes of scratch each layer (by node name) needs."""
+    scratch = {name: size for name, size in (scratch or {}).items() if size > 0}
     root = storage_roots(qgraph)
     output_root = root[qgraph.output]
     if output_root == qgraph.input:
@@ -75,21 +85,30 @@ def plan_memory(qgraph: QGraph) -> MemoryPlan:
         last.setdefault(root[node.output], index)
 
     arena_tensors = [t for t in first if t not in (qgraph.input, output_root)]
+    sizes = {t: qgraph.tensor(t).size for t in arena_tensors}
+    node_index = {node.name: i for i, node in enumerate(qgraph.nodes)}
+    for node, size in scratch.items():
+        buffer = SCRATCH_PREFIX + node
+        arena_tensors.append(buffer)
+        sizes[buffer] = size
+        first[buffer] = last[buffer] = node_index[node]
     # Largest first; ties by execution order so the plan is deterministic.
-    order = sorted(arena_tensors, key=lambda t: (-qgraph.tensor(t).size, first[t]))
+    order = sorted(arena_tensors, key=lambda t: (-sizes[t], first[t], t))
     placed: list[Buffer] = []
     for name in order:
-        size = qgraph.tensor(name).size
-        offset = _lowest_free_offset(placed, size, first[name], last[name])
-        placed.append(Buffer(name, size, first[name], last[name], offset))
+        offset = _lowest_free_offset(placed, sizes[name], first[name], last[name])
+        placed.append(Buffer(name, sizes[name], first[name], last[name], offset))
 
-    buffers = tuple(sorted(placed, key=lambda b: b.first))
-    by_root = {b.tensor: Location("arena", b.offset) for b in buffers}
+    buffers = tuple(sorted(placed, key=lambda b: (b.first, b.tensor)))
+    scratch_at = {b.tensor[len(SCRATCH_PREFIX):]: Location("arena", b.offset)
+                  for b in buffers if b.tensor.startswith(SCRATCH_PREFIX)}
+    buffers_of_tensors = tuple(b for b in buffers if not b.tensor.startswith(SCRATCH_PREFIX))
+    by_root = {b.tensor: Location("arena", b.offset) for b in buffers_of_tensors}
     by_root[qgraph.input] = Location("input")
     by_root[output_root] = Location("output")
     locations = {name: by_root[r] for name, r in root.items()}
     arena_size = max((_align(b.offset + b.size) for b in buffers), default=0)
-    return MemoryPlan(buffers, locations, arena_size)
+    return MemoryPlan(buffers, locations, arena_size, scratch_at)
 
 
 def _lowest_free_offset(placed: list[Buffer], size: int, first: int, last: int) -> int:

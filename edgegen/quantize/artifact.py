@@ -39,9 +39,10 @@ from edgegen.ir import (
 )
 
 FORMAT = "edgegen.qgraph"
-VERSION = 1
+VERSION = 2  # 2: weight layers carry their codebook
 _OPS = {cls.__name__: cls for cls in (QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp)}
-_ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift"})
+_ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift", "codebook"})
+_OPTIONAL_FIELDS = frozenset({"codebook"})  # may be null
 _REMEDY = "regenerate it with `edgegen deploy`"
 
 
@@ -149,6 +150,9 @@ def _decode(cls, desc, arrays: dict, where: str):
         raise ValueError(f"{where}: unknown attribute {brief(unknown[0])} for {cls.__name__}")
     kwargs = {}
     for name in sorted(names):
+        if name in _OPTIONAL_FIELDS and desc.get(name, 0) is None:
+            kwargs[name] = None
+            continue
         value = _field(desc, name, (dict, list, int, float, str), where)
         if name in _ARRAY_FIELDS:
             kwargs[name] = _array(value, arrays, f"{where}: {name}")

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,30 +55,40 @@ WEIGHT_QMAX = 127
 _SHARES_INPUT_PARAMS = (MaxPool, AvgPool, Reshape, Clamp)
 
 
+@dataclass(frozen=True)
+class WeightGrid:
+    """A layer whose float weights lie on an int8 grid (shared weights from
+    ``edgegen.compress``): every weight is ``scale * q`` with ``q`` one of
+    ``codebook``'s int8 values (``codebook[0]`` is 0, for pruned weights)."""
+
+    scale: float
+    codebook: np.ndarray
+
+
 def quantize(
     graph: Graph,
     samples: np.ndarray,
     spec: CalibrationSpec = CalibrationSpec(),
     rounding: Rounding = Rounding.DOUBLE,
-    weight_scales: Mapping[str, float] | None = None,
+    weight_grids: Mapping[str, WeightGrid] | None = None,
 ) -> QGraph:
     """Quantize ``graph`` with activation ranges calibrated on ``samples``
     (NHWC float batch, as the float graph takes it).
 
-    ``weight_scales`` maps a layer name to a per-tensor weight scale for
-    layers whose weights already lie on an int8 grid (shared weights from
-    ``edgegen.compress``): their int8 values are then the codebook's exactly.
+    ``weight_grids`` names the layers whose weights are shared: their int8
+    values are then the codebook's exactly, with one per-tensor scale, and
+    the quantized layer carries its codebook.
     """
     if len(samples) == 0:
         raise UserError("calibration needs at least one sample: raise --calib-samples")
-    weight_scales = dict(weight_scales or {})
-    unknown = set(weight_scales) - {n.name for n in graph.nodes}
+    weight_grids = dict(weight_grids or {})
+    unknown = set(weight_grids) - {n.name for n in graph.nodes}
     if unknown:
-        raise UserError(f"weight scales given for layers the model does not have: {sorted(unknown)}")
+        raise UserError(f"weight codebooks given for layers the model does not have: {sorted(unknown)}")
     ranges = observe_ranges(graph, samples, spec)
     qparams = _tensor_params(graph, ranges)
     nodes = tuple(
-        _quantize_node(graph, node, qparams, rounding, weight_scales.get(node.name))
+        _quantize_node(graph, node, qparams, rounding, weight_grids.get(node.name))
         for node in graph.nodes
     )
     tensors = tuple(QTensor(t.name, t.shape, qparams[t.name]) for t in graph.tensors)
@@ -170,17 +181,36 @@ def on_grid(node_name: str, weight: np.ndarray, scale: float) -> tuple[np.ndarra
     return q.astype(np.int8), channel_scale
 
 
-def _quantize_node(graph: Graph, node, qparams, rounding: Rounding, grid_scale=None) -> QNode:
+def layer_codebook(node_name: str, weight: np.ndarray, shared) -> np.ndarray:
+    """The QGraph codebook of a shared layer: 0, then the distinct nonzero
+    values of the compress stage's int8 codebook, ascending; every int8
+    weight must be one of them."""
+    shared = np.asarray(shared, dtype=np.int64).ravel()
+    if shared.size == 0 or np.abs(shared).max() > WEIGHT_QMAX:
+        raise UserError(f"the codebook of {node_name} is empty or leaves [-127, 127]: compress it again")
+    codebook = np.concatenate(([0], np.unique(shared[shared != 0]))).astype(np.int8)
+    if not np.isin(weight, codebook).all():
+        raise UserError(
+            f"weights of {node_name} are not values of its codebook: the compressed model "
+            "was changed after compression; compress it again"
+        )
+    return codebook
+
+
+def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
+                   grid: WeightGrid | None = None) -> QNode:
     op = node.op
     src = qparams[node.inputs[0]]
     out = qparams[node.output]
-    if grid_scale is not None and not isinstance(op, (Conv2D, FullyConnected)):
-        raise UserError(f"a weight scale was given for {node.name}, which has no weights")
+    if grid is not None and not isinstance(op, (Conv2D, FullyConnected)):
+        raise UserError(f"a weight codebook was given for {node.name}, which has no weights")
+    codebook = None
     if isinstance(op, (Conv2D, FullyConnected)):
-        if grid_scale is None:
+        if grid is None:
             weight, weight_scale = symmetric_per_channel(op.weight)
         else:
-            weight, weight_scale = on_grid(node.name, op.weight, grid_scale)
+            weight, weight_scale = on_grid(node.name, op.weight, grid.scale)
+            codebook = frozen_array(layer_codebook(node.name, weight, grid.codebook), np.int8)
         bias = _quantize_bias(node.name, op.bias, src.scale * weight_scale)
         requant = _requant(src.scale, weight_scale, out, op.activation, rounding)
         _check_accumulator(node.name, weight, bias)
@@ -190,6 +220,7 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding, grid_scale=N
             weight_scale=frozen_array(weight_scale, np.float64),
             input_zero_point=src.zero_point,
             requant=requant,
+            codebook=codebook,
         )
         if isinstance(op, Conv2D):
             qop = QConv2D(stride=op.stride, padding=op.padding, **common)

@@ -268,11 +268,28 @@ def _weights(op, where: str, rank: int) -> int:
     scale = _array(op.weight_scale, np.float64, (channels,), where, "weight_scale")
     if not (np.isfinite(scale) & (scale > 0)).all():
         raise ValueError(f"{where}: weight_scale must be finite and > 0")
+    _codebook(op.codebook, weight, where)
     # The bound quantize enforces (it also keeps the folded FC bias in int32).
     worst = accumulator_bound(weight, bias)
     if worst.max() > INT32_MAX:
         raise ValueError(f"{where}: the int32 accumulator can overflow ({int(worst.max())} > 2^31 - 1)")
     return channels
+
+
+def _codebook(codebook, weight: np.ndarray, where: str) -> None:
+    """None, or the layer's shared values: 0 first, then distinct nonzero
+    values ascending, holding every weight of the layer."""
+    if codebook is None:
+        return
+    codebook = _array(codebook, np.int8, 1, where, "codebook")
+    if codebook.size > 256 or codebook[0] != 0:
+        raise ValueError(f"{where}: codebook must hold 0 first and at most 256 values")
+    if (np.diff(codebook[1:].astype(np.int64)) <= 0).any() or (codebook[1:] == 0).any():
+        raise ValueError(f"{where}: codebook values after slot 0 must be nonzero and ascending")
+    if codebook.min() < -WEIGHT_MAX:
+        raise ValueError(f"{where}: codebook holds -128; symmetric int8 weights are in [-127, 127]")
+    if not np.isin(weight, codebook).all():
+        raise ValueError(f"{where}: a weight is not a value of the layer's codebook")
 
 
 def _requant(rq, channels: int, where: str, y: QTensor, rounding: Rounding) -> None:

@@ -6,7 +6,7 @@ import torch.nn as nn
 from edgegen.frontend.torch_import import import_model
 from edgegen.ir import Activation, QConv2D, QFullyConnected, QuantParams
 from edgegen.quantize.calibrate import CalibrationSpec, RangeMethod, activation_params, observe_ranges
-from edgegen.quantize.quantize import activation_bounds, quantize, symmetric_per_channel
+from edgegen.quantize.quantize import WeightGrid, activation_bounds, quantize, symmetric_per_channel
 
 
 def test_image_range_gives_pixel_minus_128():
@@ -93,9 +93,10 @@ def test_codebook_grid_scale_reproduces_int8_codebook_exactly():
     weight = (scale * q).astype(np.float32)  # what edgegen.compress leaves in the model
     graph = import_model(_fc_model(weight), torch.zeros(1, 1, 4, 4))
     qg = quantize(graph, rng.random((20, 4, 4, 1)), CalibrationSpec(input_range=(0.0, 1.0)),
-                  weight_scales={"1": scale})
+                  weight_grids={"1": WeightGrid(scale, codebook.astype(np.int8))})
     fc = qg.nodes[1].op
     np.testing.assert_array_equal(fc.weight, q)
+    np.testing.assert_array_equal(fc.codebook, [0, -127, -40, -3, 5, 77, 127])
     np.testing.assert_array_equal(fc.weight_scale, np.full(6, scale))
     assert len(set(fc.requant.multiplier.tolist())) == 1  # one scale: one multiplier
 
@@ -106,6 +107,20 @@ def test_off_grid_weights_are_refused():
     weight = np.full((2, 4), 0.0123 * 3.3, dtype=np.float32)
     graph = import_model(_fc_model(weight), torch.zeros(1, 1, 2, 2))
     with pytest.raises(UserError, match="not on the int8 grid"):
-        quantize(graph, np.zeros((4, 2, 2, 1)), weight_scales={"1": 0.0123})
+        quantize(graph, np.zeros((4, 2, 2, 1)), weight_grids={"1": WeightGrid(0.0123, CODEBOOK)})
     with pytest.raises(UserError, match="does not have"):
-        quantize(graph, np.zeros((4, 2, 2, 1)), weight_scales={"fc9": 0.1})
+        quantize(graph, np.zeros((4, 2, 2, 1)), weight_grids={"fc9": WeightGrid(0.1, CODEBOOK)})
+
+
+CODEBOOK = np.array([0, -3, 3], dtype=np.int8)
+
+
+def test_weights_outside_their_codebook_are_refused():
+    """On the grid, but a value the codebook does not hold: the model was
+    changed after compression."""
+    from edgegen.errors import UserError
+
+    weight = np.full((2, 4), 0.0123 * 5, dtype=np.float32)
+    graph = import_model(_fc_model(weight), torch.zeros(1, 1, 2, 2))
+    with pytest.raises(UserError, match="not values of its codebook"):
+        quantize(graph, np.zeros((4, 2, 2, 1)), weight_grids={"1": WeightGrid(0.0123, CODEBOOK)})

@@ -200,8 +200,9 @@ class CKernels:
         return out, statuses
 
     def conv2d_stored(self, x, stored, kernel, folded_bias, stride, padding, input_zero_point,
-                      requant, scratch_bytes=None):
-        """eg_conv2d_<format>_s8 over a batch; returns (out, statuses)."""
+                      requant, scratch_bytes=None, misalign=1):
+        """eg_conv2d_<format>_s8 over a batch; returns (out, statuses). The
+        scratch starts ``misalign`` bytes past a word boundary."""
         x = np.asarray(x, dtype=np.int8)
         n, h, w, c = x.shape
         o = stored.shape[0]
@@ -217,8 +218,8 @@ class CKernels:
         rq, keep_rq = self.requant(requant)
         if scratch_bytes is None:
             scratch_bytes = stored.scratch_bytes(is_conv=True)
-        scratch = np.zeros(max(scratch_bytes, 1) // 4 + 1, dtype=np.int32)
-        scratch_p = self.ffi.from_buffer("int32_t[]", scratch)
+        scratch = np.zeros(scratch_bytes // 4 + 2, dtype=np.int32)
+        scratch_p = self.ffi.cast("uint8_t *", self.ffi.from_buffer("int32_t[]", scratch)) + misalign
         fn = getattr(self.lib, f"eg_conv2d_{stored.format}_s8")
         in_shape, out_shape = self.shape(h, w, c), self.shape(oh, ow, o)
         out = np.full((n, oh, ow, o), 0x5A, dtype=np.int8)

@@ -86,7 +86,8 @@ def check_conv(ck, seed, h, w, c, o, kernel, stride, padding, codebook_size, spa
     expected = kernels.conv2d(x, weight, bias, stride, padding, zp, requant)
     folded = fold_zero_point(weight, bias, zp)
     for stored in formats(rng, weight_matrix(weight)):
-        got, statuses = ck.conv2d_stored(x, stored, kernel, folded, stride, padding, zp, requant)
+        got, statuses = ck.conv2d_stored(x, stored, kernel, folded, stride, padding, zp, requant,
+                                         misalign=seed % 4)
         assert statuses == [ck.lib.EG_OK] * batch, (stored.format, stored.params)
         np.testing.assert_array_equal(got, expected, err_msg=f"{stored.format} {stored.params}")
 
