@@ -1,10 +1,14 @@
 """Every storage format, forced on every layer, computes the golden model's
 outputs byte for byte in the generated C on the host (cffi)."""
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from edgegen.encode.storage import FORMATS
+from edgegen.host.compiler import WARNING_FLAGS, compile_executable
 from edgegen.encode.storage_plan import FormatRequest
 from edgegen.ir import Rounding
 from edgegen.jobs.lower import StorageChoice, lower
@@ -13,6 +17,7 @@ from edgegen.quantize.validate import validate_qgraph
 from edgegen.reference.golden import run_golden
 from edgegen.verify.host_model import HostModel, ModelSizes
 from qgraph_support import compressed_like, tiny_qgraph, zoo_qgraph
+from toolchain_support import require_tool
 
 _CACHE: dict = {}
 
@@ -83,3 +88,55 @@ def test_scratch_lives_in_the_arena_only_during_its_layer():
     qgraph = qgraph_of("lenet5")
     low = lower(qgraph, StorageChoice(FormatRequest("sparse"), "size"))
     assert low.memory.scratch and low.memory.arena_size == plan_memory(qgraph).arena_size
+
+
+SANITIZER_DRIVER = Path(__file__).parents[1] / "jobs" / "sanitizer_driver.c"
+
+
+def _write(qgraph, fmt, folder):
+    low = lower(qgraph, StorageChoice(FormatRequest(fmt), "speed"))
+    low.sources.write(folder)
+    return low
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+@pytest.mark.parametrize("fmt", ["codebook", "sparse", "huffman"])
+def test_compressed_c_compiles_without_warnings(compiler, fmt, tmp_path):
+    require_tool(compiler, compiler)
+    low = _write(qgraph_of("tiny"), fmt, tmp_path)
+    prefix = low.sources.prefix
+    for src in [tmp_path / f"{prefix}.c", tmp_path / f"{prefix}_weights.c"]:
+        r = subprocess.run([compiler, *WARNING_FLAGS, "-O2", "-Wshadow", "-Wcast-qual",
+                            "-Wstrict-prototypes", "-c", f"-I{tmp_path}",
+                            f"-I{tmp_path / 'runtime'}", str(src), "-o", str(tmp_path / "x.o")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["codebook", "sparse", "huffman"])
+@pytest.mark.parametrize("which", ["tiny", "lenet5"])
+def test_compressed_c_is_clean_under_asan_and_ubsan(which, fmt, tmp_path):
+    """The weights are const globals with ASan redzones, the arena a heap
+    block of its exact size: any read past a stream or table aborts."""
+    qgraph = qgraph_of(which)
+    folder = tmp_path / "gen"
+    low = _write(qgraph, fmt, folder)
+    prefix = low.sources.prefix
+    p = prefix.upper()
+    exe = compile_executable(
+        [SANITIZER_DRIVER, folder / f"{prefix}.c", folder / f"{prefix}_weights.c",
+         *sorted((folder / "runtime").glob("*.c"))],
+        [folder, folder / "runtime"], tmp_path / "driver", opt="-O1",
+        extra_flags=("-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                     f'-DEG_HEADER="{prefix}.h"', f"-DEG_INVOKE={prefix}_invoke",
+                     f"-DEG_INPUT_SIZE={p}_INPUT_SIZE", f"-DEG_OUTPUT_SIZE={p}_OUTPUT_SIZE",
+                     f"-DEG_ARENA_SIZE={p}_ARENA_SIZE"))
+    shape = qgraph.tensor(qgraph.input).shape
+    vectors = np.concatenate([vectors_for(qgraph, 10, seed=7), np.full((1,) + shape, -128, np.int8),
+                              np.full((1,) + shape, 127, np.int8)])
+    (tmp_path / "in.bin").write_bytes(vectors.tobytes())
+    r = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int8).reshape(len(vectors), -1)
+    np.testing.assert_array_equal(got, run_golden(qgraph, vectors).reshape(len(vectors), -1))
