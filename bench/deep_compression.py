@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from edgegen.compress.job import (
+from edgegen.jobs.compress import (
     RetrainRecipe,
     dataset_eval_fn,
     dataset_train_fn,

@@ -25,16 +25,12 @@ from pathlib import Path
 import torch
 
 from edgegen.data.datasets import image_to_int8, load_dataset
-from edgegen.deploy import QuantizeOptions, quantize_model
 from edgegen.errors import UserError
-from edgegen.target import (
-    build_firmware,
-    known_boards,
-    load_board,
-    measure_footprint,
-    verification_vectors,
-    verify_firmware,
-)
+from edgegen.firmware.boards import known_boards, load_board
+from edgegen.firmware.vectors import verification_vectors
+from edgegen.jobs.board_verify import verify_firmware
+from edgegen.jobs.firmware_build import build_firmware, measure_footprint
+from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.zoo.checkpoints import trained_zoo_model
 from edgegen.zoo.models import ZOO
 

@@ -312,7 +312,7 @@ def _plain(meta: dict) -> dict:
 
 
 def _quantize_options(args):
-    from edgegen.deploy import IMAGE_INPUT_RANGE, QuantizeOptions
+    from edgegen.jobs.quantize import IMAGE_INPUT_RANGE, QuantizeOptions
     from edgegen.ir import Rounding
     from edgegen.quantize.calibrate import CalibrationSpec, RangeMethod
 
@@ -339,7 +339,7 @@ def _seed(args) -> int:
 
 
 def _verify_options(args):
-    from edgegen.deploy import VerifyOptions
+    from edgegen.jobs.deploy import VerifyOptions
 
     if args.random_samples < 0:
         raise UserError(f"--random-samples must be >= 0, got {args.random_samples}")
@@ -387,13 +387,13 @@ def cmd_train(args) -> int:
 
 def cmd_deploy(args) -> int:
     from edgegen.data.datasets import load_dataset
-    from edgegen.deploy import deploy
+    from edgegen.jobs.deploy import deploy
 
     _preflight(args)
     qopts = _quantize_options(args)
     vopts = _verify_options(args)
     if args.board is not None:
-        from edgegen.target import load_board
+        from edgegen.firmware.boards import load_board
 
         load_board(args.board)  # an unknown board fails before any work
     dataset = load_dataset(args.data_dir)
@@ -489,7 +489,7 @@ def _with_layer_bits(spec, per_layer_bits: dict[str, int]):
 
 
 def cmd_compress(args) -> int:
-    from edgegen.compress.job import ARTIFACT_NAME, RetrainRecipe, run_compress
+    from edgegen.jobs.compress import ARTIFACT_NAME, RetrainRecipe, run_compress
     from edgegen.data.datasets import load_dataset
 
     _preflight(args)
@@ -517,8 +517,9 @@ def cmd_compress(args) -> int:
 
 def cmd_build(args) -> int:
     from edgegen.data.datasets import load_dataset
-    from edgegen.deploy import firmware_for_board, quantize_model
-    from edgegen.target import load_board
+    from edgegen.firmware.boards import load_board
+    from edgegen.jobs.deploy import firmware_for_board
+    from edgegen.jobs.quantize import quantize_model
 
     board = load_board(args.board)
     _preflight(args)
@@ -536,7 +537,8 @@ def cmd_build(args) -> int:
 
 def cmd_generate(args) -> int:
     from edgegen.data.datasets import load_dataset
-    from edgegen.deploy import emit, quantize_model
+    from edgegen.jobs.deploy import emit
+    from edgegen.jobs.quantize import quantize_model
     from edgegen.output_folder import atomic_folder
 
     _preflight(args)
@@ -554,7 +556,7 @@ def cmd_generate(args) -> int:
 def _verify_dataset(args):
     """--data-dir, else the data set the deploy report names, else the default."""
     from edgegen.data.datasets import load_dataset
-    from edgegen.deploy import REPORT_JSON, saved_report
+    from edgegen.report.render import REPORT_JSON, saved_report
 
     if args.data_dir is not None:
         return load_dataset(args.data_dir)
@@ -566,7 +568,7 @@ def _verify_dataset(args):
 
 
 def cmd_verify(args) -> int:
-    from edgegen.deploy import reverify
+    from edgegen.jobs.deploy import reverify
 
     if not args.folder.is_dir():
         raise UserError(f"{args.folder} is not a folder: pass the --out folder of `edgegen deploy`")
@@ -582,9 +584,10 @@ def cmd_verify(args) -> int:
 def _verify_on_board(args, dataset, vopts) -> int:
     import tempfile
 
-    from edgegen.deploy import QGRAPH_FILE, board_vectors
+    from edgegen.firmware.boards import load_board
+    from edgegen.jobs.board_verify import verify_on_board
+    from edgegen.jobs.deploy import QGRAPH_FILE, board_vectors
     from edgegen.quantize.artifact import load_qgraph
-    from edgegen.target import load_board, verify_on_board
 
     board = load_board(args.board)
     qgraph = load_qgraph(args.folder / QGRAPH_FILE)

@@ -1,13 +1,19 @@
-"""report.md and report.json of a deploy folder."""
+"""report.md and report.json of a deploy folder: written by ``write_report``,
+read back (what ``edgegen verify`` reuses of them) by ``saved_report``."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgegen import __version__
+from edgegen.errors import UserError
 from edgegen.quantize.artifact import content_hash
 from edgegen.report.compression import markdown_table
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
 
 
 def _board_dict(board) -> dict | None:
@@ -103,7 +109,7 @@ def markdown(report: dict) -> str:
 
 def write_report(folder: Path, **kwargs) -> dict:
     report = report_dict(**kwargs)
-    (folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     storage = (
         "\n## Storage by format (what Deep Compression's encodings would take)\n\n"
         "The C above stores dense int8 weights. The same int8 weights stored pruned (P), "
@@ -112,5 +118,39 @@ def write_report(folder: Path, **kwargs) -> dict:
     )
     board = kwargs["result"].board
     on_target = ("\n## On the target\n\n```\n" + "\n".join(board.lines()) + "\n```\n") if board else ""
-    (folder / "report.md").write_text(markdown(report) + on_target + storage)
+    (folder / REPORT_MD).write_text(markdown(report) + on_target + storage)
     return report
+
+
+@dataclass(frozen=True)
+class SavedReport:
+    """What ``verify`` reuses of a deploy folder's report.json (all optional:
+    the file is the user's to lose or edit)."""
+
+    present: bool
+    data_dir: Path | None
+    float_accuracy_full: float | None
+
+
+def saved_report(folder: Path) -> SavedReport:
+    """The dataset folder and float accuracy recorded by deploy; a report
+    that is absent or lacks them gives None, one that is damaged a UserError."""
+    path = Path(folder) / REPORT_JSON
+    if not path.is_file():
+        return SavedReport(False, None, None)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not readable JSON ({exc}): pass --data-dir, or redeploy") from None
+    if not isinstance(report, dict):
+        raise UserError(f"{path} is not a deploy report (not a JSON object): pass --data-dir, "
+                        "or redeploy")
+    dataset = report.get("dataset")
+    directory = dataset.get("directory") if isinstance(dataset, dict) else None
+    accuracy = report.get("accuracy")
+    full = accuracy.get("float_full_test_set") if isinstance(accuracy, dict) else None
+    return SavedReport(
+        True, Path(directory) if isinstance(directory, str) and directory else None,
+        float(full) if isinstance(full, (int, float)) and not isinstance(full, bool)
+        and 0.0 <= full <= 1.0 else None,
+    )

@@ -1,7 +1,8 @@
 """Sizes measured from compiled objects, never estimated.
 
-``symbol_sizes`` reads the symbol table of an object file with ``nm``; the
-report attributes each const array of the weights file to its layer.
+``symbol_sizes`` reads the symbol table of an object file with ``nm``;
+``weight_bytes_per_layer`` compiles a generated weights file on the host
+and attributes each of its const arrays to its layer.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from edgegen.emit.generate import GeneratedSources
 from edgegen.errors import UserError
 from edgegen.external_tool import run_tool
+from edgegen.host.compiler import compile_executable
 
 
 def symbol_sizes(obj: Path, nm: str = "nm") -> dict[str, int]:
@@ -27,3 +30,19 @@ def symbol_sizes(obj: Path, nm: str = "nm") -> dict[str, int]:
         if len(parts) == 4:  # value size type name (symbols without size have 3)
             sizes[parts[3]] = int(parts[1])
     return sizes
+
+
+def weight_bytes_per_layer(sources: GeneratedSources, folder: Path, cc: str | None) -> dict[str, int]:
+    """Bytes of const data per layer, from the weights file ``sources`` wrote
+    into ``folder``, compiled (-Os) into ``folder``/build/weights.o."""
+    obj = compile_executable(
+        [folder / f"{sources.prefix}_weights.c"], [folder], folder / "build" / "weights.o",
+        cc=cc, opt="-Os", extra_flags=("-c",),
+    )
+    sizes = symbol_sizes(obj)
+    per_layer: dict[str, int] = {}
+    for array in sources.arrays:
+        if array.symbol not in sizes:
+            raise RuntimeError(f"{array.symbol} missing from {obj}")
+        per_layer[array.layer] = per_layer.get(array.layer, 0) + sizes[array.symbol]
+    return per_layer

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegen.build.host import compile_shared_library, load_library
+from edgegen.emit.c_format import c_prefix
 from edgegen.errors import UserError, VerificationFailure
+from edgegen.host.compiler import compile_shared_library, load_library
+from edgegen.ir import QGraph
+from edgegen.plan.arena import MemoryPlan
 
 GUARD_BYTES = 64
 _GUARD_VALUE = 0x5A
@@ -33,6 +36,12 @@ class ModelSizes:
     input_size: int
     output_size: int
     arena_size: int
+
+    @staticmethod
+    def of(qgraph: QGraph, plan: MemoryPlan) -> "ModelSizes":
+        """The generated API's sizes, as the quantized graph determines them."""
+        return ModelSizes(c_prefix(qgraph.name), qgraph.tensor(qgraph.input).size,
+                          qgraph.tensor(qgraph.output).size, plan.arena_size)
 
     def prototype(self) -> str:
         return f"int {self.prefix}_invoke(const int8_t *input, int8_t *output, int8_t *arena);"

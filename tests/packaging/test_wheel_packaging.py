@@ -30,7 +30,7 @@ from toolchain_support import missing, require_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_FOLDERS = ("templates", "runtime_c", "boards")  # -> edgegen/_data/<folder> in the wheel
-PLUGIN_SOURCE = "edgegen/target/qemu_plugin/insn_count.c"
+PLUGIN_SOURCE = "edgegen/firmware/qemu_plugin/insn_count.c"
 SDIST_MUST_HOLD = ("edgegen", *DATA_FOLDERS, "tests", "scripts", "bench", ".ci",
                    "README.md", "pyproject.toml", "MANIFEST.in")
 TORCH_VERSION = "2.13.0"
@@ -159,7 +159,7 @@ def test_installed_tool_generates_and_deploys_bit_exact(packaged, tmp_path):
     env = clean_env(EDGEGEN_CACHE=str(tmp_path / "cache"))
 
     where = run([python, "-c", "\n".join([
-        "import importlib.metadata as m, edgegen, edgegen.paths as p, edgegen.target.plugin as q",
+        "import importlib.metadata as m, edgegen, edgegen.paths as p, edgegen.firmware.plugin as q",
         "print(edgegen.__file__)",
         "print(p.TEMPLATES_DIR); print(p.RUNTIME_DIR); print(p.BOARDS_DIR); print(q.PLUGIN_SOURCE)",
         "print(m.version('torch'))",

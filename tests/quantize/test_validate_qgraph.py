@@ -54,7 +54,7 @@ def test_a_real_graph_passes(qgraph):
 
 
 def test_zoo_graphs_pass(fashion):
-    from edgegen.deploy import QuantizeOptions, quantize_model
+    from edgegen.jobs.quantize import QuantizeOptions, quantize_model
     from edgegen.zoo.models import ZOO
 
     for name, factory in ZOO.items():

@@ -315,12 +315,12 @@ def test_compilers_that_do_not_work(capsys, tiny_data, user_dir, cc, needle):
 
 
 def test_an_internal_error_is_status_3_with_a_traceback(capsys, tiny_data, user_dir, monkeypatch):
-    import edgegen.deploy
+    import edgegen.jobs.deploy
 
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(edgegen.deploy, "plan_memory", broken)
+    monkeypatch.setattr(edgegen.jobs.deploy, "plan_memory", broken)
     outcome = run_cli(capsys, ["generate", *net_args(tiny_data, "--out", "out")])
     assert outcome.status == 3
     assert "Traceback" in outcome.err and "ZeroDivisionError: a bug" in outcome.err
@@ -394,7 +394,8 @@ def test_module_names_reach_c_comments_escaped(tiny_data, tmp_path):
     """A module path is free text (PyTorch allows '*/' in it): the generated
     C comments stay closed and the model deploys bit-exact."""
     from edgegen.data.datasets import load_dataset
-    from edgegen.deploy import QuantizeOptions, VerifyOptions, deploy
+    from edgegen.jobs.deploy import VerifyOptions, deploy
+    from edgegen.jobs.quantize import QuantizeOptions
 
     nn = torch.nn
     model = nn.Sequential()

@@ -44,7 +44,7 @@ from edgegen.errors import UserError
 from edgegen.quantize.artifact import load_qgraph, save_qgraph
 from edgegen.plan.arena import plan_memory
 from edgegen.reference.golden import run_golden
-from edgegen.target.boards import load_board
+from edgegen.firmware.boards import load_board
 from edgegen.zoo.checkpoints import load_checkpoint, save_checkpoint
 
 EXAMPLES = int(os.environ.get("EDGEGEN_FUZZ_EXAMPLES", "3000"))

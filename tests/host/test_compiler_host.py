@@ -1,4 +1,4 @@
-"""edgegen.build.host: finding the compiler, compiling, cdef extraction, loading."""
+"""edgegen.host.compiler: finding the compiler, compiling, cdef extraction, loading."""
 
 import subprocess
 import textwrap
@@ -7,7 +7,7 @@ import cffi
 import pytest
 
 from edgegen import paths
-from edgegen.build import host
+from edgegen.host import compiler as host
 from edgegen.errors import UserError
 
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from edgegen.ir import QConv2D, QFullyConnected
-from edgegen.target import load_board, verify_on_board
-from edgegen.target.build import build_firmware
-from edgegen.target.verify import run_harness
-from target_helpers import board_vectors, require_board_tools
+from edgegen.firmware.boards import load_board
+from edgegen.firmware.harness import run_harness
+from edgegen.jobs.board_verify import verify_on_board
+from edgegen.jobs.firmware_build import build_firmware
+from firmware_helpers import board_vectors, require_board_tools
 
 EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps2-an385", "qemu-virt-rv32"]
 TEST_IMAGES = 16

@@ -16,10 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edgegen import interrupts
 from edgegen.errors import UserError
-from edgegen.target.boards import Board
-from edgegen.target.firmware import EXIT_MEANINGS, ExitCode
+from edgegen.firmware.boards import Board
+from edgegen.firmware.exit_codes import EXIT_MEANINGS, ExitCode
+from edgegen.ir import QConv2D, QFullyConnected, QGraph
 
 _POLL_SECONDS = 0.05
 _CONSOLE_LINES = 12
@@ -27,6 +30,10 @@ _CONSOLE_LINES = 12
 # instruction estimate (QEMU with the counting plugin runs 100+ MIPS here).
 SLOWEST_INSTRUCTIONS_PER_SECOND = 10e6
 STARTUP_ALLOWANCE_SECONDS = 15.0
+# Instructions per multiply-accumulate assumed for time limits only (the
+# plain C kernels measure 6-15 at -Os): a generous upper bound.
+_INSTRUCTIONS_PER_MAC = 40
+_INSTRUCTIONS_PER_INFERENCE_FLOOR = 100_000
 
 
 class FirmwareRunError(UserError):
@@ -37,6 +44,17 @@ class FirmwareRunError(UserError):
 class Timeouts:
     total: float  # seconds for the whole run
     stall: float  # seconds without progress (a new output vector)
+
+
+def estimate_instructions(qgraph: QGraph) -> int:
+    """A generous upper bound of the instructions per inference (limits only)."""
+    macs = 0
+    for node in qgraph.nodes:
+        if isinstance(node.op, QConv2D):
+            macs += qgraph.tensor(node.output).size * int(np.prod(node.op.weight.shape[1:]))
+        elif isinstance(node.op, QFullyConnected):
+            macs += node.op.weight.size
+    return max(_INSTRUCTIONS_PER_INFERENCE_FLOOR, _INSTRUCTIONS_PER_MAC * macs)
 
 
 def timeouts_for(instructions_per_vector: float, vectors: int) -> Timeouts:

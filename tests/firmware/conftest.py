@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from edgegen.deploy import QuantizeOptions, quantize_model
+from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.zoo import models
 
 CALIBRATION_SAMPLES = 100

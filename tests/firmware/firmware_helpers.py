@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from edgegen.target import verification_vectors
-from edgegen.target.boards import Board
+from edgegen.firmware.boards import Board
+from edgegen.firmware.vectors import verification_vectors
 from toolchain_support import require_tool
 
 

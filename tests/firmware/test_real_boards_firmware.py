@@ -6,9 +6,10 @@ import subprocess
 import pytest
 
 from edgegen.errors import UserError
-from edgegen.target import build_firmware, load_board, measure_footprint
-from edgegen.target.elf import ElfFile
-from target_helpers import require_board_tools, require_tool
+from edgegen.firmware.boards import load_board
+from edgegen.firmware.elf import ElfFile
+from edgegen.jobs.firmware_build import build_firmware, measure_footprint
+from firmware_helpers import require_board_tools, require_tool
 
 FITTING = ["nucleo-f411re", "stm32f746g-disco", "nrf52840-dk", "rp2040-pico", "esp32-c3"]
 # Dense int8 constants of the models: weights + biases + requantization.

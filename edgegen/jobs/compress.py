@@ -1,6 +1,7 @@
-"""``edgegen compress`` as one call: compress, measure what ships, write it down.
+"""The compress job: ``edgegen compress`` as one call — compress, measure
+what ships, write it down.
 
-The compress stage proper is ``pipeline.compress``; this module wires it to
+The compress stage proper is ``compress.pipeline.compress``; this job wires it to
 a dataset (the retraining loop and the evaluation), then measures the result
 the only way that counts — the int8 golden model's accuracy on the test set
 and the bits of the Deep Compression encodings of its int8 weights — and
@@ -14,20 +15,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from torch import nn
 
-from edgegen.compress.artifact import CompressedArtifact, StoredLayer, save_compressed
+from edgegen.compress.artifact import artifact_of, save_compressed
 from edgegen.compress.pipeline import CompressedModel, compress
 from edgegen.compress.sensitivity import scan_sensitivity, write_sensitivity_report
 from edgegen.compress.share import shared_layers
 from edgegen.compress.spec import CompressSpec
 from edgegen.data.datasets import Dataset, image_to_int8
-from edgegen.deploy import QuantizeOptions, quantize_model
 from edgegen.ir import QGraph
+from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.output_folder import atomic_folder
 from edgegen.reference.golden import run_golden
 from edgegen.report.compression import StorageTable, markdown_table, storage_table
+from edgegen.report.weight_plots import plot_weight_distributions
 from edgegen.zoo.train import Optimizer, Schedule, evaluate, train
 
 ARTIFACT_NAME = "compressed.npz"
@@ -96,18 +97,6 @@ def measure(compressed: CompressedModel, name: str, dataset: Dataset,
     return qgraph, storage_table(qgraph), int8_accuracy(qgraph, dataset)
 
 
-def to_artifact(compressed: CompressedModel, source: dict, extra: dict) -> CompressedArtifact:
-    layers = tuple(
-        StoredLayer(layer.name, layer.kind, layer.weight_shape, layer.bits, float(layer.scale),
-                    layer.mask, layer.indices, layer.codebook_q)
-        for layer in compressed.layers if layer.codebook_q is not None
-    )
-    metadata = {"spec": json.loads(compressed.spec.to_json()),
-                "stage_accuracy": compressed.stage_accuracy,
-                "stage_seconds": compressed.stage_seconds, **extra}
-    return CompressedArtifact(source, dict(compressed.model.state_dict()), layers, metadata)
-
-
 def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, spec: CompressSpec,
                  out: Path, *, recipe: RetrainRecipe = RetrainRecipe(), force: bool = False,
                  sensitivity: bool = False, progress: bool = True, inputs: tuple[Path, ...] = (),
@@ -127,49 +116,11 @@ def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, sp
         outcome = CompressOutcome(compressed, qgraph, storage,
                                   compressed.stage_accuracy["baseline"], acc8,
                                   time.perf_counter() - started)
-        save_compressed(folder / ARTIFACT_NAME, to_artifact(
+        save_compressed(folder / ARTIFACT_NAME, artifact_of(
             compressed, source, {"dataset": dataset.name, "int8_accuracy": acc8}))
         plots = plot_weight_distributions(model, compressed, folder / "plots")
         write_compress_report(folder, name, outcome, plots)
     return outcome
-
-
-def plot_weight_distributions(original: nn.Module, compressed: CompressedModel, folder: Path) -> list[Path]:
-    """Per layer, the paper's figure: weights before pruning, the survivors
-    after pruning, and the shared values (centroids) marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    params = dict(original.named_parameters())
-    paths = []
-    for layer in compressed.layers:
-        before = params[f"{layer.name}.weight"].detach().numpy().reshape(-1)
-        survivors = before[layer.mask.reshape(-1)]
-        fig, ax = plt.subplots(figsize=(7, 3.6))
-        bins = np.linspace(before.min(), before.max(), 121)
-        ax.hist(before, bins=bins, color="0.75", label=f"before pruning ({before.size:,})")
-        ax.hist(survivors, bins=bins, color="tab:blue", alpha=0.8,
-                label=f"kept after pruning ({survivors.size:,})")
-        if layer.codebook_q is not None:
-            used = np.unique(layer.indices[layer.mask])
-            centroids = layer.scale * layer.codebook_q[used].astype(np.float64)
-            for i, c in enumerate(centroids):
-                ax.axvline(c, color="tab:red", linewidth=0.6, label="shared values" if i == 0 else None)
-        ax.set_title(f"{layer.name}: {layer.sparsity:.1%} pruned"
-                     + (f", {len(np.unique(layer.indices[layer.mask]))} shared values"
-                        if layer.codebook_q is not None else ""))
-        ax.set_xlabel("weight")
-        ax.set_ylabel("count")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = folder / f"{layer.name}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths
 
 
 def write_compress_report(folder: Path, name: str, outcome: CompressOutcome, plots: list[Path]) -> None:

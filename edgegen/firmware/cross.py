@@ -15,9 +15,9 @@ from pathlib import Path
 
 from edgegen.errors import UserError
 from edgegen.external_tool import run_tool
-from edgegen.target.boards import Board
-from edgegen.target.elf import ElfFile, SectionTotals
-from edgegen.target.stack import StackEstimate, estimate_stack, load_call_graph
+from edgegen.firmware.boards import Board
+from edgegen.firmware.elf import ElfFile, SectionTotals
+from edgegen.firmware.stack import StackEstimate, estimate_stack, load_call_graph
 
 BUILD_DIR = "build"
 _SHOWN_LINES = 15

@@ -14,7 +14,6 @@ lay them out.
 
 from __future__ import annotations
 
-import enum
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,43 +22,23 @@ import jinja2
 import numpy as np
 
 from edgegen import __version__
-from edgegen.build.host import WARNING_FLAGS
 from edgegen.emit.c_format import c_array_body, comment_text
 from edgegen.emit.generate import GeneratedSources
-from edgegen.ir import QGraph
 from edgegen.emit.templates import template_environment
+from edgegen.firmware.boards import Board
+from edgegen.firmware.budget import Footprint
+from edgegen.firmware.exit_codes import ExitCode
+from edgegen.firmware.qemu import qemu_arguments
+from edgegen.firmware.vectors import golden_outputs
+from edgegen.host.compiler import WARNING_FLAGS
+from edgegen.ir import QGraph
 from edgegen.quantize.artifact import content_hash
-from edgegen.reference.golden import run_golden
-from edgegen.target.boards import Board
 
 DEFAULT_OPT = "-Os"
 # The footprint image is linked with regions this large, so that a model
 # over budget still links and can be measured (see board/measure.ld).
 MEASURE_REGION_BYTES = 256 * 1024 * 1024
 
-
-class ExitCode(enum.IntEnum):
-    """Exit codes of the firmware images (emitted into board/eg_board.h).
-    Above 9, apart from QEMU's own failure statuses."""
-
-    OK = 0
-    FAULT = 10
-    NO_INPUT = 11
-    BAD_INPUT = 12
-    INVOKE_FAILED = 13
-    WRITE_FAILED = 14
-    SELFTEST_FAILED = 15
-
-
-EXIT_MEANINGS = {
-    ExitCode.FAULT: "the firmware crashed (a fault or exception: bad memory access, "
-                    "undefined instruction, stack overflow)",
-    ExitCode.NO_INPUT: "the harness could not open input.bin through semihosting",
-    ExitCode.BAD_INPUT: "the harness read a truncated input.bin",
-    ExitCode.INVOKE_FAILED: "the model's invoke function returned an error",
-    ExitCode.WRITE_FAILED: "the harness could not write output.bin through semihosting",
-    ExitCode.SELFTEST_FAILED: "the self-test found a mismatch",
-}
 
 # Per architecture: the entry symbol and an instruction that always faults.
 _ENTRY = {"arm": "Reset_Handler", "riscv": "_start"}
@@ -86,10 +65,8 @@ def golden_selftest_vectors(qgraph: QGraph, inputs: np.ndarray, provenance: str)
     inputs = np.asarray(inputs, dtype=np.int8)
     if len(inputs) == 0:
         raise ValueError("the self-test needs at least one vector")
-    rows = len(inputs)
-    shape = (rows,) + tuple(qgraph.tensor(qgraph.input).shape)
-    outputs = run_golden(qgraph, inputs.reshape(shape))
-    return SelftestVectors(inputs.reshape(rows, -1), np.asarray(outputs, np.int8).reshape(rows, -1), provenance)
+    inputs = inputs.reshape(len(inputs), -1)
+    return SelftestVectors(inputs, golden_outputs(qgraph, inputs), provenance)
 
 
 @dataclass(frozen=True)
@@ -268,7 +245,19 @@ def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
         (model / f"{prefix}_selftest.{suffix}").write_text(text)
 
 
-def write_readme(folder: Path, context: dict) -> None:
+def write_readme(folder: Path, qgraph: QGraph, board: Board, prefix: str, footprint: Footprint,
+                 opt: str, selftest_vectors: int) -> None:
     """README.md, written last: it quotes the measured sizes."""
+    command = " ".join(qemu_arguments(board, Path("build/selftest.elf"))) if board.emulated else ""
+    context = {
+        "version": __version__, "board": board, **board_text(board), "prefix": prefix,
+        "source_name": comment_text(qgraph.name),
+        "model_hash": content_hash(qgraph), "opt": opt, "selftest_vectors": selftest_vectors,
+        "flash": f"{footprint.flash_bytes:,}", "ram": f"{footprint.ram_bytes:,}",
+        "flash_limit": f"{board.flash_bytes:,}", "ram_limit": f"{board.ram_bytes:,}",
+        "arena": f"{footprint.arena_bytes:,}", "stack": f"{footprint.stack.bytes:,}",
+        "selftest_failed_code": int(ExitCode.SELFTEST_FAILED),
+        "qemu_command": f"{board.qemu.binary} {command}" if board.emulated else "",
+    }
     text = template_environment().get_template("firmware/README.md.j2").render(context)
     (Path(folder) / "README.md").write_text(text)

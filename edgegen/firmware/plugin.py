@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgegen.build.host import WARNING_FLAGS, find_compiler
+from edgegen.host.compiler import WARNING_FLAGS, find_compiler
 from edgegen.errors import UserError
 from edgegen.external_tool import run_tool
 from edgegen.zoo.checkpoints import cache_dir

@@ -9,7 +9,7 @@ import torch
 
 from edgegen.cli import main
 from edgegen.compress.artifact import load_compressed
-from edgegen.compress.job import RetrainRecipe, run_compress
+from edgegen.jobs.compress import RetrainRecipe, run_compress
 from edgegen.compress.spec import default_spec
 from edgegen.errors import UserError
 from edgegen.quantize.artifact import load_qgraph

@@ -14,9 +14,9 @@ from edgegen.emit.generate import ConstArray
 from edgegen.errors import UserError
 from edgegen.ir import QConv2D, QFullyConnected, QGraph
 from edgegen.plan.arena import MemoryPlan
-from edgegen.target.boards import Board
-from edgegen.target.cross import ImageSize
-from edgegen.target.stack import StackEstimate
+from edgegen.firmware.boards import Board
+from edgegen.firmware.cross import ImageSize
+from edgegen.firmware.stack import StackEstimate
 
 SHOWN_CONSUMERS = 5
 # For the "what would shrink it" estimates: a 4-bit codebook, and Deep
@@ -153,6 +153,35 @@ def budget_problems(board: Board, footprint: Footprint) -> list[str]:
     problems = [_over("flash", footprint.flash_bytes, board.flash_bytes),
                  _over("RAM", footprint.ram_bytes, board.ram_bytes)]
     return [p for p in problems if p is not None]
+
+
+@dataclass(frozen=True)
+class FootprintReport:
+    """The footprint image measured, and what does not fit the board."""
+
+    prefix: str
+    footprint: Footprint
+    flash_consumers: tuple[Consumer, ...]  # biggest first
+    ram_consumers: tuple[Consumer, ...]
+    problems: tuple[str, ...]  # one line per exceeded limit
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
+
+
+def footprint_report(qgraph: QGraph, plan: MemoryPlan, prefix: str, arrays: tuple[ConstArray, ...],
+                     size: ImageSize, board: Board) -> FootprintReport:
+    """The model's footprint from its measured footprint image ``size``,
+    its consumers per layer, and the limits of ``board`` it exceeds."""
+    io_bytes = qgraph.tensor(qgraph.input).size + qgraph.tensor(qgraph.output).size
+    footprint = Footprint.of(size, max(1, plan.arena_size), io_bytes)
+    return FootprintReport(
+        prefix=prefix, footprint=footprint,
+        flash_consumers=tuple(flash_consumers(qgraph, arrays, size.symbols, footprint)),
+        ram_consumers=tuple(ram_consumers(qgraph, plan, footprint)),
+        problems=tuple(budget_problems(board, footprint)),
+    )
 
 
 def check_budget(board: Board, model: str, footprint: Footprint, flash: list[Consumer],

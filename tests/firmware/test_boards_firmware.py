@@ -3,7 +3,7 @@
 import pytest
 
 from edgegen.errors import UserError
-from edgegen.target.boards import known_boards, load_board
+from edgegen.firmware.boards import known_boards, load_board
 
 EMULATED = {
     "qemu-mps2-an386": "mps2-an386",

@@ -9,15 +9,10 @@ import torch
 import torch.nn as nn
 
 from toolchain_support import require_tool
-from edgegen.build.host import WARNING_FLAGS, compile_executable
+from edgegen.host.compiler import WARNING_FLAGS, compile_executable
 from edgegen.data.datasets import image_to_int8
-from edgegen.deploy import (
-    QuantizeOptions,
-    VerifyOptions,
-    deploy,
-    emit,
-    quantize_model,
-)
+from edgegen.jobs.deploy import VerifyOptions, deploy, emit
+from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.ir import Rounding
 from edgegen.reference.golden import run_golden
 from edgegen.zoo import models

@@ -1,46 +1,27 @@
-"""Verification on emulated boards: the harness under QEMU, byte for byte.
+"""The test images under QEMU: the harness on int8 vectors, the self-test.
 
-    verify_firmware  run a built folder's harness under QEMU on int8 vectors,
-                     compare every output byte with the golden model, count
-                     executed instructions per inference and per layer, and
-                     run the self-test image
-    verify_on_board  build_firmware into a work folder, then verify_firmware
+The harness reads input.bin and writes output.bin through semihosting and
+calls the instruction-count marker around every inference and after every
+layer; ``split_marker_counts`` turns the plugin's record of those calls into
+instructions per inference and per layer.
 
 A crash, a hang or output of the wrong size raises FirmwareRunError (a
-UserError); a byte that differs is a result (``comparison``), not an error.
+UserError); comparing the outputs with the golden model is the caller's.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgegen.data.datasets import image_to_int8
-from edgegen.ir import QGraph
-from edgegen.target import firmware
-from edgegen.target.boards import Board, load_board
-from edgegen.target.build import (
-    FirmwareBuild,
-    as_vectors,
-    build_firmware,
-    golden_outputs,
-    int8_rows,
-    random_vectors,
-)
-from edgegen.target.elf import ElfFile
-from edgegen.target.plugin import build_plugin, read_marker_counts
-from edgegen.target.qemu import (
-    FirmwareRunError,
-    Timeouts,
-    check_exit,
-    require_qemu,
-    run_elf,
-    timeouts_for,
-)
-from edgegen.verify.compare import Comparison, compare_outputs
+from edgegen.firmware.built import FirmwareBuild
+from edgegen.firmware.elf import ElfFile
+from edgegen.firmware.exit_codes import ExitCode
+from edgegen.firmware.plugin import build_plugin, read_marker_counts
+from edgegen.firmware.qemu import FirmwareRunError, Timeouts, check_exit, run_elf, timeouts_for
+from edgegen.firmware.vectors import int8_rows
 
 
 @dataclass(frozen=True)
@@ -155,79 +136,7 @@ def run_selftest(build: FirmwareBuild, workdir: Path, *, timeouts: Timeouts | No
     timeouts = timeouts or timeouts_for(build.instructions_estimate, build.selftest_vectors)
     run = run_elf(build.board, elf, workdir, timeouts)
     lines = [line for line in run.console.splitlines() if "selftest:" in line]
-    if run.exit_code not in (firmware.ExitCode.OK, firmware.ExitCode.SELFTEST_FAILED) or not lines:
+    if run.exit_code not in (ExitCode.OK, ExitCode.SELFTEST_FAILED) or not lines:
         check_exit(run, build.board, elf)
         raise FirmwareRunError(f"{elf.name} on {build.board.name} printed no self-test report")
     return lines[-1].strip()
-
-
-@dataclass(frozen=True)
-class BoardVerifyResult:
-    board: str
-    vectors: int
-    comparison: Comparison
-    instructions: InstructionCounts
-    selftest: str  # the self-test image's report line
-    seconds: float  # wall time of the verification (QEMU runs and golden model)
-    flash_bytes: int
-    ram_bytes: int
-
-    @property
-    def bit_exact(self) -> bool:
-        """Every harness output byte equal, and the self-test passed."""
-        return self.comparison.bit_exact and ": PASS (" in self.selftest
-
-    def lines(self) -> list[str]:
-        i = self.instructions
-        spread = f"; min {i.minimum:,}" if i.minimum != i.total else "; the same for every vector"
-        lines = [
-            self.comparison.line(f"{self.board} (QEMU)"),
-            f"  self-test image: {self.selftest}",
-            f"  executed instructions per inference ({i.opt}, worst of {self.vectors} vectors): "
-            f"{i.total:,}{spread}",
-        ]
-        width = max([len("(call, return)")] + [len(name) for name, _ in i.per_layer])
-        for name, count in i.per_layer:
-            lines.append(f"    {name:<{width}} {count:>12,}")
-        lines.append(f"    {'(call, return)':<{width}} {i.call_overhead:>12,}")
-        lines.append(f"  flash {self.flash_bytes:,} B, RAM {self.ram_bytes:,} B; verified in {self.seconds:.1f} s")
-        return lines
-
-
-def verify_firmware(build: FirmwareBuild, qgraph: QGraph, vectors, workdir: Path, *,
-                    timeouts: Timeouts | None = None) -> BoardVerifyResult:
-    """Run ``vectors`` through the build's harness and its self-test image."""
-    vectors = as_vectors(qgraph, vectors)
-    start = time.perf_counter()
-    run = run_harness(build, vectors, Path(workdir) / "harness", timeouts=timeouts)
-    golden = golden_outputs(qgraph, vectors)
-    if run.outputs.shape != golden.shape:
-        raise ValueError(f"the firmware in {build.folder} was not built from this model: its outputs "
-                         f"have {run.outputs.shape[1]} bytes, the model's {golden.shape[1]}")
-    selftest = run_selftest(build, Path(workdir) / "selftest")
-    return BoardVerifyResult(
-        board=build.board.name, vectors=len(vectors), comparison=compare_outputs(golden, run.outputs),
-        instructions=run.instructions, selftest=selftest, seconds=time.perf_counter() - start,
-        flash_bytes=build.flash_bytes, ram_bytes=build.ram_bytes,
-    )
-
-
-def verify_on_board(qgraph: QGraph, board: Board | str, vectors, workdir: Path, *,
-                    opt: str = firmware.DEFAULT_OPT, timeouts: Timeouts | None = None) -> BoardVerifyResult:
-    """Build into ``workdir``/firmware-<board> and verify there."""
-    board = board if isinstance(board, Board) else load_board(board)
-    require_qemu(board)  # before building: a missing emulator or a real board stops here
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    build = build_firmware(qgraph, board, workdir / f"firmware-{board.name}", opt=opt, force=True)
-    return verify_firmware(build, qgraph, vectors, workdir / f"run-{board.name}", timeouts=timeouts)
-
-
-def verification_vectors(qgraph: QGraph, images: np.ndarray, random_count: int,
-                         seed: int = 0) -> np.ndarray:
-    """The vectors of an on-board verification, as on the host: uint8
-    test-set ``images`` (N, H, W) as int8 model inputs, then
-    ``random_count`` uniformly random int8 inputs; (n, input size)."""
-    size = qgraph.tensor(qgraph.input).size
-    pictures = image_to_int8(np.asarray(images)).reshape(len(images), size)
-    return np.concatenate([pictures, random_vectors(qgraph, random_count, seed)])

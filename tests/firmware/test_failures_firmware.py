@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 
 from edgegen.errors import UserError
-from edgegen.target import build_firmware, load_board, verify_firmware, verify_on_board
-from edgegen.target.cross import run_make
-from edgegen.target.firmware import SelftestVectors, write_selftest
-from edgegen.target.build import golden_outputs, random_vectors
-from edgegen.target.verify import run_harness, run_selftest, split_marker_counts
-from edgegen.target.plugin import read_marker_counts
-from edgegen.target.qemu import FirmwareRunError, Timeouts
-from target_helpers import require_board_tools
+from edgegen.firmware.boards import load_board
+from edgegen.firmware.cross import run_make
+from edgegen.firmware.folder import SelftestVectors, write_selftest
+from edgegen.firmware.harness import run_harness, run_selftest, split_marker_counts
+from edgegen.firmware.plugin import read_marker_counts
+from edgegen.firmware.qemu import FirmwareRunError, Timeouts
+from edgegen.firmware.vectors import golden_outputs, random_vectors
+from edgegen.jobs.board_verify import verify_firmware, verify_on_board
+from edgegen.jobs.firmware_build import build_firmware
+from firmware_helpers import require_board_tools
 
 SHORT = Timeouts(total=60, stall=3)
 

@@ -1,1 +1,0 @@
-"""Compile generated and runtime C: on the host (cffi) and for targets."""

@@ -1,0 +1,126 @@
+"""The firmware build job: a QGraph to a cross-built, budget-checked folder.
+
+    build_firmware     QGraph -> firmware folder, cross-compiled, sizes
+                       measured and checked against the board (UserError if
+                       the model or a test image is over budget)
+    measure_footprint  the same measurement without the check, for reports
+
+The stages it sequences: plan and emit (the model's C), ``firmware.folder``
+(the folder), ``firmware.cross`` (make, sizes), ``firmware.budget`` (limits).
+Verification under QEMU is the job ``board_verify``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from edgegen.emit.generate import generate_sources
+from edgegen.errors import UserError
+from edgegen.firmware import folder as firmware_folder
+from edgegen.firmware.boards import Board, load_board
+from edgegen.firmware.budget import FootprintReport, check_budget, footprint_report
+from edgegen.firmware.built import FirmwareBuild
+from edgegen.firmware.cross import BUILD_DIR, ImageSize, measure_image, run_make
+from edgegen.firmware.folder import DEFAULT_OPT, FolderLayout, SelftestVectors
+from edgegen.firmware.qemu import estimate_instructions
+from edgegen.firmware.vectors import as_vectors, random_vectors
+from edgegen.ir import QGraph
+from edgegen.output_folder import atomic_folder
+from edgegen.plan.arena import plan_memory
+
+DEFAULT_SELFTEST_VECTORS = 4
+
+
+def _write_and_measure(folder: Path, qgraph: QGraph, board: Board, selftest: SelftestVectors,
+                       opt: str, extra_cflags: tuple[str, ...]) -> tuple[FolderLayout, FootprintReport]:
+    """Write the folder, build the footprint image and measure it."""
+    plan = plan_memory(qgraph)
+    sources = generate_sources(qgraph, plan)
+    layout = firmware_folder.write_firmware_folder(folder, qgraph, board, sources, plan.arena_size,
+                                                   selftest, opt=opt)
+    run_make(folder, board, [f"{BUILD_DIR}/footprint.elf"], extra_cflags=extra_cflags)
+    size = _measure(folder, board, layout, "footprint")
+    return layout, footprint_report(qgraph, plan, sources.prefix, sources.arrays, size, board)
+
+
+def _selftest_vectors(qgraph: QGraph, vectors, provenance: str | None) -> SelftestVectors:
+    if vectors is None:
+        vectors = random_vectors(qgraph, DEFAULT_SELFTEST_VECTORS)
+        provenance = provenance or f"{len(vectors)} uniformly random int8 inputs, seed 0"
+    vectors = as_vectors(qgraph, vectors)
+    return firmware_folder.golden_selftest_vectors(
+        qgraph, vectors, provenance or f"{len(vectors)} input vectors chosen by the caller")
+
+
+def measure_footprint(qgraph: QGraph, board: Board | str, *, opt: str = DEFAULT_OPT) -> FootprintReport:
+    """Flash and RAM of the model on ``board`` without the budget check (for
+    reports about models that do not fit); builds in a temporary folder."""
+    board = board if isinstance(board, Board) else load_board(board)
+    selftest = _selftest_vectors(qgraph, None, None)
+    with tempfile.TemporaryDirectory(prefix="edgegen-footprint-") as tmp:
+        _, report = _write_and_measure(Path(tmp), qgraph, board, selftest, opt, ())
+    return report
+
+
+def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors=None,
+                   vectors_provenance: str | None = None, opt: str = DEFAULT_OPT,
+                   force: bool = False, extra_cflags: tuple[str, ...] = (),
+                   inputs: tuple[Path, ...] = ()) -> FirmwareBuild:
+    """Write and cross-compile the firmware folder ``out_dir`` for ``board``.
+
+    ``vectors``: int8 inputs whose golden outputs the self-test embeds
+    (default: DEFAULT_SELFTEST_VECTORS random inputs), described by
+    ``vectors_provenance`` in the generated C. ``extra_cflags`` go to every
+    compilation (test builds of the harness use them).
+    Raises UserError if the model (or one of edgegen's test images) is over
+    the board's flash or RAM budget, if a tool is missing or a compilation
+    fails; ``out_dir`` is then left untouched (everything is built in a
+    temporary folder renamed at the end). ``force`` replaces only a folder
+    that edgegen wrote, never one holding ``inputs``.
+    """
+    board = board if isinstance(board, Board) else load_board(board)
+    selftest = _selftest_vectors(qgraph, vectors, vectors_provenance)
+    out_dir = Path(out_dir).resolve()
+    with atomic_folder(out_dir, force, inputs) as folder:
+        layout, report = _write_and_measure(folder, qgraph, board, selftest, opt, extra_cflags)
+        check_budget(board, report.prefix, report.footprint, list(report.flash_consumers),
+                     list(report.ram_consumers), opt)
+        images = list(layout.image_mains)
+        run_make(folder, board, ["all"], extra_cflags=extra_cflags)
+        sizes = {name: _measure(folder, board, layout, name) for name in images}
+        _check_images_fit(board, report.prefix, sizes)
+        firmware_folder.write_readme(folder, qgraph, board, report.prefix, report.footprint, opt,
+                                     selftest.count)
+    return FirmwareBuild(
+        board=board, prefix=report.prefix, folder=out_dir, opt=opt, footprint=report.footprint,
+        flash_consumers=report.flash_consumers, ram_consumers=report.ram_consumers,
+        images={name: out_dir / BUILD_DIR / f"{name}.elf" for name in images},
+        image_sizes={name: (s.flash_bytes, s.ram_bytes) for name, s in sizes.items()},
+        selftest_vectors=selftest.count,
+        layer_names=tuple(node.name for node in qgraph.nodes),
+        input_size=qgraph.tensor(qgraph.input).size,
+        output_size=qgraph.tensor(qgraph.output).size,
+        instructions_estimate=estimate_instructions(qgraph),
+    )
+
+
+def _check_images_fit(board: Board, prefix: str, sizes: dict[str, ImageSize]) -> None:
+    """The model fits (check_budget), but each test image must too: the
+    self-test embeds its golden vectors, the harness its own few buffers,
+    and nothing stops a stack from growing into them."""
+    for name, size in sizes.items():
+        if size.flash_bytes > board.flash_bytes or size.ram_bytes > board.ram_bytes:
+            raise UserError(
+                f"{prefix} fits {board.name}, but edgegen's {name} image does not: flash "
+                f"{size.flash_bytes:,} B of {board.flash_bytes:,}, RAM {size.ram_bytes:,} B of "
+                f"{board.ram_bytes:,} (data + bss {size.totals.ram:,} + stack estimate "
+                f"{size.stack.bytes:,}). "
+                + ("Embed fewer self-test vectors." if name == "selftest" else
+                   "A smaller model leaves room for it."))
+
+
+def _measure(folder: Path, board: Board, layout: FolderLayout, image: str) -> ImageSize:
+    objects = [folder / BUILD_DIR / "obj" / o for o in layout.image_objects(image)]
+    return measure_image(folder / BUILD_DIR / f"{image}.elf", objects,
+                         firmware_folder.STACK_ROOT[board.arch])
