@@ -224,7 +224,7 @@ def _load_compressed(args):
                         f"{str(exc).splitlines()[0]}; pass the right --factory, or run "
                         "`edgegen compress` again") from None
     source = {**artifact.source, "compressed": args.model}
-    return model.eval(), name, source, artifact.weight_scales()
+    return model.eval(), name, source, artifact.weight_grids()
 
 
 def _load_model(args, dataset):
@@ -397,10 +397,10 @@ def cmd_deploy(args) -> int:
 
         load_board(args.board)  # an unknown board fails before any work
     dataset = load_dataset(args.data_dir)
-    model, name, source, weight_scales = _load_model(args, dataset)
+    model, name, source, weight_grids = _load_model(args, dataset)
     result = deploy(model, _model_name(args, name), dataset, args.out, quantize_options=qopts,
                     verify_options=vopts, force=args.force, source=source,
-                    weight_scales=weight_scales, board=args.board, inputs=tuple(_inputs(args)))
+                    weight_grids=weight_grids, board=args.board, inputs=tuple(_inputs(args)))
     print((args.out / "report.md").read_text().split("\n## Storage by format")[0])
     if result.float_accuracy_full is not None:
         print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
@@ -525,8 +525,8 @@ def cmd_build(args) -> int:
     _preflight(args)
     qopts = _quantize_options(args)
     dataset = load_dataset(args.data_dir)
-    model, name, _, weight_scales = _load_model(args, dataset)
-    qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_scales)
+    model, name, _, weight_grids = _load_model(args, dataset)
+    qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_grids)
     build = firmware_for_board(qgraph, board, dataset, args.out, force=args.force,
                                inputs=tuple(_inputs(args)))
     for line in build.summary_lines():
@@ -544,8 +544,8 @@ def cmd_generate(args) -> int:
     _preflight(args)
     qopts = _quantize_options(args)
     dataset = load_dataset(args.data_dir)
-    model, name, _, weight_scales = _load_model(args, dataset)
-    qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_scales)
+    model, name, _, weight_grids = _load_model(args, dataset)
+    qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_grids)
     with atomic_folder(args.out, args.force, _inputs(args)) as folder:
         sources, plan = emit(qgraph, folder)
     print(f"wrote {args.out}: {', '.join(sorted(sources.files))} and runtime/ "

@@ -38,6 +38,7 @@ import torch
 from edgegen.compress.pipeline import CompressedModel
 from edgegen.errors import UserError, brief
 from edgegen.npz_file import read_npz, write_npz
+from edgegen.quantize.quantize import WeightGrid
 from edgegen.zoo.models import ZOO
 from edgegen.zoo.user_model import parse_spec
 
@@ -75,8 +76,9 @@ class CompressedArtifact:
     layers: tuple[StoredLayer, ...]
     metadata: dict  # spec, stage accuracies, dataset, ...
 
-    def weight_scales(self) -> dict[str, float]:
-        return {layer.name: layer.scale for layer in self.layers}
+    def weight_grids(self) -> dict[str, WeightGrid]:
+        """What quantize needs of each shared layer: its scale and codebook."""
+        return {layer.name: WeightGrid(layer.scale, layer.codebook_q) for layer in self.layers}
 
 
 def artifact_of(compressed: CompressedModel, source: dict, extra: dict) -> CompressedArtifact:

@@ -26,6 +26,7 @@ from edgegen.data.datasets import Dataset, image_to_int8
 from edgegen.ir import QGraph
 from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.output_folder import atomic_folder
+from edgegen.quantize.quantize import WeightGrid
 from edgegen.reference.golden import run_golden
 from edgegen.report.compression import StorageTable, markdown_table, storage_table
 from edgegen.report.weight_plots import plot_weight_distributions
@@ -92,8 +93,9 @@ def int8_accuracy(qgraph: QGraph, dataset: Dataset) -> float:
 
 def measure(compressed: CompressedModel, name: str, dataset: Dataset,
             options: QuantizeOptions = QuantizeOptions()) -> tuple[QGraph, StorageTable, float]:
-    scales = {layer.name: layer.scale for layer in compressed.layers if layer.scale is not None}
-    qgraph = quantize_model(compressed.model, name, dataset, options, scales)
+    grids = {layer.name: WeightGrid(layer.scale, layer.codebook_q)
+             for layer in compressed.layers if layer.codebook_q is not None}
+    qgraph = quantize_model(compressed.model, name, dataset, options, grids)
     return qgraph, storage_table(qgraph), int8_accuracy(qgraph, dataset)
 
 

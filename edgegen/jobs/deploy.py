@@ -98,7 +98,7 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
            quantize_options: QuantizeOptions = QuantizeOptions(),
            verify_options: VerifyOptions = VerifyOptions(),
            force: bool = False, source: dict | None = None,
-           weight_scales: dict[str, float] | None = None, board: str | None = None,
+           weight_grids: dict | None = None, board: str | None = None,
            inputs: tuple[Path, ...] = (), log=print) -> VerifyResult:
     """import -> quantize -> plan -> emit -> build -> verify -> report into ``out``;
     with ``board``, also the firmware in ``out/firmware-<board>``, verified
@@ -107,7 +107,7 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
     edgegen wrote (see ``output_folder``)."""
     t0 = time.perf_counter()
     with atomic_folder(out, force, inputs) as folder:
-        qgraph = quantize_model(model, name, dataset, quantize_options, weight_scales)
+        qgraph = quantize_model(model, name, dataset, quantize_options, weight_grids)
         log(f"quantized {name}: {len(qgraph.nodes)} layers, {qgraph.rounding.value} rounding, "
             f"{quantize_options.calib_samples} calibration samples")
         sources, plan = emit(qgraph, folder)

@@ -45,8 +45,8 @@ def dataset_inputs(images: np.ndarray) -> np.ndarray:
 
 
 def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: QuantizeOptions,
-                   weight_scales: dict[str, float] | None = None) -> QGraph:
-    """Import and quantize; ``weight_scales`` fix the int8 grid of layers
+                   weight_grids: dict | None = None) -> QGraph:
+    """Import and quantize; ``weight_grids`` fix the int8 grid and codebook of layers
     compressed with shared weights (see ``quantize.quantize``)."""
     graph = import_model(model, torch.zeros(model_input_shape(dataset)), name)
     check_graph_size(graph, options.max_model_bytes)
@@ -54,7 +54,7 @@ def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: Quant
     count = min(options.calib_samples, len(dataset.train_images))
     pick = np.sort(rng.choice(len(dataset.train_images), size=count, replace=False))
     samples = dataset_inputs(dataset.train_images[pick])
-    qgraph = quantize(graph, samples, options.calibration, options.rounding, weight_scales)
+    qgraph = quantize(graph, samples, options.calibration, options.rounding, weight_grids)
     qgraph.metadata.update({"dataset": dataset.name, "calibration_seed": options.seed})
     try:  # what is saved must load again: the same checks as model.qgraph.npz gets
         validate_qgraph(qgraph)

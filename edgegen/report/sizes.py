@@ -39,10 +39,16 @@ def weight_bytes_per_layer(sources: GeneratedSources, folder: Path, cc: str | No
         [folder / f"{sources.prefix}_weights.c"], [folder], folder / "build" / "weights.o",
         cc=cc, opt="-Os", extra_flags=("-c",),
     )
-    sizes = symbol_sizes(obj)
+    return const_bytes_per_layer(sources, symbol_sizes(obj), str(obj))
+
+
+def const_bytes_per_layer(sources: GeneratedSources, sizes: dict[str, int],
+                          where: str) -> dict[str, int]:
+    """Bytes of each layer's const arrays and weights struct, from the symbol
+    sizes of the object (or image) ``where`` they were compiled into."""
     per_layer: dict[str, int] = {}
-    for array in sources.arrays:
-        if array.symbol not in sizes:
-            raise RuntimeError(f"{array.symbol} missing from {obj}")
-        per_layer[array.layer] = per_layer.get(array.layer, 0) + sizes[array.symbol]
+    for item in (*sources.arrays, *sources.structs):
+        if item.symbol not in sizes:
+            raise RuntimeError(f"{item.symbol} missing from {where}")
+        per_layer[item.layer] = per_layer.get(item.layer, 0) + sizes[item.symbol]
     return per_layer
