@@ -79,6 +79,21 @@ def _add_verify(p: argparse.ArgumentParser, test_default: str, random_default: i
     p.add_argument("--cc", default=None, help="host C compiler (default: cc, else gcc)")
 
 
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="auto", metavar="FORMAT",
+                   help="how weights are stored: auto (the cost model chooses per layer), dense, "
+                        "codebook, sparse or huffman, with per-layer overrides "
+                        "(sparse,fc1=huffman,conv1=dense); see docs/storage_formats.md")
+    p.add_argument("--optimize", default="balanced", choices=("size", "speed", "balanced"),
+                   help="what the cost model favours when it chooses (default balanced)")
+
+
+def _storage_choice(args):
+    from edgegen.jobs.lower import StorageChoice
+
+    return StorageChoice.from_options(args.format, args.optimize)
+
+
 def _add_board(p: argparse.ArgumentParser, help_text: str, required: bool = False) -> None:
     p.add_argument("--board", default=None, required=required, help=help_text)
 
@@ -141,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "on an emulated board, verify it under QEMU")
     _add_data_dir(p)
     _add_quantize(p)
+    _add_storage(p)
     _add_verify(p, "1000", 100)
 
     p = sub.add_parser("build", help="cross-compile firmware for a board and check it fits")
@@ -151,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing output folder that edgegen wrote")
     _add_data_dir(p)
     _add_quantize(p)
+    _add_storage(p)
 
     p = sub.add_parser("generate", help="import, quantize and generate C, without building")
     _add_model(p)
@@ -159,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing output folder that edgegen wrote")
     _add_data_dir(p)
     _add_quantize(p)
+    _add_storage(p)
 
     p = sub.add_parser("verify", help="rebuild a deploy folder and verify it bit-exact on the "
                                       "host, or under QEMU with --board")
@@ -392,6 +410,7 @@ def cmd_deploy(args) -> int:
     _preflight(args)
     qopts = _quantize_options(args)
     vopts = _verify_options(args)
+    storage = _storage_choice(args)
     if args.board is not None:
         from edgegen.firmware.boards import load_board
 
@@ -400,7 +419,8 @@ def cmd_deploy(args) -> int:
     model, name, source, weight_grids = _load_model(args, dataset)
     result = deploy(model, _model_name(args, name), dataset, args.out, quantize_options=qopts,
                     verify_options=vopts, force=args.force, source=source,
-                    weight_grids=weight_grids, board=args.board, inputs=tuple(_inputs(args)))
+                    weight_grids=weight_grids, board=args.board, storage=storage,
+                    inputs=tuple(_inputs(args)))
     print((args.out / "report.md").read_text().split("\n## Storage by format")[0])
     if result.float_accuracy_full is not None:
         print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
@@ -524,11 +544,12 @@ def cmd_build(args) -> int:
     board = load_board(args.board)
     _preflight(args)
     qopts = _quantize_options(args)
+    storage = _storage_choice(args)
     dataset = load_dataset(args.data_dir)
     model, name, _, weight_grids = _load_model(args, dataset)
     qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_grids)
     build = firmware_for_board(qgraph, board, dataset, args.out, force=args.force,
-                               inputs=tuple(_inputs(args)))
+                               inputs=tuple(_inputs(args)), storage=storage)
     for line in build.summary_lines():
         print(line)
     print(f"wrote {args.out}")
@@ -543,13 +564,15 @@ def cmd_generate(args) -> int:
 
     _preflight(args)
     qopts = _quantize_options(args)
+    storage = _storage_choice(args)
     dataset = load_dataset(args.data_dir)
     model, name, _, weight_grids = _load_model(args, dataset)
     qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_grids)
     with atomic_folder(args.out, args.force, _inputs(args)) as folder:
-        sources, plan = emit(qgraph, folder)
-    print(f"wrote {args.out}: {', '.join(sorted(sources.files))} and runtime/ "
-          f"(arena {plan.arena_size} bytes)")
+        lowered = emit(qgraph, folder, storage)
+    formats = ", ".join(f"{n} {f}" for n, f in lowered.storage.formats().items())
+    print(f"wrote {args.out}: {', '.join(sorted(lowered.sources.files))} and runtime/ "
+          f"(arena {lowered.memory.arena_size} bytes; weights: {formats})")
     return 0
 
 

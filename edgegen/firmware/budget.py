@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgegen.emit.generate import ConstArray
+from edgegen.encode.cost_model import load_costs
+from edgegen.encode.storage_plan import AUTO, LayerPlan, plan_layer
 from edgegen.errors import UserError
 from edgegen.ir import QConv2D, QFullyConnected, QGraph
-from edgegen.plan.arena import MemoryPlan
+from edgegen.plan.arena import SCRATCH_PREFIX, MemoryPlan
 from edgegen.firmware.boards import Board
 from edgegen.firmware.cross import ImageSize
 from edgegen.firmware.stack import StackEstimate
@@ -66,27 +67,49 @@ def _layer_kind(node) -> str:
     return type(op).__name__
 
 
-def _weights_remedy(node) -> str:
-    weights = node.op.weight.size
+def _weights_remedy(qgraph: QGraph, layer: LayerPlan | None, exact: bool) -> str:
+    """What would shrink a layer's weights. With ``exact``, every format is
+    encoded to find the smallest (only worth it when the model is over
+    budget), so that advice to change format quotes real bytes."""
+    if layer is None:
+        return "a smaller model"
+    node = qgraph.nodes[layer.index]
     fewer = "fewer filters (filter pruning)" if isinstance(node.op, QConv2D) else "fewer output units"
-    return (f"prune and share its {weights:,} weights with `edgegen compress` (a {CODEBOOK_BITS}-bit "
+    remedies = []
+    if exact:
+        smallest = plan_layer(qgraph, layer.index, AUTO, "size", load_costs()).stored
+        if smallest.flash_bytes < layer.stored.flash_bytes:
+            remedies.append(
+                f"store it {smallest.format}: {smallest.flash_bytes:,} B of weights instead of "
+                f"{layer.stored.flash_bytes:,} B as {layer.format} "
+                f"(`--format {node.name}={smallest.format}`, or `--optimize size`)")
+    if node.op.codebook is not None:
+        remedies.append("prune more of it or share fewer values with `edgegen compress`")
+    else:
+        weights = node.op.weight.size
+        remedies.append(
+            f"prune and share its {weights:,} weights with `edgegen compress` (a {CODEBOOK_BITS}-bit "
             f"codebook stores them in about {weights * CODEBOOK_BITS // 8:,} B; pruning "
-            f"{1 - PRUNED_KEEP:.0%} with sparse storage in about {int(weights * PRUNED_KEEP):,} B), "
-            f"or {fewer}, or a smaller model")
+            f"{1 - PRUNED_KEEP:.0%} with sparse storage in about {int(weights * PRUNED_KEEP):,} B)")
+    return "; or ".join(remedies) + f"; or {fewer}, or a smaller model"
 
 
-def flash_consumers(qgraph: QGraph, arrays: tuple[ConstArray, ...], symbol_sizes: dict,
-                    footprint: Footprint) -> list[Consumer]:
-    """Per-layer constants (sizes of the linked arrays), code, and the rest."""
+def flash_consumers(qgraph: QGraph, lowered, symbol_sizes: dict, footprint: Footprint,
+                    exact_remedies: bool = False) -> list[Consumer]:
+    """Per-layer constants (sizes of the linked arrays and weights structs),
+    code, and the rest."""
     per_layer: dict[str, int] = {}
-    for array in arrays:
-        per_layer[array.layer] = per_layer.get(array.layer, 0) + symbol_sizes.get(array.symbol, 0)
+    for item in (*lowered.sources.arrays, *lowered.sources.structs):
+        per_layer[item.layer] = per_layer.get(item.layer, 0) + symbol_sizes.get(item.symbol, 0)
+    stored = {layer.name: layer for layer in lowered.storage.layers}
     consumers = []
     for node in qgraph.nodes:
         if per_layer.get(node.name):
+            layer = stored.get(node.name)
+            how = f", {layer.format}" if layer is not None else ""
             consumers.append(Consumer(
-                "flash", f"{node.name}: weights, bias and requantization ({_layer_kind(node)})",
-                per_layer[node.name], _weights_remedy(node), node.name))
+                "flash", f"{node.name}: weights, bias and requantization ({_layer_kind(node)}{how})",
+                per_layer[node.name], _weights_remedy(qgraph, layer, exact_remedies), node.name))
     consumers.append(Consumer(
         "flash", "code: kernels, call sequence and start-up", footprint.text,
         "already -Os with unused functions removed; code grows with the number of distinct "
@@ -125,6 +148,13 @@ def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint) -> lis
     producer = {node.output: node for node in qgraph.nodes}
     consumers = []
     for buffer in plan.buffers:
+        if buffer.tensor.startswith(SCRATCH_PREFIX):
+            layer = buffer.tensor[len(SCRATCH_PREFIX):]
+            consumers.append(Consumer(
+                "RAM", f"{layer} scratch: one decoded filter, in the arena during that layer only",
+                buffer.size, f"fewer nonzero weights in {layer}'s largest filter, or "
+                f"`--format {layer}=dense`", layer))
+            continue
         node = producer[buffer.tensor]
         consumers.append(Consumer(
             "RAM", f"{node.name} output {_tensor_text(qgraph, buffer.tensor)} int8 in the "
@@ -170,17 +200,21 @@ class FootprintReport:
         return not self.problems
 
 
-def footprint_report(qgraph: QGraph, plan: MemoryPlan, prefix: str, arrays: tuple[ConstArray, ...],
-                     size: ImageSize, board: Board) -> FootprintReport:
+def footprint_report(qgraph: QGraph, lowered, size: ImageSize, board: Board) -> FootprintReport:
     """The model's footprint from its measured footprint image ``size``,
-    its consumers per layer, and the limits of ``board`` it exceeds."""
+    its consumers per layer, and the limits of ``board`` it exceeds.
+    ``lowered``: the model's storage plan, memory plan and sources."""
+    plan = lowered.memory
     io_bytes = qgraph.tensor(qgraph.input).size + qgraph.tensor(qgraph.output).size
     footprint = Footprint.of(size, max(1, plan.arena_size), io_bytes)
+    problems = tuple(budget_problems(board, footprint))
+    over_flash = footprint.flash_bytes > board.flash_bytes
     return FootprintReport(
-        prefix=prefix, footprint=footprint,
-        flash_consumers=tuple(flash_consumers(qgraph, arrays, size.symbols, footprint)),
+        prefix=lowered.sources.prefix, footprint=footprint,
+        flash_consumers=tuple(flash_consumers(qgraph, lowered, size.symbols, footprint,
+                                              exact_remedies=over_flash)),
         ram_consumers=tuple(ram_consumers(qgraph, plan, footprint)),
-        problems=tuple(budget_problems(board, footprint)),
+        problems=problems,
     )
 
 

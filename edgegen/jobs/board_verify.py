@@ -24,6 +24,7 @@ from edgegen.firmware.qemu import Timeouts, require_qemu
 from edgegen.firmware.vectors import as_vectors, golden_outputs
 from edgegen.ir import QGraph
 from edgegen.jobs.firmware_build import build_firmware
+from edgegen.jobs.lower import StorageChoice
 from edgegen.verify.compare import Comparison, compare_outputs
 
 
@@ -79,11 +80,13 @@ def verify_firmware(build: FirmwareBuild, qgraph: QGraph, vectors, workdir: Path
 
 
 def verify_on_board(qgraph: QGraph, board: Board | str, vectors, workdir: Path, *,
-                    opt: str = DEFAULT_OPT, timeouts: Timeouts | None = None) -> BoardVerifyResult:
+                    opt: str = DEFAULT_OPT, timeouts: Timeouts | None = None,
+                    storage: StorageChoice = StorageChoice()) -> BoardVerifyResult:
     """Build into ``workdir``/firmware-<board> and verify there."""
     board = board if isinstance(board, Board) else load_board(board)
     require_qemu(board)  # before building: a missing emulator or a real board stops here
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    build = build_firmware(qgraph, board, workdir / f"firmware-{board.name}", opt=opt, force=True)
+    build = build_firmware(qgraph, board, workdir / f"firmware-{board.name}", opt=opt, force=True,
+                           storage=storage)
     return verify_firmware(build, qgraph, vectors, workdir / f"run-{board.name}", timeouts=timeouts)

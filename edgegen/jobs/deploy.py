@@ -17,7 +17,6 @@ import numpy as np
 import torch.nn as nn
 
 from edgegen.data.datasets import Dataset, image_to_int8
-from edgegen.emit.generate import GeneratedSources, generate_sources
 from edgegen.errors import UserError
 from edgegen.firmware.boards import Board, load_board
 from edgegen.firmware.built import FirmwareBuild
@@ -25,9 +24,9 @@ from edgegen.firmware.vectors import verification_vectors
 from edgegen.ir import QGraph
 from edgegen.jobs.board_verify import BoardVerifyResult, verify_firmware
 from edgegen.jobs.firmware_build import build_firmware
+from edgegen.jobs.lower import STORAGE_FILE, Lowered, StorageChoice, load_choice, lower, save_choice
 from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.output_folder import atomic_folder
-from edgegen.plan.arena import MemoryPlan, plan_memory
 from edgegen.quantize.artifact import load_qgraph, save_qgraph
 from edgegen.reference.golden import run_golden
 from edgegen.report.compression import storage_table
@@ -62,12 +61,14 @@ class VerifyResult:
     board: BoardVerifyResult | None = None  # when run on an emulated board
 
 
-def emit(qgraph: QGraph, folder: Path) -> tuple[GeneratedSources, MemoryPlan]:
-    plan = plan_memory(qgraph)
-    sources = generate_sources(qgraph, plan)
-    sources.write(folder)
+def emit(qgraph: QGraph, folder: Path, storage: StorageChoice = StorageChoice()) -> Lowered:
+    """The model's C in ``folder``, with the QGraph and the storage choice
+    it was lowered with (what ``reverify`` plans from)."""
+    lowered = lower(qgraph, storage)
+    lowered.sources.write(folder)
     save_qgraph(qgraph, folder / QGRAPH_FILE)
-    return sources, plan
+    save_choice(storage, folder / STORAGE_FILE)
+    return lowered
 
 
 def verify_on_host(qgraph: QGraph, model: HostModel, dataset: Dataset, options: VerifyOptions) -> VerifyResult:
@@ -99,6 +100,7 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
            verify_options: VerifyOptions = VerifyOptions(),
            force: bool = False, source: dict | None = None,
            weight_grids: dict | None = None, board: str | None = None,
+           storage: StorageChoice = StorageChoice(),
            inputs: tuple[Path, ...] = (), log=print) -> VerifyResult:
     """import -> quantize -> plan -> emit -> build -> verify -> report into ``out``;
     with ``board``, also the firmware in ``out/firmware-<board>``, verified
@@ -110,18 +112,21 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
         qgraph = quantize_model(model, name, dataset, quantize_options, weight_grids)
         log(f"quantized {name}: {len(qgraph.nodes)} layers, {qgraph.rounding.value} rounding, "
             f"{quantize_options.calib_samples} calibration samples")
-        sources, plan = emit(qgraph, folder)
+        lowered = emit(qgraph, folder, storage)
+        plan = lowered.memory
         host = HostModel(folder, ModelSizes.of(qgraph, plan), folder / "build", cc=verify_options.cc)
-        weight_bytes = weight_bytes_per_layer(sources, folder, verify_options.cc)
+        weight_bytes = weight_bytes_per_layer(lowered.sources, folder, verify_options.cc)
         result = verify_on_host(qgraph, host, dataset, verify_options)
         result.float_accuracy = _float_accuracy(model, dataset, verify_options.test_samples)
         result.float_accuracy_full = _float_accuracy(model, dataset)
         if board is not None:
-            result.board = deploy_to_board(qgraph, board, dataset, folder, verify_options, log)
-        rows = layer_rows(qgraph, plan, weight_bytes)
-        write_report(folder, name=name, prefix=sources.prefix, qgraph=qgraph, plan=plan,
+            result.board = deploy_to_board(qgraph, board, dataset, folder, verify_options, log,
+                                           storage)
+        rows = layer_rows(qgraph, plan, weight_bytes, lowered.storage)
+        write_report(folder, name=name, prefix=lowered.sources.prefix, qgraph=qgraph, plan=plan,
                      rows=rows, result=result, source=source or {}, dataset=dataset,
-                     storage=storage_table(qgraph), seconds=time.perf_counter() - t0)
+                     storage=storage_table(qgraph), choice=storage,
+                     seconds=time.perf_counter() - t0)
     return result
 
 
@@ -139,20 +144,23 @@ SELFTEST_IMAGES = 4  # golden vectors embedded in a firmware's self-test
 
 
 def firmware_for_board(qgraph: QGraph, board: Board | str, dataset: Dataset, out: Path, *,
-                       force: bool = False, inputs: tuple[Path, ...] = ()) -> FirmwareBuild:
+                       force: bool = False, inputs: tuple[Path, ...] = (),
+                       storage: StorageChoice = StorageChoice()) -> FirmwareBuild:
     """A firmware folder for ``board``, its self-test carrying the golden
     outputs of the first test images."""
-    return build_firmware(qgraph, board, out, force=force, inputs=inputs,
+    return build_firmware(qgraph, board, out, force=force, inputs=inputs, storage=storage,
                           vectors=board_vectors(qgraph, dataset, VerifyOptions(SELFTEST_IMAGES, 0)),
                           vectors_provenance=f"the first {SELFTEST_IMAGES} test-set images")
 
 
 def deploy_to_board(qgraph: QGraph, board: str, dataset: Dataset, folder: Path,
-                    options: VerifyOptions, log=print) -> BoardVerifyResult | None:
+                    options: VerifyOptions, log=print,
+                    storage: StorageChoice = StorageChoice()) -> BoardVerifyResult | None:
     """Firmware for ``board`` in ``folder/firmware-<board>``; on an emulated
     board, run it under QEMU on the verification vectors."""
     spec = load_board(board)
-    build = firmware_for_board(qgraph, spec, dataset, folder / f"firmware-{spec.name}")
+    build = firmware_for_board(qgraph, spec, dataset, folder / f"firmware-{spec.name}",
+                               storage=storage)
     for line in build.summary_lines():
         log(line)
     if not spec.emulated:
@@ -170,7 +178,8 @@ def reverify(folder: Path, dataset: Dataset, options: VerifyOptions) -> VerifyRe
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder: pass the --out folder of `edgegen deploy`")
     qgraph = load_qgraph(folder / QGRAPH_FILE)
-    sizes = ModelSizes.of(qgraph, plan_memory(qgraph))
+    lowered = lower(qgraph, load_choice(folder / STORAGE_FILE))
+    sizes = ModelSizes.of(qgraph, lowered.memory)
     with tempfile.TemporaryDirectory(prefix="edgegen-verify-") as build:
         host = HostModel(folder, sizes, Path(build), cc=options.cc)
         result = verify_on_host(qgraph, host, dataset, options)

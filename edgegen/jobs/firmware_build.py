@@ -15,7 +15,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from edgegen.emit.generate import generate_sources
 from edgegen.errors import UserError
 from edgegen.firmware import folder as firmware_folder
 from edgegen.firmware.boards import Board, load_board
@@ -26,22 +25,23 @@ from edgegen.firmware.folder import DEFAULT_OPT, FolderLayout, SelftestVectors
 from edgegen.firmware.qemu import estimate_instructions
 from edgegen.firmware.vectors import as_vectors, random_vectors
 from edgegen.ir import QGraph
+from edgegen.jobs.lower import StorageChoice, lower
 from edgegen.output_folder import atomic_folder
-from edgegen.plan.arena import plan_memory
 
 DEFAULT_SELFTEST_VECTORS = 4
 
 
 def _write_and_measure(folder: Path, qgraph: QGraph, board: Board, selftest: SelftestVectors,
-                       opt: str, extra_cflags: tuple[str, ...]) -> tuple[FolderLayout, FootprintReport]:
+                       opt: str, extra_cflags: tuple[str, ...],
+                       storage: StorageChoice) -> tuple[FolderLayout, FootprintReport]:
     """Write the folder, build the footprint image and measure it."""
-    plan = plan_memory(qgraph)
-    sources = generate_sources(qgraph, plan)
+    lowered = lower(qgraph, storage)
+    plan, sources = lowered.memory, lowered.sources
     layout = firmware_folder.write_firmware_folder(folder, qgraph, board, sources, plan.arena_size,
                                                    selftest, opt=opt)
     run_make(folder, board, [f"{BUILD_DIR}/footprint.elf"], extra_cflags=extra_cflags)
     size = _measure(folder, board, layout, "footprint")
-    return layout, footprint_report(qgraph, plan, sources.prefix, sources.arrays, size, board)
+    return layout, footprint_report(qgraph, lowered, size, board)
 
 
 def _selftest_vectors(qgraph: QGraph, vectors, provenance: str | None) -> SelftestVectors:
@@ -53,26 +53,29 @@ def _selftest_vectors(qgraph: QGraph, vectors, provenance: str | None) -> Selfte
         qgraph, vectors, provenance or f"{len(vectors)} input vectors chosen by the caller")
 
 
-def measure_footprint(qgraph: QGraph, board: Board | str, *, opt: str = DEFAULT_OPT) -> FootprintReport:
+def measure_footprint(qgraph: QGraph, board: Board | str, *, opt: str = DEFAULT_OPT,
+                      storage: StorageChoice = StorageChoice()) -> FootprintReport:
     """Flash and RAM of the model on ``board`` without the budget check (for
     reports about models that do not fit); builds in a temporary folder."""
     board = board if isinstance(board, Board) else load_board(board)
     selftest = _selftest_vectors(qgraph, None, None)
     with tempfile.TemporaryDirectory(prefix="edgegen-footprint-") as tmp:
-        _, report = _write_and_measure(Path(tmp), qgraph, board, selftest, opt, ())
+        _, report = _write_and_measure(Path(tmp), qgraph, board, selftest, opt, (), storage)
     return report
 
 
 def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors=None,
                    vectors_provenance: str | None = None, opt: str = DEFAULT_OPT,
                    force: bool = False, extra_cflags: tuple[str, ...] = (),
-                   inputs: tuple[Path, ...] = ()) -> FirmwareBuild:
+                   inputs: tuple[Path, ...] = (),
+                   storage: StorageChoice = StorageChoice()) -> FirmwareBuild:
     """Write and cross-compile the firmware folder ``out_dir`` for ``board``.
 
     ``vectors``: int8 inputs whose golden outputs the self-test embeds
     (default: DEFAULT_SELFTEST_VECTORS random inputs), described by
     ``vectors_provenance`` in the generated C. ``extra_cflags`` go to every
-    compilation (test builds of the harness use them).
+    compilation (test builds of the harness use them). ``storage``: how
+    the weights are stored (``--format``, ``--optimize``).
     Raises UserError if the model (or one of edgegen's test images) is over
     the board's flash or RAM budget, if a tool is missing or a compilation
     fails; ``out_dir`` is then left untouched (everything is built in a
@@ -83,7 +86,8 @@ def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors
     selftest = _selftest_vectors(qgraph, vectors, vectors_provenance)
     out_dir = Path(out_dir).resolve()
     with atomic_folder(out_dir, force, inputs) as folder:
-        layout, report = _write_and_measure(folder, qgraph, board, selftest, opt, extra_cflags)
+        layout, report = _write_and_measure(folder, qgraph, board, selftest, opt, extra_cflags,
+                                            storage)
         check_budget(board, report.prefix, report.footprint, list(report.flash_consumers),
                      list(report.ram_consumers), opt)
         images = list(layout.image_mains)

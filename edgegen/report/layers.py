@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from edgegen.encode.storage_plan import StoragePlan
 from edgegen.ir import QConv2D, QFullyConnected, QGraph, op_kind
 from edgegen.plan.arena import MemoryPlan
+
 
 @dataclass(frozen=True)
 class LayerRow:
@@ -17,6 +19,8 @@ class LayerRow:
     const_bytes: int  # measured: weights, biases, multipliers, shifts
     output_bytes: int
     output_location: str  # "arena@<offset>", "output" or "view"
+    format: str = ""  # storage format of the weights ("" for layers without)
+    scratch_bytes: int = 0  # RAM the kernel needs during the layer (in the arena)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -24,7 +28,9 @@ class LayerRow:
         return d
 
 
-def layer_rows(qgraph: QGraph, plan: MemoryPlan, const_bytes: dict[str, int]) -> list[LayerRow]:
+def layer_rows(qgraph: QGraph, plan: MemoryPlan, const_bytes: dict[str, int],
+               storage: StoragePlan | None = None) -> list[LayerRow]:
+    stored = {} if storage is None else storage.by_index()
     rows = []
     for i, node in enumerate(qgraph.nodes):
         op = node.op
@@ -34,6 +40,8 @@ def layer_rows(qgraph: QGraph, plan: MemoryPlan, const_bytes: dict[str, int]) ->
         where = "view" if kind == "reshape" else (
             f"arena@{loc.offset}" if loc.region == "arena" else loc.region)
         out = qgraph.tensor(node.output)
+        layer = stored.get(i)
         rows.append(LayerRow(i, node.name, kind, out.shape, int(params),
-                             const_bytes.get(node.name, 0), out.size, where))
+                             const_bytes.get(node.name, 0), out.size, where,
+                             layer.format if layer else "", layer.scratch_bytes if layer else 0))
     return rows

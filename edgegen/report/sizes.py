@@ -36,7 +36,8 @@ def weight_bytes_per_layer(sources: GeneratedSources, folder: Path, cc: str | No
     """Bytes of const data per layer, from the weights file ``sources`` wrote
     into ``folder``, compiled (-Os) into ``folder``/build/weights.o."""
     obj = compile_executable(
-        [folder / f"{sources.prefix}_weights.c"], [folder], folder / "build" / "weights.o",
+        [folder / f"{sources.prefix}_weights.c"], [folder, folder / "runtime"],
+        folder / "build" / "weights.o",
         cc=cc, opt="-Os", extra_flags=("-c",),
     )
     return const_bytes_per_layer(sources, symbol_sizes(obj), str(obj))

@@ -47,8 +47,9 @@ def test_compressed_artifact_deploys_bit_exact(compressed_dir, tmp_path, capsys)
     out, outcome = compressed_dir
     status = main(["deploy", str(out / "compressed.npz"), "--out", str(tmp_path / "d"),
                    "--test-samples", "200", "--random-samples", "50"])
-    text = capsys.readouterr().out
-    assert status == 0, text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert status == 0, text + captured.err
     assert "bit-exact on 250 vectors" in text
     shipped = load_qgraph(tmp_path / "d" / "model.qgraph.npz")
     for a, b in zip(shipped.nodes, outcome.qgraph.nodes):  # same int8 weights as measured

@@ -107,8 +107,8 @@ def _generated(fashion, tmp_path, kind="smallconv"):
     model = make_model(kind, "random", fashion)
     q = quantize_model(model, kind, fashion, QuantizeOptions(calib_samples=100))
     folder = tmp_path / "gen"
-    sources, plan = emit(q, folder)
-    return q, sources, plan, folder
+    lowered = emit(q, folder)
+    return q, lowered.sources, lowered.memory, folder
 
 
 @pytest.mark.parametrize("compiler", ["gcc", "clang"])
