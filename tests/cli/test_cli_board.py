@@ -50,3 +50,19 @@ def test_unknown_board_is_a_user_error(ckpt, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "unknown board 'nosuch'" in err and "qemu-mps2-an386" in err
     assert not (tmp_path / "fw").exists()
+
+
+def test_a_model_over_the_boards_flash_is_refused(ckpt, tmp_path, capsys):
+    """Dense LeNet-300-100 (267 KB of weights) on the 256 KB micro:bit."""
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
+    for command in (["build"], ["deploy", "--test-samples", "10", "--random-samples", "2"]):
+        out = tmp_path / command[0]
+        status = main([*command, "lenet300", "--checkpoint", str(ckpt), "--board", "qemu-microbit",
+                       "--out", str(out), "--calib-samples", "50"])
+        err = capsys.readouterr().err
+        assert status == 2, err
+        first = err.splitlines()[0]
+        assert first.startswith("edgegen: error: lenet300 does not fit qemu-microbit: flash ")
+        assert "of 262,144 B (over by" in first
+        assert "fc1: weights, bias and requantization (fully connected 784->300, dense)" in err
+        assert "Traceback" not in err and not out.exists()

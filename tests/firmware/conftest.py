@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.zoo import models
@@ -28,4 +29,37 @@ def qgraphs(fashion):
         model = getattr(models, name)().eval()
         options = QuantizeOptions(calib_samples=CALIBRATION_SAMPLES)
         graphs[name] = quantize_model(model, name, fashion, options)
+    return graphs
+
+
+def small_conv() -> nn.Sequential:
+    """Two small convolutions and a classifier: fits any board, 2.9 KB arena."""
+    return nn.Sequential(nn.Conv2d(1, 4, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 5),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10))
+
+
+def lenet5_fc64() -> nn.Sequential:
+    """LeNet-5's convolutions (so its 14,400 B arena) with a 64-unit first
+    classifier layer: 80 KB of dense weights instead of 433 KB."""
+    return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(800, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def wide_conv() -> nn.Sequential:
+    """A first convolution with 32 filters: an 18 KB activation, 46 KB of weights."""
+    return nn.Sequential(nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(12 * 12 * 32, 10))
+
+
+SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv}
+
+
+@pytest.fixture(scope="session")
+def small_qgraphs(fashion):
+    """Models sized for a 256 KB / 16 KB part, random weights (seed 0), quantized."""
+    graphs = {}
+    for name, factory in SMALL_MODELS.items():
+        torch.manual_seed(0)
+        options = QuantizeOptions(calib_samples=CALIBRATION_SAMPLES)
+        graphs[name] = quantize_model(factory().eval(), name, fashion, options)
     return graphs

@@ -11,6 +11,7 @@ EMULATED = {
     "qemu-mps2-an505": "mps2-an505",
     "qemu-mps2-an385": "mps2-an385",
     "qemu-virt-rv32": "virt",
+    "qemu-microbit": "microbit",
 }
 REAL = {  # name -> (flash, RAM) in bytes
     "nucleo-f411re": (512 * 1024, 128 * 1024),
@@ -68,6 +69,10 @@ def test_cores_are_the_required_ones():
     assert load_board("esp32-c3").cflags[0] == "-march=rv32imc"
     assert load_board("rp2040-pico").cflags[0] == "-mcpu=cortex-m0plus"
     assert load_board("qemu-mps2-an505").cflags[0] == "-mcpu=cortex-m33"
+    microbit = load_board("qemu-microbit")
+    assert microbit.cflags[0] == "-mcpu=cortex-m0" and not microbit.fpu
+    assert (microbit.flash_bytes, microbit.ram_bytes) == (256 * 1024, 16 * 1024)
+    assert (microbit.flash_origin, microbit.ram_origin) == (0, 0x20000000)
 
 
 def test_a_good_file_loads_by_path(tmp_path):

@@ -1,29 +1,18 @@
 """lenet300 and lenet5 verified byte-exact on every emulated board, with
 executed-instruction counts per inference and per layer."""
 
-import numpy as np
 import pytest
 
-from edgegen.ir import QConv2D, QFullyConnected
 from edgegen.firmware.boards import load_board
 from edgegen.firmware.harness import run_harness
 from edgegen.jobs.board_verify import verify_on_board
 from edgegen.jobs.firmware_build import build_firmware
-from firmware_helpers import board_vectors, require_board_tools
+from firmware_helpers import board_vectors, multiply_accumulates, require_board_tools
 
+# qemu-microbit (256 KB flash) holds neither dense LeNet: test_microbit_firmware.py.
 EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps2-an385", "qemu-virt-rv32"]
 TEST_IMAGES = 16
 RANDOM_VECTORS = 16
-
-
-def multiply_accumulates(qgraph) -> int:
-    total = 0
-    for node in qgraph.nodes:
-        if isinstance(node.op, QConv2D):
-            total += qgraph.tensor(node.output).size * int(np.prod(node.op.weight.shape[1:]))
-        elif isinstance(node.op, QFullyConnected):
-            total += node.op.weight.size
-    return total
 
 
 @pytest.mark.parametrize("board_name", EMULATED)
