@@ -93,8 +93,7 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
                     in_row += in_row_stride;
                     f_row += filter_row_stride;
                 }
-                *out_px++ = output_stage(wrap_int32(acc), requant->multiplier[oc],
-                                         requant->shift[oc], requant);
+                *out_px++ = output_stage_channel(wrap_int32(acc), oc, requant);
             }
         }
     }

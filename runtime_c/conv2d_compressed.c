@@ -225,27 +225,22 @@ eg_status eg_conv2d_sparse_s8(const int8_t *input, const eg_shape *in,
     tap_list taps;
     int32_t o, next = 0;
 
-    if (weights == NULL || weights->row_entries == NULL || !conv_args_ok(&job) ||
-        !codebook_ok(weights->version, weights->codebook, weights->codebook_size,
-                     weights->index_bits) ||
+    if (weights == NULL || !sparse_weights_ok(weights) || !conv_args_ok(&job) ||
         !taps_init(&taps, &job, scratch, scratch_bytes, weights->max_row_nonzeros)) {
         return EG_ERR_ARG;
     }
-    if (!((weights->entry_bits == 8 && weights->entries8 != NULL &&
-           weights->index_bits < 8) ||
-          (weights->entry_bits == 16 && weights->entries16 != NULL))) {
-        return EG_ERR_ARG;
-    }
     for (o = 0; o < out->c; ++o) {
-        const uint32_t shift = (uint32_t)weights->index_bits;
+        const uint32_t shift = weights->entry_bits == 16 ? 8u : (uint32_t)weights->index_bits;
         const uint32_t mask = (1u << shift) - 1u;
         const int32_t end = next + weights->row_entries[o];
         int32_t column = 0;
         taps_start(&taps);
         for (; next < end; ++next) {
-            const uint32_t entry = weights->entry_bits == 8
-                                       ? (uint32_t)weights->entries8[next]
-                                       : (uint32_t)weights->entries16[next];
+            /* Both layouts as one (gap << shift) | index value. */
+            const uint32_t entry = weights->entry_bits == 16
+                                       ? ((uint32_t)weights->entries[next] << 8) |
+                                             weights->indices[next]
+                                       : (uint32_t)weights->entries[next];
             const int8_t weight = weights->codebook[entry & mask];
             column += (int32_t)(entry >> shift);
             if (weight != 0 && !taps_add(&taps, column, weight)) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eg_requantize.h"
 #include "eg_runtime.h"
 
 /* The int32 value congruent to u modulo 2^32 (a portable two's-complement
@@ -49,17 +50,24 @@ static inline int axis_ok(int32_t in_len, int32_t out_len, int32_t kernel,
 /* 1 if the output stage is in range for `channels` output channels. */
 static inline int requant_ok(const eg_requant *rq, int32_t channels)
 {
-    int32_t o;
+    int32_t o, stored;
     if (rq->multiplier == NULL || rq->shift == NULL) {
         return 0;
     }
     if (rq->act_min < -128 || rq->act_min > rq->act_max || rq->act_max > 127) {
         return 0;
     }
+    if (rq->output_offset < -128 || rq->output_offset > 127) {
+        return 0;
+    }
     if (rq->rounding != EG_ROUNDING_DOUBLE && rq->rounding != EG_ROUNDING_SINGLE) {
         return 0;
     }
-    for (o = 0; o < channels; ++o) {
+    if (rq->per_tensor != 0 && rq->per_tensor != 1) {
+        return 0;
+    }
+    stored = rq->per_tensor ? 1 : channels;
+    for (o = 0; o < stored; ++o) {
         if (rq->multiplier[o] < 0 || rq->shift[o] < -31 || rq->shift[o] > 30) {
             return 0;
         }
@@ -67,19 +75,22 @@ static inline int requant_ok(const eg_requant *rq, int32_t channels)
     return 1;
 }
 
-/* requantize, add the output zero point, clamp (in 64 bits: a saturated
- * requantization plus the offset may leave the int32 range). */
+/* requantize, add the output zero point, clamp. The clamp happens before
+ * the addition, against bounds moved by the zero point (all within
+ * [-255, 255]), so that nothing leaves int32: clamp(r + z, lo, hi) ==
+ * clamp(r, lo - z, hi - z) + z. */
 static inline int8_t output_stage(int32_t acc, int32_t multiplier, int32_t shift,
                                   const eg_requant *rq)
 {
-    int64_t v = (int64_t)eg_requantize(acc, multiplier, shift, rq->rounding) +
-                rq->output_offset;
-    if (v < rq->act_min) {
-        v = rq->act_min;
-    } else if (v > rq->act_max) {
-        v = rq->act_max;
+    const int32_t low = rq->act_min - rq->output_offset;
+    const int32_t high = rq->act_max - rq->output_offset;
+    int32_t v = rq_requantize(acc, multiplier, shift, rq->rounding);
+    if (v < low) {
+        v = low;
+    } else if (v > high) {
+        v = high;
     }
-    return (int8_t)v;
+    return (int8_t)(v + rq->output_offset);
 }
 
 /* 1 if a convolution's geometry is consistent (see eg_conv2d_s8): shapes,
@@ -129,6 +140,17 @@ static inline int huffman_table_ok(const eg_huffman_table *t)
             t->symbols != NULL);
 }
 
+/* 1 if a sparse layer's fields are consistent. */
+static inline int sparse_weights_ok(const eg_sparse_weights *w)
+{
+    if (w->row_entries == NULL || w->entries == NULL ||
+        !codebook_ok(w->version, w->codebook, w->codebook_size, w->index_bits)) {
+        return 0;
+    }
+    return (w->entry_bits == 8 && w->index_bits < 8) ||
+           (w->entry_bits == 16 && w->indices != NULL);
+}
+
 /* 1 if a Huffman-coded layer's fields are consistent. */
 static inline int huffman_weights_ok(const eg_huffman_weights *w)
 {
@@ -139,10 +161,11 @@ static inline int huffman_weights_ok(const eg_huffman_weights *w)
            w->indices.max_length >= 1;
 }
 
-/* The requantization constants of output channel o. */
+/* The output stage with the constants of output channel o. */
 static inline int8_t output_stage_channel(int32_t acc, int32_t o, const eg_requant *rq)
 {
-    return output_stage(acc, rq->multiplier[o], rq->shift[o], rq);
+    const int32_t k = rq->per_tensor ? 0 : o;
+    return output_stage(acc, rq->multiplier[k], rq->shift[k], rq);
 }
 
 #endif /* EG_KERNEL_SUPPORT_H */

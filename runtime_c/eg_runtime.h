@@ -74,9 +74,11 @@ typedef struct {
  *   out = clamp(eg_requantize(acc, multiplier[o], shift[o], rounding)
  *               + output_offset, act_min, act_max)
  * multiplier[o] in [0, INT32_MAX] (normally [2^30, 2^31)), shift[o] in
- * [-31, 30] (> 0 shifts left); output_offset is the output zero point (the
- * addition cannot overflow); -128 <= act_min <= act_max <= 127 (a fused
- * ReLU/ReLU6 narrows them); rounding is one of the eg_rounding values.
+ * [-31, 30] (> 0 shifts left); output_offset is the output zero point, in
+ * [-128, 127]; -128 <= act_min <= act_max <= 127 (a fused ReLU/ReLU6
+ * narrows them); rounding is one of the eg_rounding values. per_tensor 1:
+ * multiplier[0] and shift[0] serve every channel (a layer with one weight
+ * scale, e.g. a shared codebook); 0: one of each per channel.
  * The kernels return EG_ERR_ARG for values outside these ranges. */
 typedef struct {
     const int32_t *multiplier;
@@ -85,6 +87,7 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
     eg_rounding rounding;
+    int32_t per_tensor;
 } eg_requant;
 
 /* Convolution geometry. pad_top/pad_left are the zero padding before the
@@ -142,18 +145,20 @@ typedef struct {
     int32_t max_row_nonzeros;   /* most nonzero weights in one row */
 } eg_codebook_weights;
 
-/* sparse: nonzeros only, as entries (gap << index_bits) | index in
- * entry_bits-bit units. A row's cursor starts at column 0; an entry sits
- * at column cursor + gap and moves the cursor one past it. Gaps longer
- * than the field are bridged by fillers (largest gap, index 0). */
+/* sparse: nonzeros only, as entries (gap, index). A row's cursor starts at
+ * column 0; an entry sits at column cursor + gap and moves the cursor one
+ * past it. Gaps longer than the gap field are bridged by fillers (largest
+ * gap, index 0). entry_bits 8: one byte (gap << index_bits) | index per
+ * entry in `entries`; entry_bits 16: the entry's 8-bit gap in `entries`
+ * and its 8-bit index in `indices` (two planes, one load each). */
 typedef struct {
     int32_t version;
     const int8_t *codebook;     /* codebook[0] == 0 */
     int32_t codebook_size;      /* 2^index_bits (unused slots hold 0) */
-    int32_t index_bits;         /* 1..entry_bits - 1 */
-    int32_t entry_bits;         /* 8: entries8 is used, 16: entries16 */
-    const uint8_t *entries8;
-    const uint16_t *entries16;
+    int32_t index_bits;         /* 1..7 with 8-bit entries, 1..8 with 16 */
+    int32_t entry_bits;         /* 8 or 16 */
+    const uint8_t *entries;
+    const uint8_t *indices;     /* entry_bits 16 only, else NULL */
     const uint16_t *row_entries; /* entries (fillers included) of each row */
     int32_t max_row_nonzeros;
 } eg_sparse_weights;

@@ -40,8 +40,7 @@ eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
         for (i = 0; i < in_features; ++i) {
             acc += (uint32_t)((int32_t)input[i] * (int32_t)row[i]);
         }
-        output[o] = output_stage(wrap_int32(acc), requant->multiplier[o],
-                                 requant->shift[o], requant);
+        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
         row += in_features;
     }
     return EG_OK;

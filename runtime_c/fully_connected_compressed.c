@@ -66,54 +66,63 @@ eg_status eg_fully_connected_codebook_s8(const int8_t *input, int32_t in_feature
     return EG_OK;
 }
 
+/* The products of one row's n entries: each entry moves the input
+ * pointer by its gap, multiplies the input there by its codebook value and
+ * steps past it. Packed 8-bit entries: */
+static uint32_t sparse_row_packed(const uint8_t *e, int32_t n, const int8_t *x,
+                                  const int8_t *codebook, uint32_t shift)
+{
+    const uint32_t mask = (1u << shift) - 1u;
+    const uint8_t *end = e + n;
+    uint32_t acc = 0;
+    while (e != end) {
+        const uint32_t entry = *e++;
+        x += entry >> shift;
+        acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[entry & mask]);
+    }
+    return acc;
+}
+
+/* ... and gap and index planes (16-bit entries): two byte loads, no
+ * unpacking, the tightest loop GCC and Clang make of it. */
+static uint32_t sparse_row_planes(const uint8_t *gap, const uint8_t *index, int32_t n,
+                                  const int8_t *x, const int8_t *codebook)
+{
+    const uint8_t *end = gap + n;
+    uint32_t acc = 0;
+    while (gap != end) {
+        x += *gap++;
+        acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[*index++]);
+    }
+    return acc;
+}
+
 eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
                                        const eg_sparse_weights *weights,
                                        const int32_t *bias, int32_t out_features,
                                        const eg_requant *requant, int8_t *output)
 {
+    const uint8_t *entries;
+    const uint8_t *indices;
     int32_t o;
-    const uint8_t *entries8;
-    const uint16_t *entries16;
 
-    if (weights == NULL || weights->row_entries == NULL ||
-        !codebook_ok(weights->version, weights->codebook, weights->codebook_size,
-                     weights->index_bits) ||
+    if (weights == NULL || !sparse_weights_ok(weights) ||
         !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
         return EG_ERR_ARG;
     }
-    if (!((weights->entry_bits == 8 && weights->entries8 != NULL &&
-           weights->index_bits < 8) ||
-          (weights->entry_bits == 16 && weights->entries16 != NULL))) {
-        return EG_ERR_ARG;
-    }
-    entries8 = weights->entries8;
-    entries16 = weights->entries16;
+    entries = weights->entries;
+    indices = weights->indices;
     for (o = 0; o < out_features; ++o) {
-        const int8_t *codebook = weights->codebook;
-        const uint32_t shift = (uint32_t)weights->index_bits;
-        const uint32_t mask = (1u << shift) - 1u;
         const int32_t n = weights->row_entries[o];
-        const int8_t *x = input;
         uint32_t acc = (uint32_t)bias[o];
-        if (entries16 != NULL) {
-            const uint16_t *e = entries16;
-            const uint16_t *end = entries16 + n;
-            while (e != end) {
-                const uint32_t entry = *e++;
-                x += entry >> shift;
-                acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[entry & mask]);
-            }
-            entries16 = end;
+        if (weights->entry_bits == 16) {
+            acc += sparse_row_planes(entries, indices, n, input, weights->codebook);
+            indices += n;
         } else {
-            const uint8_t *e = entries8;
-            const uint8_t *end = entries8 + n;
-            while (e != end) {
-                const uint32_t entry = *e++;
-                x += entry >> shift;
-                acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[entry & mask]);
-            }
-            entries8 = end;
+            acc += sparse_row_packed(entries, n, input, weights->codebook,
+                                     (uint32_t)weights->index_bits);
         }
+        entries += n;
         output[o] = output_stage_channel(wrap_int32(acc), o, requant);
     }
     return EG_OK;

@@ -1,100 +1,22 @@
 /*
- * requantize.c: the fixed-point scaling of TFLite's int8 specification.
- *
- * An int32 accumulator is scaled by a real factor M = multiplier * 2^(shift - 31)
- * with multiplier a Q31 value in [2^30, 2^31) (or 0). Two roundings exist
- * (eg_rounding); both are reproduced here bit for bit, for every int32
- * input, without undefined or implementation-defined behaviour:
- *  - no signed left shift of a negative value (products are taken instead);
- *  - no signed right shift of a negative value (asr32/asr64 below);
- *  - no signed overflow (64-bit products, explicit saturation).
+ * requantize.c: the public entry points of the fixed-point scaling; the
+ * arithmetic itself is in eg_requantize.h, which the kernels inline.
  */
+#include "eg_requantize.h"
 #include "eg_runtime.h"
-
-/* floor(x / 2^n), n in [0, 31]. For x < 0, ~x == -x - 1 >= 0 (int32_t is
- * two's complement by definition), so the shift only sees a non-negative
- * value: floor(x / 2^n) == ~((-x - 1) >> n). Compilers emit one arithmetic
- * shift for this. */
-static int32_t asr32(int32_t x, int32_t n)
-{
-    return x < 0 ? ~(~x >> n) : x >> n;
-}
-
-/* floor(x / 2^n), n in [0, 63]; as asr32. */
-static int64_t asr64(int64_t x, int32_t n)
-{
-    return x < 0 ? ~(~x >> n) : x >> n;
-}
-
-static int32_t saturate_int32(int64_t x)
-{
-    if (x > INT32_MAX) {
-        return INT32_MAX;
-    }
-    if (x < INT32_MIN) {
-        return INT32_MIN;
-    }
-    return (int32_t)x;
-}
 
 int32_t eg_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
 {
-    int64_t ab;
-    if (a == INT32_MIN && b == INT32_MIN) {
-        return INT32_MAX;
-    }
-    ab = (int64_t)a * (int64_t)b;
-    /* gemmlowp adds 2^30 (or 1 - 2^30 to a negative product) and divides by
-     * 2^31 truncating; both cases equal floor((ab + 2^30) / 2^31), i.e.
-     * round(ab / 2^31) with ties toward +infinity. |ab| <= 2^62 - 2^31 here,
-     * so the sum cannot overflow and the result fits int32. */
-    return (int32_t)asr64(ab + ((int64_t)1 << 30), 31);
+    return rq_srdhm(a, b);
 }
 
 int32_t eg_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
-    uint32_t mask;
-    int32_t remainder;
-    int32_t threshold;
-    if (exponent <= 0) {
-        return x;
-    }
-    if (exponent > 31) {
-        exponent = 31;
-    }
-    mask = ((uint32_t)1 << exponent) - 1u;
-    /* The low bits of x's two's-complement representation: x mod 2^exponent. */
-    remainder = (int32_t)((uint32_t)x & mask);
-    /* Round half away from zero: a negative x's tie goes down. */
-    threshold = (int32_t)(mask >> 1) + (x < 0 ? 1 : 0);
-    /* asr32 <= 2^30 - 1 for exponent >= 1, so adding 1 cannot overflow. */
-    return asr32(x, exponent) + (remainder > threshold ? 1 : 0);
+    return rq_rdbp(x, exponent);
 }
 
 int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
                       eg_rounding rounding)
 {
-    if (shift > 30) {
-        shift = 30;
-    } else if (shift < -31) {
-        shift = -31;
-    }
-    if (rounding == EG_ROUNDING_SINGLE) {
-        /* (acc * multiplier + 2^(total - 1)) >> total, total in [1, 62]:
-         * |acc * multiplier| <= 2^62 and the rounder <= 2^61, so the sum
-         * fits int64. */
-        const int32_t total = 31 - shift;
-        const int64_t product = (int64_t)acc * (int64_t)multiplier;
-        return saturate_int32(asr64(product + ((int64_t)1 << (total - 1)), total));
-    }
-    /* Double rounding: TFLite's MultiplyByQuantizedMultiplier. The left
-     * shift is a multiplication by 2^shift in 64 bits (|result| <= 2^61),
-     * saturated back to int32. */
-    if (shift > 0) {
-        const int64_t scaled = (int64_t)acc * ((int64_t)1 << shift);
-        return eg_saturating_rounding_doubling_high_mul(saturate_int32(scaled),
-                                                        multiplier);
-    }
-    return eg_rounding_divide_by_pot(
-        eg_saturating_rounding_doubling_high_mul(acc, multiplier), -shift);
+    return rq_requantize(acc, multiplier, shift, rounding);
 }

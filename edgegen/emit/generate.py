@@ -171,13 +171,19 @@ class _Builder:
         return symbol
 
     def requant(self, symbol: str, rq, layer: str) -> dict:
+        """One multiplier and shift for the whole layer when every channel
+        has the same (a per-tensor weight scale, as weight sharing gives)."""
+        per_tensor = bool(np.all(rq.multiplier == rq.multiplier[0]) and
+                          np.all(rq.shift == rq.shift[0]))
+        count = 1 if per_tensor else len(rq.multiplier)
         return {
-            "multiplier": self.array(symbol, "multiplier", rq.multiplier, layer),
-            "shift": self.array(symbol, "shift", rq.shift, layer),
+            "multiplier": self.array(symbol, "multiplier", rq.multiplier[:count], layer),
+            "shift": self.array(symbol, "shift", rq.shift[:count], layer),
             "output_offset": c_int(rq.output_zero_point),
             "act_min": c_int(rq.act_min),
             "act_max": c_int(rq.act_max),
             "rounding": _ROUNDING_ENUM[rq.rounding],
+            "per_tensor": int(per_tensor),
         }
 
     def layer(self, index: int, node) -> dict:

@@ -9,9 +9,10 @@ kernels do, so that generation can prove every stream before writing it.
 * ``dense``: the int8 matrix;
 * ``codebook``: every position as a ``b``-bit index into an int8 codebook
   (slot 0 holds 0, padded to 2^b slots), MSB-first fields;
-* ``sparse``: nonzeros only, each an 8- or 16-bit entry
-  ``(gap << b) | index`` with the relative column indices and fillers of
-  ``relative_index``, plus the number of entries of each row;
+* ``sparse``: nonzeros only, each an 8-bit entry ``(gap << b) | index``
+  or a 16-bit one (an 8-bit gap and an 8-bit index in two planes), with the
+  relative column indices and fillers of ``relative_index``, plus the
+  number of entries of each row;
 * ``huffman``: the sparse entries (or, with ``gap_bits=0``, every
   position's index) canonically Huffman-coded in one interleaved stream
   (gap code, then index code, per entry), with lookup tables for the C
@@ -180,26 +181,25 @@ def _row_entries(row_ends: np.ndarray) -> np.ndarray:
 
 
 def store_sparse(matrix: WeightMatrix, entry_bits: int) -> StoredWeights:
-    """Entries of ``entry_bits`` (8 or 16) bits: ``gap_bits = entry_bits -
-    index_bits`` of relative column index above the codebook index."""
+    """``entry_bits`` 8: one byte ``(gap << index_bits) | index`` per entry
+    (``gap_bits = 8 - index_bits``); 16: an 8-bit gap plane and an 8-bit
+    index plane (``gap_bits = 8``), two byte loads per entry."""
     if entry_bits not in (8, 16):
         raise ValueError(f"entry_bits must be 8 or 16, got {entry_bits}")
     bits = matrix.index_bits
-    gap_bits = entry_bits - bits
+    gap_bits = 8 if entry_bits == 16 else 8 - bits
     if gap_bits < 1:
         raise FormatUnavailable(f"{bits}-bit indices leave no gap field in {entry_bits}-bit entries")
     streams = encode_relative(matrix.mask, matrix.indices, gap_bits)
-    entries = (streams.gaps << bits) | streams.indices
-    dtype = np.uint8 if entry_bits == 8 else np.uint16
-    arrays = {
-        "codebook": _padded_codebook(matrix),
-        "entries": entries.astype(dtype),
-        "row_entries": _row_entries(streams.row_ends),
-    }
-    wide = entry_bits == 16
-    struct = (STREAM_FORMAT_VERSION, "codebook", 1 << bits, bits, entry_bits,
-              None if wide else "entries", "entries" if wide else None, "row_entries",
-              matrix.max_row_nonzeros)
+    arrays = {"codebook": _padded_codebook(matrix)}
+    if entry_bits == 16:
+        arrays["entries"] = np.asarray(streams.gaps, dtype=np.uint8)
+        arrays["indices"] = np.asarray(streams.indices, dtype=np.uint8)
+    else:
+        arrays["entries"] = ((streams.gaps << bits) | streams.indices).astype(np.uint8)
+    arrays["row_entries"] = _row_entries(streams.row_ends)
+    struct = (STREAM_FORMAT_VERSION, "codebook", 1 << bits, bits, entry_bits, "entries",
+              "indices" if entry_bits == 16 else None, "row_entries", matrix.max_row_nonzeros)
     params = {"index_bits": bits, "entry_bits": entry_bits, "gap_bits": gap_bits,
               "fillers": streams.fillers, "nonzeros": matrix.nonzeros}
     return StoredWeights("sparse", matrix.values.shape, arrays, struct, params,

@@ -75,11 +75,14 @@ def _place(stored: StoredWeights, gaps, indices, row_entries) -> np.ndarray:
 
 def _decode_sparse(stored: StoredWeights) -> np.ndarray:
     bits = _field(stored, 3)
-    entry_bits = _field(stored, 4)
-    entries = _array(stored, _field(stored, 5) if entry_bits == 8 else _field(stored, 6))
-    entries = entries.astype(np.int64)
-    return _place(stored, entries >> bits, entries & ((1 << bits) - 1),
-                  _array(stored, _field(stored, 7)))
+    entries = _array(stored, _field(stored, 5)).astype(np.int64)
+    if _field(stored, 4) == 16:
+        gaps, indices = entries, _array(stored, _field(stored, 6)).astype(np.int64)
+        if indices.shape != gaps.shape:
+            raise StreamError("the gap and index planes differ in length")
+    else:
+        gaps, indices = entries >> bits, entries & ((1 << bits) - 1)
+    return _place(stored, gaps, indices, _array(stored, _field(stored, 7)))
 
 
 class _Reader:

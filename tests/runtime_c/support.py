@@ -54,9 +54,13 @@ class CKernels:
         }[rounding]
 
     def requant(self, rq: Requant):
-        """(eg_requant *, keep-alive list)."""
-        mult, mult_p = self.i32(rq.multiplier)
-        shift, shift_p = self.i32(rq.shift)
+        """(eg_requant *, keep-alive list). A Requant whose channels all
+        share one multiplier and shift is passed per tensor (one of each),
+        as the generator emits it."""
+        per_tensor = len(set(zip(rq.multiplier.tolist(), rq.shift.tolist()))) == 1
+        count = 1 if per_tensor else len(rq.multiplier)
+        mult, mult_p = self.i32(rq.multiplier[:count])
+        shift, shift_p = self.i32(rq.shift[:count])
         struct = self.ffi.new(
             "eg_requant *",
             {
@@ -66,6 +70,7 @@ class CKernels:
                 "act_min": rq.act_min,
                 "act_max": rq.act_max,
                 "rounding": self.rounding(rq.rounding),
+                "per_tensor": int(per_tensor),
             },
         )
         return struct, [mult, mult_p, shift, shift_p]

@@ -2,6 +2,8 @@
 golden model, byte for byte, over random shapes, sparsities, codebooks,
 entry and gap widths, quantization parameters and both roundings."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -46,6 +48,16 @@ def sparse_weights(rng, shape, codebook_size: int, sparsity: str) -> np.ndarray:
     return rows.reshape(shape)
 
 
+def maybe_per_tensor(rng, requant):
+    """Every other case: one multiplier and shift for all channels (the
+    per-tensor scale of a shared codebook), which the C gets per tensor."""
+    if rng.random() < 0.5:
+        return requant
+    channels = len(requant.multiplier)
+    return replace(requant, multiplier=np.full(channels, requant.multiplier[0], np.int32),
+                   shift=np.full(channels, requant.shift[0], np.int32))
+
+
 def formats(rng, matrix):
     """Every layout of a matrix, with random widths where they are free."""
     bits = matrix.index_bits
@@ -64,7 +76,8 @@ def check_fc(ck, seed, features, outputs, codebook_size, sparsity, rounding, bat
     x = random_int8(rng, (batch, features))
     bias = random_bias(rng, outputs, features)
     zp = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
-    requant = random_requant(rng, outputs, features, rounding, rng.choice(["realistic", "wild"]))
+    requant = maybe_per_tensor(rng, random_requant(rng, outputs, features, rounding,
+                                                   rng.choice(["realistic", "wild"])))
     expected = kernels.fully_connected(x, weight, bias, zp, requant)
     folded = fold_zero_point(weight, bias, zp)
     for stored in formats(rng, weight_matrix(weight)):
@@ -82,7 +95,8 @@ def check_conv(ck, seed, h, w, c, o, kernel, stride, padding, codebook_size, spa
     terms = kh * kw * c
     bias = random_bias(rng, o, terms)
     zp = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
-    requant = random_requant(rng, o, terms, rounding, rng.choice(["realistic", "wild"]))
+    requant = maybe_per_tensor(rng, random_requant(rng, o, terms, rounding,
+                                                   rng.choice(["realistic", "wild"])))
     expected = kernels.conv2d(x, weight, bias, stride, padding, zp, requant)
     folded = fold_zero_point(weight, bias, zp)
     for stored in formats(rng, weight_matrix(weight)):

@@ -1,0 +1,111 @@
+/*
+ * eg_requantize.h: the fixed-point scaling of TFLite's int8 specification,
+ * as static inline functions. Private to runtime_c/: the kernels inline it
+ * into their per-output work (a call per output costs more than the
+ * scaling itself), and requantize.c exposes it as the public
+ * eg_requantize and its two building blocks.
+ *
+ * An int32 accumulator is scaled by a real factor M = multiplier * 2^(shift - 31)
+ * with multiplier a Q31 value in [2^30, 2^31) (or 0). Two roundings exist
+ * (eg_rounding); both are reproduced here bit for bit, for every int32
+ * input, without undefined or implementation-defined behaviour:
+ *  - no signed left shift of a negative value (products are taken instead);
+ *  - no signed right shift of a negative value (rq_asr32/rq_asr64 below);
+ *  - no signed overflow (64-bit products, explicit saturation).
+ */
+#ifndef EG_REQUANTIZE_H
+#define EG_REQUANTIZE_H
+
+#include <stdint.h>
+
+#include "eg_runtime.h"
+
+/* floor(x / 2^n), n in [0, 31]. For x < 0, ~x == -x - 1 >= 0 (int32_t is
+ * two's complement by definition), so the shift only sees a non-negative
+ * value: floor(x / 2^n) == ~((-x - 1) >> n). Compilers emit one arithmetic
+ * shift for this. */
+static inline int32_t rq_asr32(int32_t x, int32_t n)
+{
+    return x < 0 ? ~(~x >> n) : x >> n;
+}
+
+/* floor(x / 2^n), n in [0, 63]; as asr32. */
+static inline int64_t rq_asr64(int64_t x, int32_t n)
+{
+    return x < 0 ? ~(~x >> n) : x >> n;
+}
+
+static inline int32_t rq_saturate_int32(int64_t x)
+{
+    if (x > INT32_MAX) {
+        return INT32_MAX;
+    }
+    if (x < INT32_MIN) {
+        return INT32_MIN;
+    }
+    return (int32_t)x;
+}
+
+static inline int32_t rq_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    /* gemmlowp adds 2^30 (or 1 - 2^30 to a negative product) and divides by
+     * 2^31 truncating; both cases equal floor((ab + 2^30) / 2^31), i.e.
+     * round(ab / 2^31) with ties toward +infinity. |ab| <= 2^62 - 2^31 here,
+     * so the sum cannot overflow and the result fits int32. */
+    return (int32_t)rq_asr64(ab + ((int64_t)1 << 30), 31);
+}
+
+static inline int32_t rq_rdbp(int32_t x, int32_t exponent)
+{
+    uint32_t mask;
+    int32_t remainder;
+    int32_t threshold;
+    if (exponent <= 0) {
+        return x;
+    }
+    if (exponent > 31) {
+        exponent = 31;
+    }
+    mask = ((uint32_t)1 << exponent) - 1u;
+    /* The low bits of x's two's-complement representation: x mod 2^exponent. */
+    remainder = (int32_t)((uint32_t)x & mask);
+    /* Round half away from zero: a negative x's tie goes down. */
+    threshold = (int32_t)(mask >> 1) + (x < 0 ? 1 : 0);
+    /* asr32 <= 2^30 - 1 for exponent >= 1, so adding 1 cannot overflow. */
+    return rq_asr32(x, exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t rq_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                                    eg_rounding rounding)
+{
+    if (shift > 30) {
+        shift = 30;
+    } else if (shift < -31) {
+        shift = -31;
+    }
+    if (rounding == EG_ROUNDING_SINGLE) {
+        /* (acc * multiplier + 2^(total - 1)) >> total, total in [1, 62]:
+         * |acc * multiplier| <= 2^62 and the rounder <= 2^61, so the sum
+         * fits int64. */
+        const int32_t total = 31 - shift;
+        const int64_t product = (int64_t)acc * (int64_t)multiplier;
+        return rq_saturate_int32(rq_asr64(product + ((int64_t)1 << (total - 1)), total));
+    }
+    /* Double rounding: TFLite's MultiplyByQuantizedMultiplier. The left
+     * shift is a multiplication by 2^shift in 64 bits (|result| <= 2^61),
+     * saturated back to int32. */
+    if (shift > 0) {
+        const int64_t scaled = (int64_t)acc * ((int64_t)1 << shift);
+        return rq_srdhm(rq_saturate_int32(scaled),
+                                                        multiplier);
+    }
+    return rq_rdbp(
+        rq_srdhm(acc, multiplier), -shift);
+}
+
+#endif /* EG_REQUANTIZE_H */
