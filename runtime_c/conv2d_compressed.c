@@ -262,30 +262,31 @@ eg_status eg_conv2d_huffman_s8(const int8_t *input, const eg_shape *in,
                                int8_t *output, const eg_shape *out)
 {
     const conv_job job = {input, in, out, kernel_h, kernel_w, params, bias, requant, output};
-    eg_bit_reader reader;
     tap_list taps;
+    uint32_t pos = 0;
     int32_t o;
 
     if (weights == NULL || !huffman_weights_ok(weights) || !conv_args_ok(&job) ||
         !taps_init(&taps, &job, scratch, scratch_bytes, weights->max_row_nonzeros)) {
         return EG_ERR_ARG;
     }
-    eg_br_init(&reader, weights->stream);
     for (o = 0; o < out->c; ++o) {
         const int32_t n = weights->row_entries[o];
         const int every_position = weights->gaps.max_length == 0;
         int32_t column = 0, k;
         taps_start(&taps);
         for (k = 0; k < n; ++k) {
+            const uint32_t bits = eg_window(weights->stream, pos);
+            uint32_t gap_length = 0, index_length;
             int32_t gap = 0, index;
-            eg_br_refill(&reader);
             if (!every_position) {
-                gap = eg_br_huffman(&reader, &weights->gaps);
+                gap = eg_huffman(bits, &weights->gaps, &gap_length);
             }
-            index = eg_br_huffman(&reader, &weights->indices);
+            index = eg_huffman(bits << gap_length, &weights->indices, &index_length);
             if ((gap | index) < 0) {
                 return EG_ERR_DATA;
             }
+            pos += gap_length + index_length;
             column += gap;
             if (weights->codebook[index] != 0 &&
                 !taps_add(&taps, column, weights->codebook[index])) {

@@ -3,11 +3,14 @@
  * fields and canonical Huffman codes). Private to runtime_c/: static inline
  * so that each kernel's inner loop keeps the reader in registers.
  *
- * The reader holds the next unread bits left-aligned in a 32-bit word.
- * After eg_br_refill() at least 25 bits are held, enough for one codebook
- * index (<= 8 bits) or one gap code and one index code (<= 12 bits each).
- * Refilling reads whole bytes up to 4 bytes past the last consumed bit:
- * every stream ends with 4 zero bytes so that this never leaves the array.
+ * Two ways to read, both MSB-first and both reading up to 4 bytes past the
+ * last bit they use (every stream ends with 4 zero bytes for them):
+ *  - eg_bit_reader holds the next unread bits left-aligned in a 32-bit
+ *    word; after eg_br_refill() at least 25 bits are held (fixed-width
+ *    fields, the codebook layout);
+ *  - eg_window() loads the 32 bits at any bit position, for the Huffman
+ *    layout: one window per entry covers its gap code and its index code
+ *    (at most 12 bits each).
  */
 #ifndef EG_BIT_READER_H
 #define EG_BIT_READER_H
@@ -47,35 +50,44 @@ static inline uint32_t eg_br_take(eg_bit_reader *r, int32_t width)
     return field;
 }
 
-/* A code longer than the table's lookup: the canonical search over the
- * lengths past lut_bits. Returns the symbol, or -1 if no code matches. */
-static inline int32_t eg_br_huffman_long(eg_bit_reader *r, const eg_huffman_table *t)
+/* The 32 stream bits from bit position `pos` on, the first in bit 31: at
+ * least 25 of them belong to the stream (or its zero padding). Compilers
+ * make one unaligned load and a byte swap of it where the core has them. */
+static inline uint32_t eg_window(const uint8_t *stream, uint32_t pos)
 {
-    int32_t length;
-    for (length = t->lut_bits + 1; length <= t->max_length; ++length) {
-        uint32_t code = r->bits >> (32 - length);
-        uint32_t rank = code - t->first[length];
-        if (rank < t->count[length]) {
-            r->bits <<= length;
-            r->count -= length;
-            return t->symbols[t->offset[length] + rank];
+    const uint8_t *p = stream + (pos >> 3);
+    const uint32_t word = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+                          ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+    return word << (pos & 7u);
+}
+
+/* A code longer than the table's lookup: the canonical search over the
+ * lengths past lut_bits. */
+static inline int32_t eg_huffman_long(uint32_t bits, const eg_huffman_table *t,
+                                      uint32_t *length)
+{
+    int32_t len;
+    for (len = t->lut_bits + 1; len <= t->max_length; ++len) {
+        const uint32_t rank = (bits >> (32 - len)) - t->first[len];
+        if (rank < t->count[len]) {
+            *length = (uint32_t)len;
+            return t->symbols[t->offset[len] + rank];
         }
     }
+    *length = 0;
     return -1;
 }
 
-/* One Huffman-coded symbol (the reader must hold max_length bits), or -1
- * for a bit pattern that is no code of the table. */
-static inline int32_t eg_br_huffman(eg_bit_reader *r, const eg_huffman_table *t)
+/* The symbol whose code starts at bit 31 of `bits` (its length in
+ * *length), or -1 for a bit pattern that is no code of the table. */
+static inline int32_t eg_huffman(uint32_t bits, const eg_huffman_table *t, uint32_t *length)
 {
-    uint32_t entry = t->lut[r->bits >> (32 - t->lut_bits)];
+    const uint32_t entry = t->lut[bits >> (32 - t->lut_bits)];
     if (entry != 0u) {
-        int32_t length = (int32_t)(entry >> 12);
-        r->bits <<= length;
-        r->count -= length;
+        *length = entry >> 12;
         return (int32_t)(entry & 0xFFFu);
     }
-    return eg_br_huffman_long(r, t);
+    return eg_huffman_long(bits, t, length);
 }
 
 #endif /* EG_BIT_READER_H */

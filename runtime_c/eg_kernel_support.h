@@ -13,6 +13,14 @@
 #include "eg_requantize.h"
 #include "eg_runtime.h"
 
+/* Keeps a rarely taken path out of a hot loop, so that the loop's values
+ * stay in registers (GCC and Clang; elsewhere a plain function). */
+#if defined(__GNUC__)
+#define EG_NOINLINE __attribute__((noinline))
+#else
+#define EG_NOINLINE
+#endif
+
 /* The int32 value congruent to u modulo 2^32 (a portable two's-complement
  * reinterpretation; compilers emit nothing for it). */
 static inline int32_t wrap_int32(uint32_t u)

@@ -128,47 +128,101 @@ eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
     return EG_OK;
 }
 
+#define SLOW_ENTRY_FAILED 0xFFFFFFFFu
+
+/* An entry whose gap or index code the lookup tables do not cover, decoded
+ * the slow way, packed as (length << 20) | (gap << 8) | index (length <= 24,
+ * gap <= 4095, index <= 255), or SLOW_ENTRY_FAILED for a bit pattern that
+ * is no code. Packed, so that the hot loop's values need no address. */
+static EG_NOINLINE uint32_t huffman_entry_slow(const eg_huffman_weights *w, uint32_t bits)
+{
+    uint32_t gap_length = 0, index_length;
+    int32_t gap = 0, index;
+    if (w->gaps.max_length != 0) {
+        gap = eg_huffman(bits, &w->gaps, &gap_length);
+    }
+    index = eg_huffman(bits << gap_length, &w->indices, &index_length);
+    if ((gap | index) < 0 || gap > 4095 || index > 255) {
+        return SLOW_ENTRY_FAILED;
+    }
+    return ((gap_length + index_length) << 20) | ((uint32_t)gap << 8) | (uint32_t)index;
+}
+
+/* The products of one Huffman-coded row of n entries, read from bit `*pos`
+ * on (advanced past them); 0 for a bit pattern that is no code. The fast
+ * path is one window and one lookup per code; codes longer than the
+ * lookup go through huffman_entry_slow. */
+static int huffman_row(const eg_huffman_weights *w, uint32_t *pos, int32_t n,
+                       const int8_t *x, uint32_t *acc)
+{
+    const uint8_t *stream = w->stream;
+    const int8_t *codebook = w->codebook;
+    const uint16_t *index_lut = w->indices.lut;
+    const uint32_t index_shift = 32u - (uint32_t)w->indices.lut_bits;
+    uint32_t at = *pos;
+    uint32_t sum = 0;
+    if (w->gaps.max_length == 0) {
+        const int8_t *end = x + n;
+        while (x != end) {
+            const uint32_t bits = eg_window(stream, at);
+            uint32_t entry = index_lut[bits >> index_shift];
+            if (entry == 0u) {
+                const uint32_t slow = huffman_entry_slow(w, bits);
+                if (slow == SLOW_ENTRY_FAILED) {
+                    return 0;
+                }
+                entry = ((slow >> 20) << 12) | (slow & 0xFFu);
+            }
+            at += entry >> 12;
+            sum += (uint32_t)((int32_t)*x++ * (int32_t)codebook[entry & 0xFFFu]);
+        }
+    } else {
+        const uint16_t *gap_lut = w->gaps.lut;
+        const uint32_t gap_shift = 32u - (uint32_t)w->gaps.lut_bits;
+        const int8_t *x_last = x;
+        for (; n > 0; --n) {
+            const uint32_t bits = eg_window(stream, at);
+            const uint32_t gap_entry = gap_lut[bits >> gap_shift];
+            const uint32_t gap_length = gap_entry >> 12;
+            const uint32_t index_entry = index_lut[(bits << gap_length) >> index_shift];
+            uint32_t step = gap_length + (index_entry >> 12);
+            uint32_t gap = gap_entry & 0xFFFu;
+            uint32_t index = index_entry & 0xFFFu;
+            if (gap_entry == 0u || index_entry == 0u) {
+                const uint32_t slow = huffman_entry_slow(w, bits);
+                if (slow == SLOW_ENTRY_FAILED) {
+                    return 0;
+                }
+                step = slow >> 20;
+                gap = (slow >> 8) & 0xFFFu;
+                index = slow & 0xFFu;
+            }
+            at += step;
+            x_last += gap;
+            sum += (uint32_t)((int32_t)*x_last++ * (int32_t)codebook[index]);
+        }
+    }
+    *pos = at;
+    *acc += sum;
+    return 1;
+}
+
 eg_status eg_fully_connected_huffman_s8(const int8_t *input, int32_t in_features,
                                         const eg_huffman_weights *weights,
                                         const int32_t *bias, int32_t out_features,
                                         const eg_requant *requant, int8_t *output)
 {
-    eg_bit_reader reader;
+    uint32_t pos = 0;
     int32_t o;
 
     if (weights == NULL || !huffman_weights_ok(weights) ||
         !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
         return EG_ERR_ARG;
     }
-    eg_br_init(&reader, weights->stream);
     for (o = 0; o < out_features; ++o) {
-        const int8_t *codebook = weights->codebook;
-        const int32_t n = weights->row_entries[o];
-        const int8_t *x = input;
         uint32_t acc = (uint32_t)bias[o];
-        int32_t k;
-        if (weights->gaps.max_length == 0) {
-            for (k = 0; k < n; ++k) {
-                int32_t index;
-                eg_br_refill(&reader);
-                index = eg_br_huffman(&reader, &weights->indices);
-                if (index < 0) {
-                    return EG_ERR_DATA;
-                }
-                acc += (uint32_t)((int32_t)x[k] * (int32_t)codebook[index]);
-            }
-        } else {
-            for (k = 0; k < n; ++k) {
-                int32_t gap, index;
-                eg_br_refill(&reader);
-                gap = eg_br_huffman(&reader, &weights->gaps);
-                index = eg_br_huffman(&reader, &weights->indices);
-                if ((gap | index) < 0) {
-                    return EG_ERR_DATA;
-                }
-                x += gap;
-                acc += (uint32_t)((int32_t)*x++ * (int32_t)codebook[index]);
-            }
+        if (!huffman_row(weights, &pos, weights->row_entries[o], input, &acc)) {
+            return EG_ERR_DATA;
         }
         output[o] = output_stage_channel(wrap_int32(acc), o, requant);
     }

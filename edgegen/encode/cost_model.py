@@ -44,6 +44,7 @@ def instructions(stored: StoredWeights, work: LayerWork, costs: dict) -> int:
     """Modelled instructions of one inference of the layer."""
     c = costs[work.kind][stored.format]
     total = c["per_output"] * work.outputs
+    total += c.get("per_long_code", 0.0) * stored.params.get("long_codes", 0)
     if work.kind == "fully_connected":
         unit = "per_position" if stored.format in ("dense", "codebook") else "per_entry"
         total += c[unit] * stored.entries

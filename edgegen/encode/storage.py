@@ -314,7 +314,12 @@ def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int) -> StoredW
     index_table = _stream_table(indices, bits)
     arrays = {"codebook": matrix.codebook.copy()}
     gap_codes = None if gap_table is None else _coded(np.asarray(streams.gaps), gap_table)
-    arrays["stream"] = _padded_stream(_interleave(gap_codes, _coded(indices, index_table)))
+    index_codes = _coded(indices, index_table)
+    arrays["stream"] = _padded_stream(_interleave(gap_codes, index_codes))
+    # Codes the lookup does not cover cost the decoder a canonical search.
+    long_codes = int(np.count_nonzero(index_codes[1] > lut_bits))
+    if gap_codes is not None:
+        long_codes += int(np.count_nonzero(gap_codes[1] > lut_bits))
     arrays["row_entries"] = np.asarray(row_entries, dtype=np.uint16)
     gap_tables = None if gap_table is None else code_tables(gap_table, lut_bits)
     index_tables = code_tables(index_table, lut_bits)
@@ -322,7 +327,7 @@ def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int) -> StoredW
               "row_entries", _table_fields("gaps", gap_tables, arrays),
               _table_fields("indices", index_tables, arrays), matrix.max_row_nonzeros)
     params = {"index_bits": bits, "gap_bits": gap_bits, "lut_bits": lut_bits,
-              "fillers": fillers, "nonzeros": matrix.nonzeros,
+              "fillers": fillers, "nonzeros": matrix.nonzeros, "long_codes": long_codes,
               "gap_code_length": 0 if gap_table is None else gap_table.max_length,
               "index_code_length": index_table.max_length}
     return StoredWeights("huffman", (rows, columns), arrays, struct, params,

@@ -48,7 +48,7 @@ from edgegen.reference.numerics import fold_zero_point
 
 OPTIMIZE = ("size", "speed", "balanced")
 AUTO = "auto"
-LUT_BITS_CANDIDATES = (6, 9)
+LUT_BITS_CANDIDATES = (6, 8, 10)
 
 
 @dataclass(frozen=True)
