@@ -35,6 +35,17 @@ class LayerWork:
         return self.rows * self.pixels
 
 
+def layer_work_of(qgraph, index: int) -> LayerWork:
+    """The work of the weight layer at node ``index`` of a QGraph."""
+    node = qgraph.nodes[index]
+    rows = node.op.weight.shape[0]
+    columns = int(node.op.weight.size // rows)
+    shape = qgraph.tensor(node.output).shape
+    if len(node.op.weight.shape) == 4:
+        return LayerWork("conv2d", rows, columns, int(shape[0] * shape[1]))
+    return LayerWork("fully_connected", rows, columns, 1)
+
+
 def load_costs(path: Path = COSTS_FILE) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -44,7 +44,7 @@ MAX_ROW_ENTRIES = (1 << 16) - 1  # row_entries are uint16
 MAX_GAP_SYMBOL_BITS = 12  # gap symbols share a lookup entry with a 4-bit length
 
 # Bytes of each weights struct on a 32-bit target (pointers and int32 fields).
-STRUCT_BYTES = {"dense": 0, "codebook": 6 * 4, "sparse": 9 * 4, "huffman": (6 + 2 * 7 + 1) * 4}
+STRUCT_BYTES = {"dense": 0, "codebook": 6 * 4, "sparse": 9 * 4, "huffman": (5 + 2 * 7 + 1) * 4}
 
 
 class FormatUnavailable(ValueError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgegen.encode.cost_model import LayerWork, instructions, load_costs
+from edgegen.encode.cost_model import instructions, layer_work_of, load_costs
 from edgegen.encode.relative_index import choose_gap_bits
 from edgegen.encode.storage import (
     FORMATS,
@@ -124,16 +124,6 @@ class StoragePlan:
         return {layer.name: layer.format for layer in self.layers}
 
 
-def layer_work(qgraph: QGraph, node) -> LayerWork:
-    op = node.op
-    rows = op.weight.shape[0]
-    columns = int(op.weight.size // rows)
-    if isinstance(op, QConv2D):
-        oh, ow, _ = qgraph.tensor(node.output).shape
-        return LayerWork("conv2d", rows, columns, oh * ow)
-    return LayerWork("fully_connected", rows, columns, 1)
-
-
 def _huffman_variants(matrix: WeightMatrix):
     """Gap widths around the best fixed-width one, every position (0), and
     two lookup widths each."""
@@ -200,7 +190,7 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
     node = qgraph.nodes[index]
     op = node.op
     matrix = weight_matrix(op.weight, op.codebook)
-    work = layer_work(qgraph, node)
+    work = layer_work_of(qgraph, index)
     formats = FORMATS if requested == AUTO else (requested,)
     variants = _stored_variants(matrix, formats)
     if not variants:

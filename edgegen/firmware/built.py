@@ -29,6 +29,8 @@ class FirmwareBuild:
     input_size: int  # bytes of one input vector
     output_size: int  # bytes of one output vector
     instructions_estimate: int  # per inference, for time limits only
+    formats: tuple[tuple[str, str], ...] = ()  # (weight layer, storage format)
+    storage_note: str | None = None  # why the storage differs from what was asked
 
     @property
     def flash_bytes(self) -> int:
@@ -48,6 +50,10 @@ class FirmwareBuild:
             f"+ bss {f.bss:,} (arena {f.arena_bytes:,}, input/output {f.io_bytes:,}) "
             f"+ stack estimate {f.stack.bytes:,}",
         ]
+        if self.formats:
+            lines.append("  weights stored: " + ", ".join(f"{n} {f}" for n, f in self.formats))
+        if self.storage_note:
+            lines.append(f"  note: {self.storage_note}")
         for caveat in f.stack.caveats:
             lines.append(f"  stack estimate caveat: {caveat}")
         images = ", ".join(f"{name}.elf" for name in self.images)

@@ -25,7 +25,8 @@ from edgegen.firmware.folder import DEFAULT_OPT, FolderLayout, SelftestVectors
 from edgegen.firmware.qemu import estimate_instructions
 from edgegen.firmware.vectors import as_vectors, random_vectors
 from edgegen.ir import QGraph
-from edgegen.jobs.lower import StorageChoice, lower
+from edgegen.encode.storage_plan import FormatRequest
+from edgegen.jobs.lower import Lowered, StorageChoice, lower
 from edgegen.output_folder import atomic_folder
 
 DEFAULT_SELFTEST_VECTORS = 4
@@ -33,7 +34,7 @@ DEFAULT_SELFTEST_VECTORS = 4
 
 def _write_and_measure(folder: Path, qgraph: QGraph, board: Board, selftest: SelftestVectors,
                        opt: str, extra_cflags: tuple[str, ...],
-                       storage: StorageChoice) -> tuple[FolderLayout, FootprintReport]:
+                       storage: StorageChoice) -> tuple[FolderLayout, FootprintReport, Lowered]:
     """Write the folder, build the footprint image and measure it."""
     lowered = lower(qgraph, storage)
     plan, sources = lowered.memory, lowered.sources
@@ -41,7 +42,15 @@ def _write_and_measure(folder: Path, qgraph: QGraph, board: Board, selftest: Sel
                                                    selftest, opt=opt)
     run_make(folder, board, [f"{BUILD_DIR}/footprint.elf"], extra_cflags=extra_cflags)
     size = _measure(folder, board, layout, "footprint")
-    return layout, footprint_report(qgraph, lowered, size, board)
+    return layout, footprint_report(qgraph, lowered, size, board), lowered
+
+
+def _fits_smaller(storage: StorageChoice, report: FootprintReport) -> bool:
+    """An ``auto`` choice over the flash budget is tried again for size: the
+    cost model may trade speed for bytes when the board needs it, but a
+    format the user named is never changed."""
+    over_flash = any(p.startswith("flash") for p in report.problems)
+    return (over_flash and storage.request == FormatRequest() and storage.optimize != "size")
 
 
 def _selftest_vectors(qgraph: QGraph, vectors, provenance: str | None) -> SelftestVectors:
@@ -60,7 +69,7 @@ def measure_footprint(qgraph: QGraph, board: Board | str, *, opt: str = DEFAULT_
     board = board if isinstance(board, Board) else load_board(board)
     selftest = _selftest_vectors(qgraph, None, None)
     with tempfile.TemporaryDirectory(prefix="edgegen-footprint-") as tmp:
-        _, report = _write_and_measure(Path(tmp), qgraph, board, selftest, opt, (), storage)
+        _, report, _ = _write_and_measure(Path(tmp), qgraph, board, selftest, opt, (), storage)
     return report
 
 
@@ -86,8 +95,16 @@ def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors
     selftest = _selftest_vectors(qgraph, vectors, vectors_provenance)
     out_dir = Path(out_dir).resolve()
     with atomic_folder(out_dir, force, inputs) as folder:
-        layout, report = _write_and_measure(folder, qgraph, board, selftest, opt, extra_cflags,
-                                            storage)
+        layout, report, lowered = _write_and_measure(folder, qgraph, board, selftest, opt,
+                                                     extra_cflags, storage)
+        note = None
+        if _fits_smaller(storage, report):
+            first = report.footprint.flash_bytes
+            layout, report, lowered = _write_and_measure(
+                folder, qgraph, board, selftest, opt, extra_cflags,
+                StorageChoice(storage.request, "size"))
+            note = (f"with --optimize {storage.optimize} the model needs {first:,} B of flash, more "
+                    f"than {board.name} has; stored for size instead ({report.footprint.flash_bytes:,} B)")
         check_budget(board, report.prefix, report.footprint, list(report.flash_consumers),
                      list(report.ram_consumers), opt)
         images = list(layout.image_mains)
@@ -106,6 +123,8 @@ def build_firmware(qgraph: QGraph, board: Board | str, out_dir: Path, *, vectors
         input_size=qgraph.tensor(qgraph.input).size,
         output_size=qgraph.tensor(qgraph.output).size,
         instructions_estimate=estimate_instructions(qgraph),
+        formats=tuple(lowered.storage.formats().items()),
+        storage_note=note,
     )
 
 

@@ -1,0 +1,97 @@
+"""Decode-verify: what generation proves before it writes a stream."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from edgegen.encode import storage, storage_plan
+from edgegen.encode.storage import (
+    store_codebook,
+    store_dense,
+    store_huffman,
+    store_sparse,
+    weight_matrix,
+)
+from edgegen.encode.stream_decode import StreamError, decode_stored, verify_stored
+from qgraph_support import compressed_like, tiny_qgraph
+
+
+def layer(seed=0, shape=(6, 40), density=0.2, values=9):
+    rng = np.random.default_rng(seed)
+    book = rng.choice(np.concatenate((np.arange(-127, 0), np.arange(1, 128))), values,
+                      replace=False)
+    weight = rng.choice(book, size=shape).astype(np.int8)
+    weight[rng.random(shape) > density] = 0
+    return weight
+
+
+STORES = {
+    "dense": store_dense,
+    "codebook": store_codebook,
+    "sparse8": lambda m: store_sparse(m, 8),
+    "sparse16": lambda m: store_sparse(m, 16),
+    "huffman": lambda m: store_huffman(m, 3, 4),
+    "huffman-every-position": lambda m: store_huffman(m, 0, 4),
+}
+
+
+@pytest.mark.parametrize("name", list(STORES))
+def test_every_layout_decodes_to_its_weights(name):
+    weight = layer()
+    stored = STORES[name](weight_matrix(weight))
+    np.testing.assert_array_equal(decode_stored(stored), weight)
+    verify_stored(stored, weight, "l")
+
+
+def _damaged(stored, field, flip):
+    arrays = dict(stored.arrays)
+    array = arrays[field].copy()
+    flip(array)
+    arrays[field] = array
+    return replace(stored, arrays=arrays)
+
+
+@pytest.mark.parametrize("name,field", [
+    ("codebook", "indices"), ("sparse8", "entries"), ("sparse16", "entries"),
+    ("sparse16", "indices"), ("huffman", "stream"), ("huffman", "row_entries"),
+    ("huffman-every-position", "stream"), ("codebook", "codebook"),
+])
+def test_a_damaged_array_is_caught(name, field):
+    weight = layer(seed=1)
+    stored = STORES[name](weight_matrix(weight))
+
+    def flip(array):
+        array[len(array) // 2] ^= 0x5A
+
+    with pytest.raises(StreamError):
+        verify_stored(_damaged(stored, field, flip), weight, "l")
+
+
+def test_a_damaged_huffman_table_is_caught():
+    weight = layer(seed=2)
+    stored = store_huffman(weight_matrix(weight), 3, 4)
+    damaged = _damaged(stored, "indices_lut", lambda a: a.__setitem__(slice(None), 0))
+    with pytest.raises(StreamError, match="no code"):
+        decode_stored(damaged)
+
+
+def test_a_wrong_version_is_refused():
+    stored = store_sparse(weight_matrix(layer()), 16)
+    with pytest.raises(StreamError, match="version"):
+        decode_stored(replace(stored, struct=(2,) + stored.struct[1:]))
+
+
+def test_generation_refuses_a_stream_that_does_not_decode(monkeypatch):
+    """An encoder bug never reaches a file: plan_storage decodes what it
+    chose and stops when it differs from the QGraph's weights."""
+    qgraph = compressed_like(tiny_qgraph(), density=0.5, values=5)
+    real = storage.store_sparse
+
+    def broken(matrix, entry_bits):
+        stored = real(matrix, entry_bits)
+        return _damaged(stored, "entries", lambda a: a.__setitem__(0, a[0] ^ 1))
+
+    monkeypatch.setattr(storage_plan, "store_sparse", broken)
+    with pytest.raises(RuntimeError, match="does not decode"):
+        storage_plan.plan_storage(qgraph, storage_plan.FormatRequest("sparse"))
