@@ -80,9 +80,10 @@ def _weights_remedy(qgraph: QGraph, layer: LayerPlan | None, exact: bool) -> str
         smallest = plan_layer(qgraph, layer.index, AUTO, "size", load_costs()).stored
         if smallest.flash_bytes < layer.stored.flash_bytes:
             remedies.append(
-                f"store it {smallest.format}: {smallest.flash_bytes:,} B of weights instead of "
-                f"{layer.stored.flash_bytes:,} B as {layer.format} "
-                f"(`--format {node.name}={smallest.format}`, or `--optimize size`)")
+                f"store it {smallest.format} for size: {smallest.flash_bytes:,} B of weights "
+                f"instead of {layer.stored.flash_bytes:,} B as {layer.format} "
+                f"(`--format {node.name}={smallest.format} --optimize size`; `--optimize size` "
+                "alone lets the cost model store every layer for size)")
     if node.op.codebook is not None:
         remedies.append("prune more of it or share fewer values with `edgegen compress`")
     else:
