@@ -320,7 +320,7 @@ def test_an_internal_error_is_status_3_with_a_traceback(capsys, tiny_data, user_
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(edgegen.jobs.deploy, "plan_memory", broken)
+    monkeypatch.setattr(edgegen.jobs.deploy, "lower", broken)
     outcome = run_cli(capsys, ["generate", *net_args(tiny_data, "--out", "out")])
     assert outcome.status == 3
     assert "Traceback" in outcome.err and "ZeroDivisionError: a bug" in outcome.err

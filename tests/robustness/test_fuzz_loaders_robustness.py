@@ -39,12 +39,11 @@ from hypothesis import strategies as st
 from edgegen.compress.artifact import CompressedArtifact, StoredLayer, load_compressed, save_compressed
 from edgegen.data.datasets import load_dataset
 from edgegen.data.idx import read_idx
-from edgegen.emit.generate import generate_sources
 from edgegen.errors import UserError
 from edgegen.quantize.artifact import load_qgraph, save_qgraph
-from edgegen.plan.arena import plan_memory
 from edgegen.reference.golden import run_golden
 from edgegen.firmware.boards import load_board
+from edgegen.jobs.lower import lower
 from edgegen.zoo.checkpoints import load_checkpoint, save_checkpoint
 
 EXAMPLES = int(os.environ.get("EDGEGEN_FUZZ_EXAMPLES", "3000"))
@@ -386,7 +385,7 @@ def test_fuzz_qgraph(work, valid_qgraph, data):
         shape = qgraph.tensor(qgraph.input).shape
         x = np.random.default_rng(0).integers(-128, 128, (2,) + shape).astype(np.int8)
         run_golden(qgraph, x)
-        generate_sources(qgraph, plan_memory(qgraph))
+        lower(qgraph)  # storage plan, memory plan and C sources
 
 
 @FUZZ
