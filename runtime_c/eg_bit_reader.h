@@ -8,9 +8,9 @@
  *  - eg_bit_reader holds the next unread bits left-aligned in a 32-bit
  *    word; after eg_br_refill() at least 25 bits are held (fixed-width
  *    fields, the codebook layout);
- *  - eg_window() loads the 32 bits at any bit position, for the Huffman
- *    layout: one window per entry covers its gap code and its index code
- *    (at most 12 bits each).
+ *  - eg_window() loads the 32 bits at any bit position of a stream stored
+ *    in reverse byte order (the Huffman layout): one window per entry
+ *    covers its gap code and its index code (at most 12 bits each).
  */
 #ifndef EG_BIT_READER_H
 #define EG_BIT_READER_H
@@ -50,14 +50,18 @@ static inline uint32_t eg_br_take(eg_bit_reader *r, int32_t width)
     return field;
 }
 
-/* The 32 stream bits from bit position `pos` on, the first in bit 31: at
- * least 25 of them belong to the stream (or its zero padding). Compilers
- * make one unaligned load and a byte swap of it where the core has them. */
-static inline uint32_t eg_window(const uint8_t *stream, uint32_t pos)
+/* The 32 stream bits from bit position `pos` on, the first in bit 31, of
+ * a stream stored in reverse byte order: `first` points at its byte 0,
+ * byte k is first[-k], and 4 zero bytes lie below its last byte. The four
+ * bytes k..k+3 then sit at first[-k-3..-k], least significant first: a
+ * little-endian word, which compilers load with one instruction where the
+ * core allows unaligned loads. At least 25 of the bits belong to the
+ * stream or its padding. */
+static inline uint32_t eg_window(const uint8_t *first, uint32_t pos)
 {
-    const uint8_t *p = stream + (pos >> 3);
-    const uint32_t word = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                          ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+    const uint8_t *p = first - (pos >> 3) - 3;
+    const uint32_t word = (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
+                          ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
     return word << (pos & 7u);
 }
 

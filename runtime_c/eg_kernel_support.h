@@ -13,12 +13,15 @@
 #include "eg_requantize.h"
 #include "eg_runtime.h"
 
-/* Keeps a rarely taken path out of a hot loop, so that the loop's values
- * stay in registers (GCC and Clang; elsewhere a plain function). */
+/* Keep a rarely taken path out of a hot loop, so that the loop's values
+ * stay in registers and its set-up is not paid on every iteration (GCC and
+ * Clang; elsewhere a plain function and a plain condition). */
 #if defined(__GNUC__)
 #define EG_NOINLINE __attribute__((noinline))
+#define EG_UNLIKELY(condition) __builtin_expect(!!(condition), 0)
 #else
 #define EG_NOINLINE
+#define EG_UNLIKELY(condition) (condition)
 #endif
 
 /* The int32 value congruent to u modulo 2^32 (a portable two's-complement
@@ -166,7 +169,10 @@ static inline int huffman_weights_ok(const eg_huffman_weights *w)
            w->codebook_size >= 1 && w->codebook_size <= 256 &&
            w->codebook[0] == 0 && w->stream != NULL && w->row_entries != NULL &&
            huffman_table_ok(&w->gaps) && huffman_table_ok(&w->indices) &&
-           w->indices.max_length >= 1;
+           w->indices.max_length >= 1 &&
+           (w->pairs == NULL ? w->pair_bits == 0
+                             : w->pair_bits >= 1 && w->pair_bits <= 12 &&
+                                   w->gaps.max_length >= 1);
 }
 
 /* The output stage with the constants of output channel o. */

@@ -179,19 +179,26 @@ typedef struct {
     const uint16_t *symbols;    /* in canonical order */
 } eg_huffman_table;
 
-/* huffman: the sparse entries Huffman-coded in one stream, each entry its
- * gap code followed by its index code, followed by 4 zero bytes. With
+/* huffman: the sparse entries Huffman-coded in one MSB-first stream, each
+ * entry its gap code followed by its index code, stored in reverse byte
+ * order: `stream` points at byte 0, byte k is stream[-k], and 4 zero bytes
+ * lie below the last one (docs/storage_formats.md). With
  * gaps.max_length == 0 there are no gap codes: every position is an entry
  * (the codebook layout, entropy-coded). The index code always has at least
- * one code, even for a layer without entries. */
+ * one code, even for a layer without entries. Optionally (pairs != NULL,
+ * sparse entries only) a lookup of the next pair_bits bits decodes a whole
+ * entry at once: (length << 20) | (gap << 8) | index, where length is the
+ * two codes' total, or 0 when they do not both end within pair_bits. */
 typedef struct {
     int32_t version;
     const int8_t *codebook;     /* codebook[0] == 0 */
     int32_t codebook_size;      /* 1..256, above every index symbol */
-    const uint8_t *stream;
+    const uint8_t *stream;      /* byte 0 of the stream (see above) */
     const uint16_t *row_entries;
     eg_huffman_table gaps;
     eg_huffman_table indices;
+    const uint32_t *pairs;      /* 2^pair_bits entries, or NULL */
+    int32_t pair_bits;          /* 1..12 with pairs, else 0 */
     int32_t max_row_nonzeros;
 } eg_huffman_weights;
 

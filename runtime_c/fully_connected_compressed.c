@@ -130,10 +130,22 @@ eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
 
 #define SLOW_ENTRY_FAILED 0xFFFFFFFFu
 
-/* An entry whose gap or index code the lookup tables do not cover, decoded
- * the slow way, packed as (length << 20) | (gap << 8) | index (length <= 24,
- * gap <= 4095, index <= 255), or SLOW_ENTRY_FAILED for a bit pattern that
- * is no code. Packed, so that the hot loop's values need no address. */
+/* A decoded entry, as the pair lookup holds it: (length << 27) | (gap << 16)
+ * | the weight as a 16-bit two's complement value. The multiply then takes
+ * the weight straight from the low half, with no codebook load. */
+static inline uint32_t pack_entry(uint32_t length, uint32_t gap, int32_t weight)
+{
+    return (length << 27) | (gap << 16) | ((uint32_t)weight & 0xFFFFu);
+}
+
+static inline int32_t entry_weight(uint32_t entry)
+{
+    return (int32_t)(int16_t)(uint16_t)(entry & 0xFFFFu);
+}
+
+/* An entry the lookups do not cover, decoded code by code (packed as
+ * pack_entry), or SLOW_ENTRY_FAILED for a bit pattern that is no code.
+ * Packed, so that the hot loops' values need no address. */
 static EG_NOINLINE uint32_t huffman_entry_slow(const eg_huffman_weights *w, uint32_t bits)
 {
     uint32_t gap_length = 0, index_length;
@@ -142,64 +154,63 @@ static EG_NOINLINE uint32_t huffman_entry_slow(const eg_huffman_weights *w, uint
         gap = eg_huffman(bits, &w->gaps, &gap_length);
     }
     index = eg_huffman(bits << gap_length, &w->indices, &index_length);
-    if ((gap | index) < 0 || gap > 4095 || index > 255) {
+    if ((gap | index) < 0 || gap > 2047 || index >= w->codebook_size) {
         return SLOW_ENTRY_FAILED;
     }
-    return ((gap_length + index_length) << 20) | ((uint32_t)gap << 8) | (uint32_t)index;
+    return pack_entry(gap_length + index_length, (uint32_t)gap, w->codebook[index]);
 }
 
 /* The products of one Huffman-coded row of n entries, read from bit `*pos`
- * on (advanced past them); 0 for a bit pattern that is no code. The fast
- * path is one window and one lookup per code; codes longer than the
- * lookup go through huffman_entry_slow. */
+ * on (advanced past them); 0 for a bit pattern that is no code. One window
+ * load per entry; then either one pair lookup for both codes, or one lookup
+ * per code; whatever the lookups miss goes through huffman_entry_slow. */
 static int huffman_row(const eg_huffman_weights *w, uint32_t *pos, int32_t n,
                        const int8_t *x, uint32_t *acc)
 {
     const uint8_t *stream = w->stream;
-    const int8_t *codebook = w->codebook;
-    const uint16_t *index_lut = w->indices.lut;
-    const uint32_t index_shift = 32u - (uint32_t)w->indices.lut_bits;
     uint32_t at = *pos;
     uint32_t sum = 0;
-    if (w->gaps.max_length == 0) {
-        const int8_t *end = x + n;
-        while (x != end) {
-            const uint32_t bits = eg_window(stream, at);
-            uint32_t entry = index_lut[bits >> index_shift];
-            if (entry == 0u) {
-                const uint32_t slow = huffman_entry_slow(w, bits);
-                if (slow == SLOW_ENTRY_FAILED) {
-                    return 0;
-                }
-                entry = ((slow >> 20) << 12) | (slow & 0xFFu);
-            }
-            at += entry >> 12;
-            sum += (uint32_t)((int32_t)*x++ * (int32_t)codebook[entry & 0xFFFu]);
-        }
-    } else {
-        const uint16_t *gap_lut = w->gaps.lut;
-        const uint32_t gap_shift = 32u - (uint32_t)w->gaps.lut_bits;
-        const int8_t *x_last = x;
+    if (w->pairs != NULL) {
+        const uint32_t *pairs = w->pairs;
+        const uint32_t pair_shift = 32u - (uint32_t)w->pair_bits;
         for (; n > 0; --n) {
             const uint32_t bits = eg_window(stream, at);
-            const uint32_t gap_entry = gap_lut[bits >> gap_shift];
-            const uint32_t gap_length = gap_entry >> 12;
-            const uint32_t index_entry = index_lut[(bits << gap_length) >> index_shift];
-            uint32_t step = gap_length + (index_entry >> 12);
-            uint32_t gap = gap_entry & 0xFFFu;
-            uint32_t index = index_entry & 0xFFFu;
-            if (gap_entry == 0u || index_entry == 0u) {
-                const uint32_t slow = huffman_entry_slow(w, bits);
-                if (slow == SLOW_ENTRY_FAILED) {
+            uint32_t entry = pairs[bits >> pair_shift];
+            if (EG_UNLIKELY(entry == 0u)) {
+                entry = huffman_entry_slow(w, bits);
+                if (entry == SLOW_ENTRY_FAILED) {
                     return 0;
                 }
-                step = slow >> 20;
-                gap = (slow >> 8) & 0xFFFu;
-                index = slow & 0xFFu;
             }
-            at += step;
-            x_last += gap;
-            sum += (uint32_t)((int32_t)*x_last++ * (int32_t)codebook[index]);
+            at += entry >> 27;
+            x += (entry >> 16) & 0x7FFu;
+            sum += (uint32_t)((int32_t)*x++ * entry_weight(entry));
+        }
+    } else {
+        const int8_t *codebook = w->codebook;
+        const uint16_t *index_lut = w->indices.lut;
+        const uint32_t index_shift = 32u - (uint32_t)w->indices.lut_bits;
+        const uint16_t *gap_lut = w->gaps.lut;
+        const uint32_t gap_shift = 32u - (uint32_t)w->gaps.lut_bits;
+        const int every_position = w->gaps.max_length == 0;
+        for (; n > 0; --n) {
+            const uint32_t bits = eg_window(stream, at);
+            const uint32_t gap_entry = every_position ? 0x1000u : gap_lut[bits >> gap_shift];
+            const uint32_t gap_length = every_position ? 0u : gap_entry >> 12;
+            const uint32_t index_entry = index_lut[(bits << gap_length) >> index_shift];
+            uint32_t entry;
+            if (gap_entry != 0u && index_entry != 0u) {
+                entry = pack_entry(gap_length + (index_entry >> 12), gap_entry & 0xFFFu,
+                                   codebook[index_entry & 0xFFFu]);
+            } else {
+                entry = huffman_entry_slow(w, bits);
+                if (entry == SLOW_ENTRY_FAILED) {
+                    return 0;
+                }
+            }
+            at += entry >> 27;
+            x += (entry >> 16) & 0x7FFu;
+            sum += (uint32_t)((int32_t)*x++ * entry_weight(entry));
         }
     }
     *pos = at;

@@ -15,6 +15,7 @@ _C_TYPES = {
     np.dtype(np.int32): ("int32_t", -(2**31), 2**31 - 1),
     np.dtype(np.uint8): ("uint8_t", 0, 2**8 - 1),
     np.dtype(np.uint16): ("uint16_t", 0, 2**16 - 1),
+    np.dtype(np.uint32): ("uint32_t", 0, 2**32 - 1),
 }
 _VALUES_PER_LINE = 16
 _C_KEYWORDS = frozenset(

@@ -36,7 +36,7 @@ from edgegen.ir import (
     op_kind,
 )
 from edgegen.emit.templates import template_environment
-from edgegen.encode.storage import STREAM_FORMAT_VERSION, StoredWeights
+from edgegen.encode.storage import STREAM_FORMAT_VERSION, ArrayRef, StoredWeights
 from edgegen.encode.storage_plan import LayerPlan, StoragePlan
 from edgegen.paths import RUNTIME_DIR
 from edgegen.plan.arena import Location, MemoryPlan
@@ -137,6 +137,8 @@ class _Builder:
             return "NULL"
         if isinstance(field, str):
             return symbols[field]
+        if isinstance(field, ArrayRef):
+            return f"{symbols[field.name]} + {field.offset}"
         return c_int(int(field))
 
     def weights(self, layer_symbol: str, stored: StoredWeights, layer: str) -> str:

@@ -56,8 +56,13 @@ def instructions(stored: StoredWeights, work: LayerWork, costs: dict) -> int:
     c = costs[work.kind][stored.format]
     total = c["per_output"] * work.outputs
     total += c.get("per_long_code", 0.0) * stored.params.get("long_codes", 0)
+    if stored.params.get("pair_bits"):
+        # One lookup per entry, the code-by-code path for the misses.
+        total += c.get("per_pair_miss", 0.0) * stored.params["pair_misses"]
     if work.kind == "fully_connected":
         unit = "per_position" if stored.format in ("dense", "codebook") else "per_entry"
+        if stored.params.get("pair_bits"):
+            unit = "per_entry_paired"
         total += c[unit] * stored.entries
     elif stored.format == "dense":
         total += c["per_mac"] * work.rows * work.columns * work.pixels

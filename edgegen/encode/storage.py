@@ -41,10 +41,21 @@ MAX_CODE_LENGTH = 12  # two codes must fit the 25 bits a refilled reader holds
 MAX_LUT_BITS = 12
 LUT_LENGTH_SHIFT = 12  # a lookup entry is (length << 12) | symbol
 MAX_ROW_ENTRIES = (1 << 16) - 1  # row_entries are uint16
-MAX_GAP_SYMBOL_BITS = 12  # gap symbols share a lookup entry with a 4-bit length
+MAX_GAP_SYMBOL_BITS = 11  # a decoded entry keeps its gap in 11 bits (pair lookup)
 
 # Bytes of each weights struct on a 32-bit target (pointers and int32 fields).
-STRUCT_BYTES = {"dense": 0, "codebook": 6 * 4, "sparse": 9 * 4, "huffman": (5 + 2 * 7 + 1) * 4}
+STRUCT_BYTES = {"dense": 0, "codebook": 6 * 4, "sparse": 9 * 4, "huffman": (5 + 2 * 7 + 3) * 4}
+PAIR_LENGTH_SHIFT = 27  # a pair lookup entry is (length << 27) | (gap << 16) | weight (16 bits)
+PAIR_GAP_SHIFT = 16
+MAX_PAIR_BITS = 12
+
+
+@dataclass(frozen=True)
+class ArrayRef:
+    """A struct field pointing ``offset`` elements into a stored array."""
+
+    name: str
+    offset: int
 
 
 class FormatUnavailable(ValueError):
@@ -106,9 +117,9 @@ class StoredWeights:
     """One layer's weights in one format, ready for C.
 
     ``arrays`` maps a field name to its const array (dtype int8, uint8,
-    uint16); ``struct`` lists the fields of the C weights struct in order:
-    an int, the name of an array (a pointer to it), None (NULL) or a nested
-    tuple (a nested struct). ``params`` are the choices that shaped the
+    uint16, uint32); ``struct`` lists the fields of the C weights struct in
+    order: an int, the name of an array (a pointer to it), an ``ArrayRef``
+    (a pointer into it), None (NULL) or a nested tuple (a nested struct). ``params`` are the choices that shaped the
     bytes (index width, entry width, gap width, lookup widths).
     """
 
@@ -144,6 +155,13 @@ SCRATCH_ALIGNMENT_SLACK = 3  # EG_CONV_SCRATCH_BYTES: room to align the int32 of
 
 def _padded_stream(data: bytes) -> np.ndarray:
     return np.frombuffer(data + bytes(STREAM_PADDING), dtype=np.uint8).copy()
+
+
+def _reversed_stream(data: bytes) -> np.ndarray:
+    """A Huffman stream in reverse byte order after 4 zero bytes: a little-
+    endian word load just below byte k then holds bytes k..k+3 most
+    significant first, the window the decoder needs (no byte swap)."""
+    return np.frombuffer(bytes(STREAM_PADDING) + data[::-1], dtype=np.uint8).copy()
 
 
 def _padded_codebook(matrix: WeightMatrix) -> np.ndarray:
@@ -289,9 +307,35 @@ def _table_fields(prefix: str, tables: CodeTables | None, arrays: dict) -> tuple
     return (f"{prefix}_lut", tables.lut_bits, tables.max_length, *names)
 
 
-def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int) -> StoredWeights:
-    """``gap_bits`` 1..12: the sparse entries with gaps of that width;
-    ``gap_bits`` 0: every position's index, no gap codes."""
+def pair_table(gap_table: CanonicalTable, index_table: CanonicalTable, codebook: np.ndarray,
+               pair_bits: int) -> np.ndarray:
+    """uint32[2^pair_bits]: for the next ``pair_bits`` bits, the entry whose
+    gap code and index code both end within them, as (length << 27) |
+    (gap << 16) | its weight as a 16-bit two's complement value; 0 where
+    they do not."""
+    table = np.zeros(1 << pair_bits, dtype=np.uint32)
+    gaps = zip(gap_table.symbols, gap_table.lengths(), gap_table.codes())
+    for gap, gap_length, gap_code in gaps:
+        for index, index_length, index_code in zip(index_table.symbols, index_table.lengths(),
+                                                   index_table.codes()):
+            length = int(gap_length + index_length)
+            if length > pair_bits or index >= codebook.size:
+                continue
+            code = (int(gap_code) << int(index_length)) | int(index_code)
+            start = code << (pair_bits - length)
+            table[start: start + (1 << (pair_bits - length))] = (
+                (length << PAIR_LENGTH_SHIFT) | (int(gap) << PAIR_GAP_SHIFT)
+                | (int(codebook[index]) & 0xFFFF))
+    return table
+
+
+def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int,
+                  pair_bits: int = 0) -> StoredWeights:
+    """``gap_bits`` 1..11: the sparse entries with gaps of that width;
+    ``gap_bits`` 0: every position's index, no gap codes. ``pair_bits``
+    1..12 adds a lookup that decodes a whole entry (sparse entries only)."""
+    if pair_bits and (gap_bits == 0 or not 1 <= pair_bits <= MAX_PAIR_BITS):
+        raise FormatUnavailable(f"a pair lookup needs sparse entries and 1..{MAX_PAIR_BITS} bits")
     if not 0 <= gap_bits <= MAX_GAP_SYMBOL_BITS:
         raise ValueError(f"gap_bits must be 0..{MAX_GAP_SYMBOL_BITS}, got {gap_bits}")
     if not 1 <= lut_bits <= MAX_LUT_BITS:
@@ -315,7 +359,7 @@ def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int) -> StoredW
     arrays = {"codebook": matrix.codebook.copy()}
     gap_codes = None if gap_table is None else _coded(np.asarray(streams.gaps), gap_table)
     index_codes = _coded(indices, index_table)
-    arrays["stream"] = _padded_stream(_interleave(gap_codes, index_codes))
+    arrays["stream"] = _reversed_stream(_interleave(gap_codes, index_codes))
     # Codes the lookup does not cover cost the decoder a canonical search.
     long_codes = int(np.count_nonzero(index_codes[1] > lut_bits))
     if gap_codes is not None:
@@ -323,11 +367,18 @@ def store_huffman(matrix: WeightMatrix, gap_bits: int, lut_bits: int) -> StoredW
     arrays["row_entries"] = np.asarray(row_entries, dtype=np.uint16)
     gap_tables = None if gap_table is None else code_tables(gap_table, lut_bits)
     index_tables = code_tables(index_table, lut_bits)
-    struct = (STREAM_FORMAT_VERSION, "codebook", int(matrix.codebook.size), "stream",
+    pair_misses = 0
+    if pair_bits:
+        arrays["pairs"] = pair_table(gap_table, index_table, matrix.codebook, pair_bits)
+        pair_misses = int(np.count_nonzero(gap_codes[1] + index_codes[1] > pair_bits))
+    first_byte = ArrayRef("stream", arrays["stream"].size - 1)
+    struct = (STREAM_FORMAT_VERSION, "codebook", int(matrix.codebook.size), first_byte,
               "row_entries", _table_fields("gaps", gap_tables, arrays),
-              _table_fields("indices", index_tables, arrays), matrix.max_row_nonzeros)
+              _table_fields("indices", index_tables, arrays),
+              "pairs" if pair_bits else None, pair_bits, matrix.max_row_nonzeros)
     params = {"index_bits": bits, "gap_bits": gap_bits, "lut_bits": lut_bits,
               "fillers": fillers, "nonzeros": matrix.nonzeros, "long_codes": long_codes,
+              "pair_bits": pair_bits, "pair_misses": pair_misses,
               "gap_code_length": 0 if gap_table is None else gap_table.max_length,
               "index_code_length": index_table.max_length}
     return StoredWeights("huffman", (rows, columns), arrays, struct, params,

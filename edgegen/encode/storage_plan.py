@@ -49,6 +49,8 @@ from edgegen.reference.numerics import fold_zero_point
 OPTIMIZE = ("size", "speed", "balanced")
 AUTO = "auto"
 LUT_BITS_CANDIDATES = (6, 8, 10)
+PAIR_BITS_CANDIDATES = (10, 12)
+PAIR_LUT_BITS = 10  # the per-code lookups behind a pair lookup's misses
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,15 @@ class StoragePlan:
 
 def _huffman_variants(matrix: WeightMatrix):
     """Gap widths around the best fixed-width one, every position (0), and
-    two lookup widths each."""
+    three lookup widths each; sparse entries also with a pair lookup."""
     best = choose_gap_bits(matrix.mask, matrix.index_bits)
     gaps = sorted({0} | {g for g in range(best - 1, best + 3) if 1 <= g <= MAX_GAP_SYMBOL_BITS})
     for gap_bits in gaps:
         for lut_bits in LUT_BITS_CANDIDATES:
             yield lambda g=gap_bits, k=lut_bits: store_huffman(matrix, g, k)
+        if gap_bits:
+            for pair_bits in PAIR_BITS_CANDIDATES:
+                yield lambda g=gap_bits, p=pair_bits: store_huffman(matrix, g, PAIR_LUT_BITS, p)
 
 
 def _variants(matrix: WeightMatrix, fmt: str):

@@ -13,7 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from edgegen.encode.bitstream import unpack_fixed
-from edgegen.encode.storage import LUT_LENGTH_SHIFT, STREAM_FORMAT_VERSION, StoredWeights
+from edgegen.encode.storage import (
+    ArrayRef,
+    LUT_LENGTH_SHIFT,
+    PAIR_GAP_SHIFT,
+    PAIR_LENGTH_SHIFT,
+    STREAM_FORMAT_VERSION,
+    StoredWeights,
+)
 
 
 class StreamError(ValueError):
@@ -25,6 +32,8 @@ def _field(stored: StoredWeights, position: int):
 
 
 def _array(stored: StoredWeights, name) -> np.ndarray:
+    if isinstance(name, ArrayRef):
+        name = name.name
     if name is None or name not in stored.arrays:
         raise StreamError(f"the weights struct names an array {name!r} that is not stored")
     return stored.arrays[name]
@@ -51,8 +60,8 @@ def _decode_codebook(stored: StoredWeights) -> np.ndarray:
     return _codebook_values(stored, indices).reshape(rows, columns)
 
 
-def _place(stored: StoredWeights, gaps, indices, row_entries) -> np.ndarray:
-    """The dense matrix from entries (gap, index) and entries per row."""
+def _place(stored: StoredWeights, gaps, values, row_entries) -> np.ndarray:
+    """The dense matrix from entries (gap, weight) and entries per row."""
     rows, columns = stored.shape
     row_entries = np.asarray(row_entries, dtype=np.int64)
     if row_entries.shape != (rows,) or int(row_entries.sum()) != len(gaps):
@@ -66,10 +75,9 @@ def _place(stored: StoredWeights, gaps, indices, row_entries) -> np.ndarray:
     columns_of = advance - before_row[row_of] - 1
     if columns_of.size and int(columns_of.max()) >= columns:
         raise StreamError(f"an entry lies past the last column ({columns - 1})")
-    values = _codebook_values(stored, np.asarray(indices, dtype=np.int64))
     dense = np.zeros((rows, columns), dtype=np.int8)
-    # Fillers land on pruned columns with value 0; survivors overwrite nothing.
-    dense[row_of, columns_of] = values
+    # Fillers land on pruned columns with weight 0; survivors overwrite nothing.
+    dense[row_of, columns_of] = np.asarray(values, dtype=np.int8)
     return dense
 
 
@@ -82,7 +90,7 @@ def _decode_sparse(stored: StoredWeights) -> np.ndarray:
             raise StreamError("the gap and index planes differ in length")
     else:
         gaps, indices = entries >> bits, entries & ((1 << bits) - 1)
-    return _place(stored, gaps, indices, _array(stored, _field(stored, 7)))
+    return _place(stored, gaps, _codebook_values(stored, indices), _array(stored, _field(stored, 7)))
 
 
 class _Reader:
@@ -136,23 +144,51 @@ def _table(stored: StoredWeights, fields: tuple):
     return (lut, lut_bits, max_length, *arrays)
 
 
+def _pairs(stored: StoredWeights, gap_table):
+    name, pair_bits = _field(stored, 7), _field(stored, 8)
+    if name is None:
+        if pair_bits != 0:
+            raise StreamError("pair_bits without a pair lookup")
+        return None
+    if gap_table is None or not 1 <= pair_bits <= 12:
+        raise StreamError("a pair lookup needs gap codes and 1..12 bits")
+    pairs = _array(stored, name)
+    if pairs.size != 1 << pair_bits:
+        raise StreamError("the pair lookup has the wrong size")
+    return pairs, pair_bits
+
+
 def _decode_huffman(stored: StoredWeights) -> np.ndarray:
-    rows, columns = stored.shape
     row_entries = _array(stored, _field(stored, 4)).astype(np.int64)
     gap_table = _table(stored, _field(stored, 5))
     index_table = _table(stored, _field(stored, 6))
     if index_table is None:
         raise StreamError("the index code of a Huffman layer is empty")
+    pairs = _pairs(stored, gap_table)
     total = int(row_entries.sum())
-    reader = _Reader(_array(stored, _field(stored, 3)).tobytes())
+    first = _field(stored, 3)
+    stream = _array(stored, first)
+    if not isinstance(first, ArrayRef) or first.offset != stream.size - 1:
+        raise StreamError("the stream pointer is not at the stream's first byte")
+    # Stored in reverse byte order behind its padding (see storage._reversed_stream).
+    reader = _Reader(stream[::-1].tobytes())
     gaps = np.zeros(total, dtype=np.int64)
-    indices = np.zeros(total, dtype=np.int64)
+    weights = np.zeros(total, dtype=np.int64)
     for k in range(total):
         reader.refill()
+        entry = int(pairs[0][reader.bits >> (32 - pairs[1])]) if pairs else 0
+        if entry:  # the kernel's one-lookup path: both codes at once
+            reader.consume(entry >> PAIR_LENGTH_SHIFT)
+            gaps[k] = (entry >> PAIR_GAP_SHIFT) & 0x7FF
+            weights[k] = ((entry & 0xFFFF) ^ 0x8000) - 0x8000
+            continue
         if gap_table is not None:
             gaps[k] = reader.huffman(gap_table)
-        indices[k] = reader.huffman(index_table)
-    return _place(stored, gaps, indices, row_entries)
+        index = reader.huffman(index_table)
+        weights[k] = int(_codebook_values(stored, np.array([index]))[0])
+    if gaps.size and int(gaps.max()) > 2047:
+        raise StreamError("a gap is longer than a decoded entry holds (2047)")
+    return _place(stored, gaps, weights, row_entries)
 
 
 _DECODERS = {

@@ -33,6 +33,7 @@ STORES = {
     "sparse16": lambda m: store_sparse(m, 16),
     "huffman": lambda m: store_huffman(m, 3, 4),
     "huffman-every-position": lambda m: store_huffman(m, 0, 4),
+    "huffman-pairs": lambda m: store_huffman(m, 3, 4, 9),
 }
 
 
@@ -52,20 +53,26 @@ def _damaged(stored, field, flip):
     return replace(stored, arrays=arrays)
 
 
+def _flip_used(name, field):
+    """A change the decoder must see: the pair lookup's entries that some
+    bit pattern uses (an entry no stream reaches may change unseen)."""
+    if field == "pairs":
+        return lambda a: a.__setitem__(a != 0, a[a != 0] ^ 1)
+    return lambda a: a.__setitem__(len(a) // 2, a[len(a) // 2] ^ 0x5A)
+
+
 @pytest.mark.parametrize("name,field", [
     ("codebook", "indices"), ("sparse8", "entries"), ("sparse16", "entries"),
     ("sparse16", "indices"), ("huffman", "stream"), ("huffman", "row_entries"),
-    ("huffman-every-position", "stream"), ("codebook", "codebook"),
+    ("huffman-every-position", "stream"), ("codebook", "codebook"), ("huffman-pairs", "pairs"),
+    ("huffman-pairs", "stream"),
 ])
 def test_a_damaged_array_is_caught(name, field):
     weight = layer(seed=1)
     stored = STORES[name](weight_matrix(weight))
 
-    def flip(array):
-        array[len(array) // 2] ^= 0x5A
-
     with pytest.raises(StreamError):
-        verify_stored(_damaged(stored, field, flip), weight, "l")
+        verify_stored(_damaged(stored, field, _flip_used(name, field)), weight, "l")
 
 
 def test_a_damaged_huffman_table_is_caught():

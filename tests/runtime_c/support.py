@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgegen.encode.storage import ArrayRef
 from edgegen.ir import Requant, Rounding, frozen_array
 from edgegen.reference.numerics import quantize_multiplier
 
@@ -165,7 +166,7 @@ class CKernels:
     _STRUCTS = {"codebook": "eg_codebook_weights", "sparse": "eg_sparse_weights",
                 "huffman": "eg_huffman_weights"}
     _POINTERS = {np.dtype(np.int8): "int8_t[]", np.dtype(np.uint8): "uint8_t[]",
-                 np.dtype(np.uint16): "uint16_t[]"}
+                 np.dtype(np.uint16): "uint16_t[]", np.dtype(np.uint32): "uint32_t[]"}
 
     def stored(self, stored):
         """(weights struct pointer, keep-alive list) of a StoredWeights."""
@@ -176,11 +177,12 @@ class CKernels:
                 return [value(f) for f in field]
             if field is None:
                 return self.ffi.NULL
-            if isinstance(field, str):
-                array = np.ascontiguousarray(stored.arrays[field])
+            if isinstance(field, (str, ArrayRef)):
+                name, offset = (field, 0) if isinstance(field, str) else (field.name, field.offset)
+                array = np.ascontiguousarray(stored.arrays[name])
                 pointer = self.ffi.from_buffer(self._POINTERS[array.dtype], array)
                 keep.extend([array, pointer])
-                return pointer
+                return pointer + offset
             return field
 
         struct = self.ffi.new(f"{self._STRUCTS[stored.format]} *", value(stored.struct))

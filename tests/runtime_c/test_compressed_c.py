@@ -66,7 +66,9 @@ def formats(rng, matrix):
         stored.append(store_sparse(matrix, 8))
     lut_bits = int(rng.integers(1, 13))
     stored.append(store_huffman(matrix, 0, lut_bits))
-    stored.append(store_huffman(matrix, int(rng.integers(1, 13)), lut_bits))
+    stored.append(store_huffman(matrix, int(rng.integers(1, 12)), lut_bits))
+    stored.append(store_huffman(matrix, int(rng.integers(1, 12)), lut_bits,
+                                int(rng.integers(1, 13))))
     return stored
 
 
