@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from headline_models import HEADLINE, headline_qgraph  # noqa: E402
 
 from edgegen.data.datasets import image_to_int8, load_dataset  # noqa: E402
-from edgegen.encode.cost_model import COSTS_FILE, layer_work_of, load_costs  # noqa: E402
+from edgegen.encode.cost_model import COSTS_FILE, layer_work_of, load_costs, work_units  # noqa: E402
 from edgegen.encode.storage import FORMATS  # noqa: E402
 from edgegen.encode.storage_plan import OPTIMIZE, FormatRequest  # noqa: E402
 from edgegen.firmware.boards import load_board  # noqa: E402
@@ -135,47 +135,35 @@ def print_tables(results: dict) -> None:
 
 def calibrate(results: dict, models, dataset, log) -> dict:
     """Least-squares coefficients per (layer kind, format) from the per-layer
-    counts of the forced-format rows on the M4F at -O2."""
+    counts of every row run on the M4F at -O2 (forced formats and the cost
+    model's choices: the more variants, the better the fit). Coefficients
+    with fewer distinct layers than unknowns keep their values."""
     costs = load_costs()
     samples: dict = {}
     for name in models:
         qgraph = headline_qgraph(name, dataset, log=log)
-        rows = results[name]["qemu-mps2-an386"]["O2"]
-        for fmt in FORMATS:
-            row = rows[fmt]
-            if row["per_layer"] is None:
+        for label, choice in variants().items():
+            row = results[name].get("qemu-mps2-an386", {}).get("O2", {}).get(label)
+            if not row or row["per_layer"] is None:
                 continue
-            lowered = lower(qgraph, StorageChoice(FormatRequest(fmt), "speed"))
-            for layer in lowered.storage.layers:
+            for layer in lower(qgraph, choice).storage.layers:
                 work = layer_work_of(qgraph, layer.index)
-                features = _features(layer.stored, work, costs[work.kind][fmt])
-                samples.setdefault((work.kind, fmt), []).append(
-                    (features, row["per_layer"][layer.name]))
-    for (kind, fmt), points in samples.items():
-        names = list(points[0][0])
-        a = np.array([[p[0][n] for n in names] for p in points], dtype=np.float64)
-        b = np.array([p[1] for p in points], dtype=np.float64)
+                key = (name, layer.name, repr(sorted(layer.stored.params.items())))
+                samples.setdefault((work.kind, layer.format), {})[key] = (
+                    work_units(layer.stored, work), row["per_layer"][layer.name])
+    for (kind, fmt), points in sorted(samples.items()):
+        points = list(points.values())
+        names = sorted({n for units, _ in points for n in units})
+        if len(points) < len(names):
+            log(f"{kind}/{fmt}: {len(points)} layers for {len(names)} coefficients; kept")
+            continue
+        a = np.array([[units.get(n, 0.0) for n in names] for units, _ in points])
+        b = np.array([count for _, count in points], dtype=np.float64)
         coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-        coef = np.maximum(coef, 0.0)
-        costs[kind][fmt] = {n: round(float(c), 3) for n, c in zip(names, coef)}
+        costs[kind][fmt].update({n: round(max(float(c), 0.0), 3) for n, c in zip(names, coef)})
         log(f"calibrated {kind}/{fmt}: {costs[kind][fmt]} from {len(points)} layers")
     costs["measured"] = True
     return costs
-
-
-def _features(stored, work, current: dict) -> dict:
-    """The work units of a layer, named like its cost coefficients."""
-    f = {"per_output": float(work.outputs)}
-    if work.kind == "fully_connected":
-        unit = "per_position" if stored.format in ("dense", "codebook") else "per_entry"
-        f[unit] = float(stored.entries)
-    elif stored.format == "dense":
-        f["per_mac"] = float(work.rows * work.columns * work.pixels)
-    else:
-        f["per_tap"] = float(stored.params["nonzeros"] * work.pixels)
-    if "per_long_code" in current and stored.params.get("long_codes"):
-        f["per_long_code"] = float(stored.params["long_codes"])
-    return f
 
 
 def main(argv=None) -> int:

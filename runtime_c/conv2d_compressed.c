@@ -140,27 +140,35 @@ static uint32_t window_clipped(const tap_list *t, const conv_job *job,
     return acc;
 }
 
-/* Every output pixel of channel o from its decoded filter. */
+/* Every output pixel of channel o from its decoded filter. Geometry and
+ * the output stage are copied to locals first: outputs are int8_t stores,
+ * which may alias anything, so fields read through pointers would be read
+ * again for every pixel. */
 static void conv_channel(const conv_job *job, const tap_list *t, int32_t o)
 {
-    const eg_shape *in = job->in;
-    const eg_shape *out = job->out;
-    const eg_conv_params *p = job->params;
+    const int32_t in_h = job->in->h, in_w = job->in->w, in_c = job->in->c;
+    const int32_t out_h = job->out->h, out_w = job->out->w, out_c = job->out->c;
+    const int32_t stride_h = job->params->stride_h, stride_w = job->params->stride_w;
+    const int32_t pad_top = job->params->pad_top, pad_left = job->params->pad_left;
+    const int32_t kernel_h = job->kernel_h, kernel_w = job->kernel_w;
+    const int8_t *input = job->input;
+    const uint32_t bias = (uint32_t)job->bias[o];
+    const channel_stage stage = stage_of_channel(job->requant, o);
     int8_t *px = job->output + o;
     int32_t oy, ox;
-    for (oy = 0; oy < out->h; ++oy) {
-        const int32_t y0 = oy * p->stride_h - p->pad_top;
-        const int rows_inside = y0 >= 0 && y0 + job->kernel_h <= in->h;
-        for (ox = 0; ox < out->w; ++ox) {
-            const int32_t x0 = ox * p->stride_w - p->pad_left;
-            uint32_t acc = (uint32_t)job->bias[o];
-            if (rows_inside && x0 >= 0 && x0 + job->kernel_w <= in->w) {
-                acc += window_inside(t, job->input + (y0 * in->w + x0) * in->c);
+    for (oy = 0; oy < out_h; ++oy) {
+        const int32_t y0 = oy * stride_h - pad_top;
+        const int rows_inside = y0 >= 0 && y0 + kernel_h <= in_h;
+        for (ox = 0; ox < out_w; ++ox) {
+            const int32_t x0 = ox * stride_w - pad_left;
+            uint32_t acc = bias;
+            if (rows_inside && x0 >= 0 && x0 + kernel_w <= in_w) {
+                acc += window_inside(t, input + (y0 * in_w + x0) * in_c);
             } else {
                 acc += window_clipped(t, job, y0, x0);
             }
-            *px = output_stage_channel(wrap_int32(acc), o, job->requant);
-            px += out->c;
+            *px = apply_stage(wrap_int32(acc), stage);
+            px += out_c;
         }
     }
 }

@@ -175,6 +175,42 @@ static inline int huffman_weights_ok(const eg_huffman_weights *w)
                                    w->gaps.max_length >= 1);
 }
 
+/* One output channel's output stage in locals: kernels that write many
+ * outputs of a channel load it once (a store through int8_t * may alias
+ * any struct, so a compiler reloads struct fields after every output). */
+typedef struct {
+    int32_t multiplier;
+    int32_t shift;
+    int32_t low;   /* act_min - output_offset */
+    int32_t high;  /* act_max - output_offset */
+    int32_t offset;
+    eg_rounding rounding;
+} channel_stage;
+
+static inline channel_stage stage_of_channel(const eg_requant *rq, int32_t o)
+{
+    const int32_t k = rq->per_tensor ? 0 : o;
+    channel_stage stage;
+    stage.multiplier = rq->multiplier[k];
+    stage.shift = rq->shift[k];
+    stage.low = rq->act_min - rq->output_offset;
+    stage.high = rq->act_max - rq->output_offset;
+    stage.offset = rq->output_offset;
+    stage.rounding = rq->rounding;
+    return stage;
+}
+
+static inline int8_t apply_stage(int32_t acc, channel_stage stage)
+{
+    int32_t v = rq_requantize(acc, stage.multiplier, stage.shift, stage.rounding);
+    if (v < stage.low) {
+        v = stage.low;
+    } else if (v > stage.high) {
+        v = stage.high;
+    }
+    return (int8_t)(v + stage.offset);
+}
+
 /* The output stage with the constants of output channel o. */
 static inline int8_t output_stage_channel(int32_t acc, int32_t o, const eg_requant *rq)
 {

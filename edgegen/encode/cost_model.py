@@ -51,22 +51,31 @@ def load_costs(path: Path = COSTS_FILE) -> dict:
         return json.load(f)
 
 
+def work_units(stored: StoredWeights, work: LayerWork) -> dict[str, float]:
+    """The layer's work, counted in the units the coefficients price: one
+    number per coefficient name of ``kernel_costs.json``."""
+    units = {"per_output": float(work.outputs)}
+    params = stored.params
+    if work.kind == "fully_connected":
+        if stored.format in ("dense", "codebook"):
+            units["per_position"] = float(stored.entries)
+        elif params.get("pair_bits"):
+            units["per_entry_paired"] = float(stored.entries)
+            units["per_pair_miss"] = float(params["pair_misses"])
+        else:
+            units["per_entry"] = float(stored.entries)
+    elif stored.format == "dense":
+        units["per_mac"] = float(work.rows * work.columns * work.pixels)
+    else:
+        units["per_tap"] = float(params["nonzeros"] * work.pixels)
+        units["per_decoded"] = float(stored.entries)
+    if params.get("long_codes"):
+        units["per_long_code"] = float(params["long_codes"])
+    return units
+
+
 def instructions(stored: StoredWeights, work: LayerWork, costs: dict) -> int:
     """Modelled instructions of one inference of the layer."""
-    c = costs[work.kind][stored.format]
-    total = c["per_output"] * work.outputs
-    total += c.get("per_long_code", 0.0) * stored.params.get("long_codes", 0)
-    if stored.params.get("pair_bits"):
-        # One lookup per entry, the code-by-code path for the misses.
-        total += c.get("per_pair_miss", 0.0) * stored.params["pair_misses"]
-    if work.kind == "fully_connected":
-        unit = "per_position" if stored.format in ("dense", "codebook") else "per_entry"
-        if stored.params.get("pair_bits"):
-            unit = "per_entry_paired"
-        total += c[unit] * stored.entries
-    elif stored.format == "dense":
-        total += c["per_mac"] * work.rows * work.columns * work.pixels
-    else:
-        nonzeros = int(stored.params.get("nonzeros", 0))
-        total += c["per_tap"] * nonzeros * work.pixels + c["per_decoded"] * stored.entries
-    return int(round(total))
+    prices = costs[work.kind][stored.format]
+    units = work_units(stored, work)
+    return int(round(sum(prices.get(name, 0.0) * amount for name, amount in units.items())))
