@@ -53,12 +53,13 @@ def test_unknown_board_is_a_user_error(ckpt, tmp_path, capsys):
 
 
 def test_a_model_over_the_boards_flash_is_refused(ckpt, tmp_path, capsys):
-    """Dense LeNet-300-100 (267 KB of weights) on the 256 KB micro:bit."""
+    """Dense LeNet-300-100 (267 KB of weights) on the 256 KB micro:bit
+    (--format dense: auto may Huffman-code a trained model into it)."""
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     for command in (["build"], ["deploy", "--test-samples", "10", "--random-samples", "2"]):
         out = tmp_path / command[0]
         status = main([*command, "lenet300", "--checkpoint", str(ckpt), "--board", "qemu-microbit",
-                       "--out", str(out), "--calib-samples", "50"])
+                       "--format", "dense", "--out", str(out), "--calib-samples", "50"])
         err = capsys.readouterr().err
         assert status == 2, err
         first = err.splitlines()[0]

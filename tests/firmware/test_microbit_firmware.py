@@ -8,6 +8,7 @@ with the budget error."""
 
 import pytest
 
+from edgegen.encode.storage_plan import FormatRequest
 from edgegen.errors import UserError
 from edgegen.firmware.boards import load_board
 from edgegen.firmware.elf import ElfFile
@@ -15,11 +16,16 @@ from edgegen.firmware.harness import run_harness
 from edgegen.ir import QReshape
 from edgegen.jobs.board_verify import verify_on_board
 from edgegen.jobs.firmware_build import build_firmware
+from edgegen.jobs.lower import StorageChoice
 from firmware_helpers import board_vectors, multiply_accumulates, require_board_tools
 
 BOARD = "qemu-microbit"
 TEST_IMAGES = 8
 RANDOM_VECTORS = 8
+# Dense int8 weights, as the budget statements below are about: --format auto
+# may store a layer compressed instead (Huffman alone saves ~8 % of a trained
+# LeNet-300-100, enough to squeeze it into 256 KB).
+DENSE = StorageChoice(FormatRequest("dense"))
 
 
 def microbit(emulate: bool = True):
@@ -71,7 +77,7 @@ def test_a_full_ram_leaves_the_harness_enough(small_qgraphs, tmp_path):
     the model's input buffer and writes the output from the model's output
     buffer, so its static RAM is exactly the footprint image's."""
     board = microbit(emulate=False)
-    build = build_firmware(small_qgraphs["lenet5_fc64"], board, tmp_path / "fw")
+    build = build_firmware(small_qgraphs["lenet5_fc64"], board, tmp_path / "fw", storage=DENSE)
 
     f = build.footprint
     assert (f.arena_bytes, f.io_bytes) == (14_400, 794)
@@ -89,7 +95,7 @@ def test_a_full_ram_leaves_the_harness_enough(small_qgraphs, tmp_path):
 def test_the_dense_lenets_do_not_fit_its_flash(qgraphs, tmp_path, model):
     board = microbit(emulate=False)
     with pytest.raises(UserError) as error:
-        build_firmware(qgraphs[model], board, tmp_path / "fw")
+        build_firmware(qgraphs[model], board, tmp_path / "fw", storage=DENSE)
     message = str(error.value)
     assert message.startswith(f"{model} does not fit qemu-microbit: flash ")
     first = message.splitlines()[0]
@@ -101,7 +107,7 @@ def test_the_dense_lenets_do_not_fit_its_flash(qgraphs, tmp_path, model):
 def test_an_activation_over_its_ram_is_refused(small_qgraphs, tmp_path):
     board = microbit(emulate=False)
     with pytest.raises(UserError) as error:
-        build_firmware(small_qgraphs["wide_conv"], board, tmp_path / "fw")
+        build_firmware(small_qgraphs["wide_conv"], board, tmp_path / "fw", storage=DENSE)
     message = str(error.value)
     first = message.splitlines()[0]
     assert first.startswith("wide_conv does not fit qemu-microbit: RAM ")
