@@ -151,6 +151,16 @@ def calibrate(results: dict, models, dataset, log) -> dict:
                 key = (name, layer.name, repr(sorted(layer.stored.params.items())))
                 samples.setdefault((work.kind, layer.format), {})[key] = (
                     work_units(layer.stored, work), row["per_layer"][layer.name])
+    # The compressed conv kernels share their pixel loop: one fit for the
+    # per-tap and per-output prices, a decode price per format.
+    pooled = {}
+    for fmt in ("codebook", "sparse", "huffman"):
+        for key, (units, count) in samples.pop(("conv2d", fmt), {}).items():
+            renamed = {(f"{n}/{fmt}" if n in ("per_decoded", "per_long_code") else n): v
+                       for n, v in units.items()}
+            pooled[key + (fmt,)] = (renamed, count)
+    if pooled:
+        samples[("conv2d", "compressed")] = pooled
     for (kind, fmt), points in sorted(samples.items()):
         points = list(points.values())
         names = sorted({n for units, _ in points for n in units})
@@ -160,8 +170,11 @@ def calibrate(results: dict, models, dataset, log) -> dict:
         a = np.array([[units.get(n, 0.0) for n in names] for units, _ in points])
         b = np.array([count for _, count in points], dtype=np.float64)
         coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-        costs[kind][fmt].update({n: round(max(float(c), 0.0), 3) for n, c in zip(names, coef)})
-        log(f"calibrated {kind}/{fmt}: {costs[kind][fmt]} from {len(points)} layers")
+        fitted = {n: round(max(float(c), 0.0), 3) for n, c in zip(names, coef)}
+        for target in ((fmt,) if fmt != "compressed" else ("codebook", "sparse", "huffman")):
+            costs[kind][target].update({n.split("/")[0]: v for n, v in fitted.items()
+                                        if "/" not in n or n.endswith("/" + target)})
+        log(f"calibrated {kind}/{fmt}: {fitted} from {len(points)} layers")
     costs["measured"] = True
     return costs
 

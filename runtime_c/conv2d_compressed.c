@@ -194,8 +194,8 @@ eg_status eg_conv2d_codebook_s8(const int8_t *input, const eg_shape *in,
                                 int8_t *output, const eg_shape *out)
 {
     const conv_job job = {input, in, out, kernel_h, kernel_w, params, bias, requant, output};
-    eg_bit_reader reader;
     tap_list taps;
+    uint32_t pos = 0, drop;
     int32_t o;
 
     if (weights == NULL || weights->indices == NULL || !conv_args_ok(&job) ||
@@ -204,14 +204,13 @@ eg_status eg_conv2d_codebook_s8(const int8_t *input, const eg_shape *in,
         !taps_init(&taps, &job, scratch, scratch_bytes, weights->max_row_nonzeros)) {
         return EG_ERR_ARG;
     }
-    eg_br_init(&reader, weights->indices);
+    drop = 32u - (uint32_t)weights->index_bits;
     for (o = 0; o < out->c; ++o) {
         int32_t column;
         taps_start(&taps);
         for (column = 0; column < taps.columns; ++column) {
-            int8_t weight;
-            eg_br_refill(&reader);
-            weight = weights->codebook[eg_br_take(&reader, weights->index_bits)];
+            const int8_t weight = weights->codebook[eg_window(weights->indices, pos) >> drop];
+            pos += (uint32_t)weights->index_bits;
             if (weight != 0 && !taps_add(&taps, column, weight)) {
                 return EG_ERR_DATA;
             }

@@ -3,14 +3,11 @@
  * fields and canonical Huffman codes). Private to runtime_c/: static inline
  * so that each kernel's inner loop keeps the reader in registers.
  *
- * Two ways to read, both MSB-first and both reading up to 4 bytes past the
- * last bit they use (every stream ends with 4 zero bytes for them):
- *  - eg_bit_reader holds the next unread bits left-aligned in a 32-bit
- *    word; after eg_br_refill() at least 25 bits are held (fixed-width
- *    fields, the codebook layout);
- *  - eg_window() loads the 32 bits at any bit position of a stream stored
- *    in reverse byte order (the Huffman layout): one window per entry
- *    covers its gap code and its index code (at most 12 bits each).
+ * Streams are MSB-first and stored in reverse byte order behind 4 zero
+ * bytes (docs/storage_formats.md); eg_window() loads the 32 bits at any
+ * bit position of one with a single little-endian word load where the core
+ * allows unaligned loads. One window covers three codebook indices (up to
+ * 8 bits each) or an entry's gap code and index code (up to 12 bits each).
  */
 #ifndef EG_BIT_READER_H
 #define EG_BIT_READER_H
@@ -18,37 +15,6 @@
 #include <stdint.h>
 
 #include "eg_runtime.h"
-
-typedef struct {
-    const uint8_t *next;  /* next byte to load */
-    uint32_t bits;        /* unread bits, the next one in bit 31 */
-    int32_t count;        /* how many of them are valid */
-} eg_bit_reader;
-
-static inline void eg_br_refill(eg_bit_reader *r)
-{
-    while (r->count <= 24) {
-        r->bits |= (uint32_t)*r->next++ << (24 - r->count);
-        r->count += 8;
-    }
-}
-
-static inline void eg_br_init(eg_bit_reader *r, const uint8_t *data)
-{
-    r->next = data;
-    r->bits = 0u;
-    r->count = 0;
-    eg_br_refill(r);
-}
-
-/* The next `width` bits (1..25) as an unsigned field; no refill. */
-static inline uint32_t eg_br_take(eg_bit_reader *r, int32_t width)
-{
-    uint32_t field = r->bits >> (32 - width);
-    r->bits <<= width;
-    r->count -= width;
-    return field;
-}
 
 /* The 32 stream bits from bit position `pos` on, the first in bit 31, of
  * a stream stored in reverse byte order: `first` points at its byte 0,

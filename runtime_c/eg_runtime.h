@@ -134,14 +134,18 @@ typedef struct {
  * declarations) leaves room to align it. */
 #define EG_CONV_TAP_BYTES 7
 
-/* codebook: every position stored as an index_bits-bit codebook index,
- * rows one after another, MSB-first fields, followed by 4 zero bytes. */
+/* Bit streams (codebook indices, Huffman codes) are MSB-first and stored
+ * in reverse byte order: the pointer is the stream's byte 0, byte k is
+ * pointer[-k], and 4 zero bytes lie below its last byte.
+ *
+ * codebook: every position stored as an index_bits-bit codebook index,
+ * rows one after another. */
 typedef struct {
     int32_t version;
     const int8_t *codebook;     /* codebook_size values, codebook[0] == 0 */
     int32_t codebook_size;      /* 2^index_bits (unused slots hold 0) */
     int32_t index_bits;         /* 1..8, 2^index_bits >= codebook_size */
-    const uint8_t *indices;
+    const uint8_t *indices;     /* byte 0 of the index stream */
     int32_t max_row_nonzeros;   /* most nonzero weights in one row */
 } eg_codebook_weights;
 
@@ -179,10 +183,8 @@ typedef struct {
     const uint16_t *symbols;    /* in canonical order */
 } eg_huffman_table;
 
-/* huffman: the sparse entries Huffman-coded in one MSB-first stream, each
- * entry its gap code followed by its index code, stored in reverse byte
- * order: `stream` points at byte 0, byte k is stream[-k], and 4 zero bytes
- * lie below the last one (docs/storage_formats.md). With
+/* huffman: the sparse entries Huffman-coded in one stream, each entry its
+ * gap code followed by its index code. With
  * gaps.max_length == 0 there are no gap codes: every position is an entry
  * (the codebook layout, entropy-coded). The index code always has at least
  * one code, even for a layer without entries. Optionally (pairs != NULL,

@@ -36,12 +36,37 @@ static int fc_args_ok(const int8_t *input, int32_t in_features, const int32_t *b
     return requant_ok(requant, out_features);
 }
 
+/* The products of one row of n positions in the codebook layout, from bit
+ * `*pos` on (advanced past them): a window holds at least 25 bits, three
+ * indices of up to 8 bits, so positions go three to a window. */
+static uint32_t codebook_row(const uint8_t *first, uint32_t *pos, const int8_t *x, int32_t n,
+                             const int8_t *codebook, uint32_t width)
+{
+    const uint32_t drop = 32u - width;
+    uint32_t at = *pos;
+    uint32_t acc = 0;
+    int32_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        const uint32_t bits = eg_window(first, at);
+        at += 3u * width;
+        acc += (uint32_t)((int32_t)x[i] * (int32_t)codebook[bits >> drop] +
+                          (int32_t)x[i + 1] * (int32_t)codebook[(bits << width) >> drop] +
+                          (int32_t)x[i + 2] * (int32_t)codebook[(bits << (2u * width)) >> drop]);
+    }
+    for (; i < n; ++i) {
+        acc += (uint32_t)((int32_t)x[i] * (int32_t)codebook[eg_window(first, at) >> drop]);
+        at += width;
+    }
+    *pos = at;
+    return acc;
+}
+
 eg_status eg_fully_connected_codebook_s8(const int8_t *input, int32_t in_features,
                                          const eg_codebook_weights *weights,
                                          const int32_t *bias, int32_t out_features,
                                          const eg_requant *requant, int8_t *output)
 {
-    eg_bit_reader reader;
+    uint32_t pos = 0;
     int32_t o;
 
     if (weights == NULL || weights->indices == NULL ||
@@ -50,17 +75,10 @@ eg_status eg_fully_connected_codebook_s8(const int8_t *input, int32_t in_feature
         !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
         return EG_ERR_ARG;
     }
-    eg_br_init(&reader, weights->indices);
     for (o = 0; o < out_features; ++o) {
-        const int8_t *codebook = weights->codebook;
-        const int32_t width = weights->index_bits;
         uint32_t acc = (uint32_t)bias[o];
-        int32_t i;
-        for (i = 0; i < in_features; ++i) {
-            eg_br_refill(&reader);
-            acc += (uint32_t)((int32_t)input[i] *
-                              (int32_t)codebook[eg_br_take(&reader, width)]);
-        }
+        acc += codebook_row(weights->indices, &pos, input, in_features, weights->codebook,
+                            (uint32_t)weights->index_bits);
         output[o] = output_stage_channel(wrap_int32(acc), o, requant);
     }
     return EG_OK;
@@ -138,9 +156,14 @@ static inline uint32_t pack_entry(uint32_t length, uint32_t gap, int32_t weight)
     return (length << 27) | (gap << 16) | ((uint32_t)weight & 0xFFFFu);
 }
 
-static inline int32_t entry_weight(uint32_t entry)
+/* The product of a decoded entry: move the input pointer past the gap,
+ * multiply, step past; advance the stream position by the codes' bits. */
+static inline uint32_t entry_product(uint32_t entry, const int8_t **x, uint32_t *at)
 {
-    return (int32_t)(int16_t)(uint16_t)(entry & 0xFFFFu);
+    const int8_t *input = *x + ((entry >> 16) & 0x7FFu);
+    *x = input + 1;
+    *at += entry >> 27;
+    return (uint32_t)((int32_t)*input * (int32_t)(int16_t)(uint16_t)(entry & 0xFFFFu));
 }
 
 /* An entry the lookups do not cover, decoded code by code (packed as
@@ -182,9 +205,7 @@ static int huffman_row(const eg_huffman_weights *w, uint32_t *pos, int32_t n,
                     return 0;
                 }
             }
-            at += entry >> 27;
-            x += (entry >> 16) & 0x7FFu;
-            sum += (uint32_t)((int32_t)*x++ * entry_weight(entry));
+            sum += entry_product(entry, &x, &at);
         }
     } else {
         const int8_t *codebook = w->codebook;
@@ -208,9 +229,7 @@ static int huffman_row(const eg_huffman_weights *w, uint32_t *pos, int32_t n,
                     return 0;
                 }
             }
-            at += entry >> 27;
-            x += (entry >> 16) & 0x7FFu;
-            sum += (uint32_t)((int32_t)*x++ * entry_weight(entry));
+            sum += entry_product(entry, &x, &at);
         }
     }
     *pos = at;

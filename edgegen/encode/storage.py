@@ -153,14 +153,10 @@ TAP_BYTES = 7  # EG_CONV_TAP_BYTES
 SCRATCH_ALIGNMENT_SLACK = 3  # EG_CONV_SCRATCH_BYTES: room to align the int32 offsets
 
 
-def _padded_stream(data: bytes) -> np.ndarray:
-    return np.frombuffer(data + bytes(STREAM_PADDING), dtype=np.uint8).copy()
-
-
 def _reversed_stream(data: bytes) -> np.ndarray:
-    """A Huffman stream in reverse byte order after 4 zero bytes: a little-
+    """A bit stream in reverse byte order after 4 zero bytes: a little-
     endian word load just below byte k then holds bytes k..k+3 most
-    significant first, the window the decoder needs (no byte swap)."""
+    significant first, the window the decoders need (no byte swap)."""
     return np.frombuffer(bytes(STREAM_PADDING) + data[::-1], dtype=np.uint8).copy()
 
 
@@ -181,10 +177,10 @@ def store_codebook(matrix: WeightMatrix) -> StoredWeights:
     rows, columns = matrix.values.shape
     arrays = {
         "codebook": _padded_codebook(matrix),
-        "indices": _padded_stream(pack_fixed(matrix.indices.ravel(), bits)),
+        "indices": _reversed_stream(pack_fixed(matrix.indices.ravel(), bits)),
     }
-    struct = (STREAM_FORMAT_VERSION, "codebook", 1 << bits, bits, "indices",
-              matrix.max_row_nonzeros)
+    struct = (STREAM_FORMAT_VERSION, "codebook", 1 << bits, bits,
+              ArrayRef("indices", arrays["indices"].size - 1), matrix.max_row_nonzeros)
     params = {"index_bits": bits, "nonzeros": matrix.nonzeros}
     return StoredWeights("codebook", (rows, columns), arrays, struct, params, rows * columns,
                          matrix.max_row_nonzeros)

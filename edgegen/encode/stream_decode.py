@@ -49,10 +49,19 @@ def _codebook_values(stored: StoredWeights, indices: np.ndarray) -> np.ndarray:
     return codebook[indices]
 
 
+def _stream_bytes(stored: StoredWeights, first) -> bytes:
+    """A stream's bytes in stream order: the arrays hold them reversed
+    behind their padding, the struct points at byte 0 (the last element)."""
+    stream = _array(stored, first)
+    if not isinstance(first, ArrayRef) or first.offset != stream.size - 1:
+        raise StreamError("the stream pointer is not at the stream's first byte")
+    return stream[::-1].tobytes()
+
+
 def _decode_codebook(stored: StoredWeights) -> np.ndarray:
     rows, columns = stored.shape
     bits = _field(stored, 3)
-    data = _array(stored, "indices").tobytes()
+    data = _stream_bytes(stored, _field(stored, 4))
     try:
         indices = unpack_fixed(data, bits, rows * columns)
     except ValueError as error:
@@ -166,12 +175,7 @@ def _decode_huffman(stored: StoredWeights) -> np.ndarray:
         raise StreamError("the index code of a Huffman layer is empty")
     pairs = _pairs(stored, gap_table)
     total = int(row_entries.sum())
-    first = _field(stored, 3)
-    stream = _array(stored, first)
-    if not isinstance(first, ArrayRef) or first.offset != stream.size - 1:
-        raise StreamError("the stream pointer is not at the stream's first byte")
-    # Stored in reverse byte order behind its padding (see storage._reversed_stream).
-    reader = _Reader(stream[::-1].tobytes())
+    reader = _Reader(_stream_bytes(stored, _field(stored, 3)))
     gaps = np.zeros(total, dtype=np.int64)
     weights = np.zeros(total, dtype=np.int64)
     for k in range(total):

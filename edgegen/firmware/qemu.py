@@ -46,15 +46,20 @@ class Timeouts:
     stall: float  # seconds without progress (a new output vector)
 
 
-def estimate_instructions(qgraph: QGraph) -> int:
-    """A generous upper bound of the instructions per inference (limits only)."""
+def multiply_accumulates(qgraph: QGraph) -> int:
+    """Multiply-accumulates of one dense inference (every weight position)."""
     macs = 0
     for node in qgraph.nodes:
         if isinstance(node.op, QConv2D):
             macs += qgraph.tensor(node.output).size * int(np.prod(node.op.weight.shape[1:]))
         elif isinstance(node.op, QFullyConnected):
             macs += node.op.weight.size
-    return max(_INSTRUCTIONS_PER_INFERENCE_FLOOR, _INSTRUCTIONS_PER_MAC * macs)
+    return macs
+
+
+def estimate_instructions(qgraph: QGraph) -> int:
+    """A generous upper bound of the instructions per inference (limits only)."""
+    return max(_INSTRUCTIONS_PER_INFERENCE_FLOOR, _INSTRUCTIONS_PER_MAC * multiply_accumulates(qgraph))
 
 
 def timeouts_for(instructions_per_vector: float, vectors: int) -> Timeouts:

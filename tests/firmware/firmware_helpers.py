@@ -4,10 +4,7 @@ import numpy as np
 
 from edgegen.firmware.boards import Board
 from edgegen.firmware.vectors import verification_vectors
-from edgegen.ir import QConv2D, QFullyConnected
 from toolchain_support import require_tool
-
-
 
 
 def require_board_tools(board: Board, emulate: bool = False) -> None:
@@ -21,13 +18,3 @@ def require_board_tools(board: Board, emulate: bool = False) -> None:
 def board_vectors(qgraph, fashion, images: int, random: int, seed: int = 0) -> np.ndarray:
     """The first ``images`` test-set images, then ``random`` int8 inputs."""
     return verification_vectors(qgraph, fashion.test_images[:images], random, seed)
-
-
-def multiply_accumulates(qgraph) -> int:
-    total = 0
-    for node in qgraph.nodes:
-        if isinstance(node.op, QConv2D):
-            total += qgraph.tensor(node.output).size * int(np.prod(node.op.weight.shape[1:]))
-        elif isinstance(node.op, QFullyConnected):
-            total += node.op.weight.size
-    return total

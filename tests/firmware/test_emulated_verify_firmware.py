@@ -7,7 +7,8 @@ from edgegen.firmware.boards import load_board
 from edgegen.firmware.harness import run_harness
 from edgegen.jobs.board_verify import verify_on_board
 from edgegen.jobs.firmware_build import build_firmware
-from firmware_helpers import board_vectors, multiply_accumulates, require_board_tools
+from edgegen.firmware.qemu import multiply_accumulates
+from firmware_helpers import board_vectors, require_board_tools
 
 # qemu-microbit (256 KB flash) holds neither dense LeNet: test_microbit_firmware.py.
 EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps2-an385", "qemu-virt-rv32"]

@@ -17,7 +17,8 @@ from edgegen.ir import QReshape
 from edgegen.jobs.board_verify import verify_on_board
 from edgegen.jobs.firmware_build import build_firmware
 from edgegen.jobs.lower import StorageChoice
-from firmware_helpers import board_vectors, multiply_accumulates, require_board_tools
+from edgegen.firmware.qemu import multiply_accumulates
+from firmware_helpers import board_vectors, require_board_tools
 
 BOARD = "qemu-microbit"
 TEST_IMAGES = 8
