@@ -142,23 +142,28 @@ class CKernels:
         del keep, bias_arr, filt
         return out
 
-    def fully_connected(self, x, weight, folded_bias, requant):
-        """Takes the folded bias, as the C kernel does."""
+    def _fc_batch(self, fn, x, weights, folded_bias, outputs, requant):
+        """fn over each sample of x: (int8 outputs, statuses)."""
         x = np.asarray(x, dtype=np.int8)
-        n, features = x.shape
-        o = weight.shape[0]
-        w_arr, w_p = self.i8(weight)
         b_arr, b_p = self.i32(folded_bias)
         rq, keep = self.requant(requant)
-        out = np.full((n, o), 0x5A, dtype=np.int8)
-        for i in range(n):
+        out = np.full((len(x), outputs), 0x5A, dtype=np.int8)
+        statuses = []
+        for i in range(len(x)):
             sample, sample_p = self.i8(x[i])
             out_p = self.ffi.from_buffer("int8_t[]", out[i])
-            status = self.lib.eg_fully_connected_s8(
-                sample_p, features, w_p, b_p, o, rq, out_p
-            )
+            statuses.append(fn(sample_p, x.shape[1], weights, b_p, outputs, rq, out_p))
+        del keep, b_arr
+        return out, statuses
+
+    def fully_connected(self, x, weight, folded_bias, requant):
+        """Takes the folded bias, as the C kernel does."""
+        w_arr, w_p = self.i8(weight)
+        out, statuses = self._fc_batch(self.lib.eg_fully_connected_s8, x, w_p, folded_bias,
+                                       weight.shape[0], requant)
+        for status in statuses:
             self._check(status, "eg_fully_connected_s8")
-        del keep, w_arr, b_arr
+        del w_arr
         return out
 
     # -- compressed weights (edgegen.encode.storage)
@@ -190,21 +195,11 @@ class CKernels:
 
     def fully_connected_stored(self, x, stored, folded_bias, requant):
         """eg_fully_connected_<format>_s8 over a batch; returns (out, statuses)."""
-        x = np.asarray(x, dtype=np.int8)
-        n, features = x.shape
-        o = stored.shape[0]
         weights, keep = self.stored(stored)
-        b_arr, b_p = self.i32(folded_bias)
-        rq, keep_rq = self.requant(requant)
         fn = getattr(self.lib, f"eg_fully_connected_{stored.format}_s8")
-        out = np.full((n, o), 0x5A, dtype=np.int8)
-        statuses = []
-        for i in range(n):
-            sample, sample_p = self.i8(x[i])
-            out_p = self.ffi.from_buffer("int8_t[]", out[i])
-            statuses.append(fn(sample_p, features, weights, b_p, o, rq, out_p))
-        del keep, keep_rq, b_arr
-        return out, statuses
+        result = self._fc_batch(fn, x, weights, folded_bias, stored.shape[0], requant)
+        del keep
+        return result
 
     def conv2d_stored(self, x, stored, kernel, folded_bias, stride, padding, input_zero_point,
                       requant, scratch_bytes=None, misalign=1):
