@@ -121,7 +121,7 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
         result.float_accuracy_full = _float_accuracy(model, dataset)
         if board is not None:
             result.board = deploy_to_board(qgraph, board, dataset, folder, verify_options, log,
-                                           storage)
+                                           storage, shown_as=Path(out))
         rows = layer_rows(qgraph, plan, weight_bytes, lowered.storage)
         write_report(folder, name=name, prefix=lowered.sources.prefix, qgraph=qgraph, plan=plan,
                      rows=rows, result=result, source=source or {}, dataset=dataset,
@@ -155,14 +155,17 @@ def firmware_for_board(qgraph: QGraph, board: Board | str, dataset: Dataset, out
 
 def deploy_to_board(qgraph: QGraph, board: str, dataset: Dataset, folder: Path,
                     options: VerifyOptions, log=print,
-                    storage: StorageChoice = StorageChoice()) -> BoardVerifyResult | None:
+                    storage: StorageChoice = StorageChoice(),
+                    shown_as: Path | None = None) -> BoardVerifyResult | None:
     """Firmware for ``board`` in ``folder/firmware-<board>``; on an emulated
-    board, run it under QEMU on the verification vectors."""
+    board, run it under QEMU on the verification vectors. ``shown_as``: the
+    name ``folder`` will have once the run commits it (what the log says)."""
     spec = load_board(board)
     build = firmware_for_board(qgraph, spec, dataset, folder / f"firmware-{spec.name}",
                                storage=storage)
     for line in build.summary_lines():
-        log(line)
+        log(line if shown_as is None else line.replace(str(Path(folder).resolve()),
+                                                       str(shown_as)))
     if not spec.emulated:
         return None
     with tempfile.TemporaryDirectory(prefix="edgegen-qemu-") as work:

@@ -143,6 +143,8 @@ def test_compressed_lenet300_runs_on_the_cortex_m0(compressed_dir, tmp_path, cap
     text = capsys.readouterr().out
     assert status == 0, text
     assert "qemu-microbit (QEMU): bit-exact" in text
+    # the log names the folder the user gets, not the one being written
+    assert f"firmware folder {tmp_path / 'm' / 'firmware-qemu-microbit'}:" in text
 
 
 def test_damaged_artifacts_are_refused(compressed_dir, tmp_path, capsys):
