@@ -6,6 +6,9 @@
  * filter row, the in-bounds part of a window row is contiguous both in the
  * NHWC input and in the OHWI filter. Window clipping against the padding is
  * computed once per output pixel, so the inner loop has no bounds checks.
+ * The input zero point is folded into the bias at generation time, so the
+ * inner loop multiplies raw inputs; a clipped window adds the zero point
+ * times the weights of its padded taps (border pixels only).
  *
  * The accumulator is kept in uint32_t: int32 arithmetic modulo 2^32, which
  * is what TFLite computes on every real target, without the undefined
@@ -16,17 +19,28 @@
 #include "eg_runtime.h"
 #include "eg_kernel_support.h"
 
-/* sum over n of filter[i] * (input[i] + offset), modulo 2^32. Each term is
- * below 2^15 in magnitude. */
-static uint32_t dot_with_offset(const int8_t *input, const int8_t *filter,
-                                int32_t n, int32_t offset)
+/* sum over n of filter[i] * input[i], modulo 2^32. */
+static uint32_t dot(const int8_t *input, const int8_t *filter, int32_t n)
 {
     uint32_t acc = 0;
     int32_t i;
     for (i = 0; i < n; ++i) {
-        acc += (uint32_t)((int32_t)filter[i] * ((int32_t)input[i] + offset));
+        acc += (uint32_t)((int32_t)filter[i] * (int32_t)input[i]);
     }
     return acc;
+}
+
+/* The sum of `rows` runs of `run` weights, `stride` apart. */
+static int32_t weight_sum(const int8_t *filter, int32_t rows, int32_t run, int32_t stride)
+{
+    int32_t sum = 0, r, i;
+    for (r = 0; r < rows; ++r) {
+        for (i = 0; i < run; ++i) {
+            sum += filter[i];
+        }
+        filter += stride;
+    }
+    return sum;
 }
 
 eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
@@ -83,15 +97,25 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
                 input + ((y0 + ky_begin) * in_w + (x0 + kx_begin)) * in_c;
             const int8_t *filter_window =
                 filter + ky_begin * filter_row_stride + kx_begin * in_c;
+            const int clipped = rows != kernel_h || run != filter_row_stride;
             for (oc = 0; oc < out_c; ++oc) {
                 const int8_t *in_row = window;
                 const int8_t *f_row = filter_window + oc * filter_oc_stride;
                 uint32_t acc = bias != NULL ? (uint32_t)bias[oc] : 0u;
                 int32_t r;
                 for (r = 0; r < rows; ++r) {
-                    acc += dot_with_offset(in_row, f_row, run, offset);
+                    acc += dot(in_row, f_row, run);
                     in_row += in_row_stride;
                     f_row += filter_row_stride;
+                }
+                if (clipped) {
+                    /* The padded taps read the zero point: zp * their weights. */
+                    const int8_t *f = filter + oc * filter_oc_stride;
+                    const int32_t outside =
+                        weight_sum(f, kernel_h, filter_row_stride, filter_row_stride) -
+                        weight_sum(filter_window + oc * filter_oc_stride, rows, run,
+                                   filter_row_stride);
+                    acc += (uint32_t)(-offset) * (uint32_t)outside;
                 }
                 *out_px++ = output_stage_channel(wrap_int32(acc), oc, requant);
             }

@@ -5,7 +5,7 @@
  *
  *     static const eg_shape in_shape = {28, 28, 1}, out_shape = {24, 24, 20};
  *     static const eg_conv_params conv = {1, 1, 0, 0, 128};   (stride 1, no pad, zp -128)
- *     static const eg_requant rq = {mult, shift, -5, -128, 127, EG_ROUNDING_DOUBLE};
+ *     static const eg_requant rq = {mult, shift, -5, -128, 127, EG_ROUNDING_DOUBLE, 0};
  *     eg_status st = eg_conv2d_s8(input, &in_shape, w, 5, 5, bias, &conv, &rq,
  *                                 output, &out_shape);
  *
@@ -230,10 +230,14 @@ int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
 /* ---- conv2d.c -------------------------------------------------------- */
 
 /* 2-D convolution, int8 NHWC input, int8 OHWI filter, groups = 1.
- * filter: out->c x kernel_h x kernel_w x in->c; bias: out->c int32 values
- * (scale input_scale * filter_scale[o]), may be NULL for none.
- * acc[o] = bias[o] + sum (input + input_offset) * filter over the window,
- * then the output stage of eg_requant. Returns EG_ERR_ARG if a dimension,
+ * filter: out->c x kernel_h x kernel_w x in->c; bias: out->c int32 values,
+ * the folded bias computed at generation time (NULL: all zero):
+ *   bias[o] = true_bias[o] + input_offset * sum of filter o's weights,
+ * so that acc[o] = bias[o] + sum input * filter over the window needs no
+ * offset in the inner loop (a window that overlaps the padding adds the
+ * zero point times its padded taps' weights, which cancels their share of
+ * the fold: padding contributes real zero). Then the output stage of
+ * eg_requant. Returns EG_ERR_ARG if a dimension,
  * kernel size or stride is < 1, a padding is < 0 or >= the kernel size,
  * the last output window starts past the input
  * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w), the

@@ -182,11 +182,9 @@ def _pick(scored: list[tuple[StoredWeights, int, int]], optimize: str):
     return min(scored, key=score)
 
 
-def _kernel_bias(op, stored: StoredWeights) -> np.ndarray:
-    """Dense conv adds the input offset in its loop and takes the true bias;
-    every other kernel multiplies raw inputs and takes the folded bias."""
-    if isinstance(op, QConv2D) and stored.format == "dense":
-        return np.asarray(op.bias, dtype=np.int32)
+def _kernel_bias(op) -> np.ndarray:
+    """Every kernel multiplies raw inputs and takes the bias with the input
+    zero point folded in."""
     return fold_zero_point(op.weight, op.bias, op.input_zero_point)
 
 
@@ -209,7 +207,7 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
     is_conv = isinstance(op, QConv2D)
     return LayerPlan(
         index=index, name=node.name, kind=op_kind(op), stored=stored,
-        bias=_kernel_bias(op, stored), scratch_bytes=stored.scratch_bytes(is_conv),
+        bias=_kernel_bias(op), scratch_bytes=stored.scratch_bytes(is_conv),
         instructions=instr, requested=requested,
         candidates=tuple(Candidate(s.format, dict(s.params), b, i) for s, b, i in scored),
     )

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgegen.encode.storage import ArrayRef
 from edgegen.ir import Requant, Rounding, frozen_array
-from edgegen.reference.numerics import quantize_multiplier
+from edgegen.reference.numerics import fold_zero_point, quantize_multiplier
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -115,10 +115,9 @@ class CKernels:
         oh = (h + top + bottom - kh) // stride[0] + 1
         ow = (w + left + right - kw) // stride[1] + 1
         filt, filt_p = self.i8(weight)
-        if bias is None:
-            bias_arr, bias_p = None, self.ffi.NULL
-        else:
-            bias_arr, bias_p = self.i32(bias)
+        # The kernel takes the folded bias (see eg_conv2d_s8).
+        bias_arr, bias_p = self.i32(fold_zero_point(weight, np.zeros(o) if bias is None else bias,
+                                                    input_zero_point))
         params = self.ffi.new(
             "eg_conv_params *",
             {

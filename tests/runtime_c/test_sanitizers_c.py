@@ -75,8 +75,8 @@ def conv_case(cases, rng, h, w, c, o, kernel, stride, padding, rounding, has_bia
     oh, ow = expected.shape[:2]
     params = [h, w, c, oh, ow, o, kh, kw, *stride, padding[0], padding[2], -zp,
               *_requant_params(rq)]
-    arrays = [x, weight, bias if has_bias else np.zeros(0, np.int32),
-              rq.multiplier, rq.shift]
+    folded = fold_zero_point(weight, bias if has_bias else np.zeros(o), zp)
+    arrays = [x, weight, folded, rq.multiplier, rq.shift]
     cases.add(f"conv {h}x{w}x{c}->{o} k{kernel} s{stride} p{padding}", "conv",
               params, arrays, expected)
 
