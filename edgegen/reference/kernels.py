@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgegen.ir import Requant
-from edgegen.reference.numerics import fold_zero_point, requantize
+from edgegen.reference.numerics import fold_zero_point, requantize_fast
 
 _MAX_EXACT_TERMS = 1 << 36
 
@@ -55,7 +55,7 @@ def windows(x: np.ndarray, kernel, stride, padding, fill) -> np.ndarray:
 
 def output_stage(acc: np.ndarray, requant: Requant) -> np.ndarray:
     """int32 accumulators [..., O] -> int8, per output channel on the last axis."""
-    scaled = requantize(acc, requant.multiplier, requant.shift, requant.rounding)
+    scaled = requantize_fast(acc, requant.multiplier, requant.shift, requant.rounding)
     out = scaled + requant.output_zero_point
     return np.clip(out, requant.act_min, requant.act_max).astype(np.int8)
 

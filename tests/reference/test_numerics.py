@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgegen.ir import Rounding
 from edgegen.reference.numerics import (
@@ -16,6 +18,7 @@ from edgegen.reference.numerics import (
     INT32_MIN,
     quantize_multiplier,
     requantize,
+    requantize_fast,
     rounding_divide_by_pot,
     round_half_away,
     saturating_rounding_doubling_high_mul,
@@ -141,3 +144,31 @@ def test_round_half_away_matches_c_round():
     np.testing.assert_array_equal(
         round_half_away([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49]), [1, 2, 3, -1, -2, -3, 0]
     )
+
+
+# ------------------------------------------------- the golden model's fast path
+
+INT32 = st.integers(-(2**31), 2**31 - 1)
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=300)
+@given(acc=st.lists(INT32, min_size=1, max_size=64),
+       multiplier=st.one_of(st.integers(2**30, 2**31 - 1), st.sampled_from([0, 1, 2**31 - 1]),
+                            st.integers(-(2**31), -1)),
+       shift=st.integers(-31, 30), rounding=st.sampled_from(Rounding))
+def test_fast_requantize_is_the_specification(acc, multiplier, shift, rounding):
+    """Full-range int32 accumulators, every shift, both roundings; negative
+    multipliers (never in a QGraph) take the specification's own path."""
+    acc = np.array(acc + [-(2**31), 2**31 - 1, 0, -1], dtype=np.int64)
+    expected = requantize(acc, multiplier, shift, rounding)
+    np.testing.assert_array_equal(requantize_fast(acc, multiplier, shift, rounding), expected)
+
+
+def test_fast_requantize_per_channel_broadcast():
+    rng = np.random.default_rng(3)
+    acc = rng.integers(-(2**31), 2**31, size=(50, 7), dtype=np.int64)
+    multiplier = rng.integers(2**30, 2**31, size=7)
+    shift = rng.integers(-31, 31, size=7)
+    for rounding in Rounding:
+        np.testing.assert_array_equal(requantize_fast(acc, multiplier, shift, rounding),
+                                      requantize(acc, multiplier, shift, rounding))
