@@ -279,24 +279,17 @@ eg_status eg_conv2d_huffman_s8(const int8_t *input, const eg_shape *in,
     }
     for (o = 0; o < out->c; ++o) {
         const int32_t n = weights->row_entries[o];
-        const int every_position = weights->gaps.max_length == 0;
         int32_t column = 0, k;
         taps_start(&taps);
         for (k = 0; k < n; ++k) {
-            const uint32_t bits = eg_window(weights->stream, pos);
-            uint32_t gap_length = 0, index_length;
-            int32_t gap = 0, index;
-            if (!every_position) {
-                gap = eg_huffman(bits, &weights->gaps, &gap_length);
-            }
-            index = eg_huffman(bits << gap_length, &weights->indices, &index_length);
-            if ((gap | index) < 0) {
+            const uint32_t entry = eg_huffman_entry(weights, eg_window(weights->stream, pos));
+            const int32_t weight = eg_entry_weight(entry);
+            if (entry == EG_ENTRY_FAILED) {
                 return EG_ERR_DATA;
             }
-            pos += gap_length + index_length;
-            column += gap;
-            if (weights->codebook[index] != 0 &&
-                !taps_add(&taps, column, weights->codebook[index])) {
+            pos += eg_entry_length(entry);
+            column += (int32_t)eg_entry_gap(entry);
+            if (weight != 0 && !taps_add(&taps, column, (int8_t)weight)) {
                 return EG_ERR_DATA;
             }
             column += 1;

@@ -60,4 +60,47 @@ static inline int32_t eg_huffman(uint32_t bits, const eg_huffman_table *t, uint3
     return eg_huffman_long(bits, t, length);
 }
 
+/* A decoded entry of the Huffman layout, packed as the pair lookup holds it:
+ * (length << 27) | (gap << 16) | the weight as a 16-bit two's complement
+ * value (length <= 24, gap <= 2047). Packed, so that loops keep it in one
+ * register and a multiply takes the weight straight from the low half. */
+#define EG_ENTRY_FAILED 0xFFFFFFFFu
+
+static inline uint32_t eg_pack_entry(uint32_t length, uint32_t gap, int32_t weight)
+{
+    return (length << 27) | (gap << 16) | ((uint32_t)weight & 0xFFFFu);
+}
+
+static inline uint32_t eg_entry_length(uint32_t entry)
+{
+    return entry >> 27;
+}
+
+static inline uint32_t eg_entry_gap(uint32_t entry)
+{
+    return (entry >> 16) & 0x7FFu;
+}
+
+static inline int32_t eg_entry_weight(uint32_t entry)
+{
+    return (int32_t)(int16_t)(uint16_t)(entry & 0xFFFFu);
+}
+
+/* One entry decoded code by code from the window `bits` (its gap code, if
+ * the layer has gap codes, then its index code), or EG_ENTRY_FAILED for a
+ * bit pattern that is no code or a symbol outside the layout. */
+static inline uint32_t eg_huffman_entry(const eg_huffman_weights *w, uint32_t bits)
+{
+    uint32_t gap_length = 0, index_length;
+    int32_t gap = 0, index;
+    if (w->gaps.max_length != 0) {
+        gap = eg_huffman(bits, &w->gaps, &gap_length);
+    }
+    index = eg_huffman(bits << gap_length, &w->indices, &index_length);
+    if ((gap | index) < 0 || gap > 2047 || index >= w->codebook_size) {
+        return EG_ENTRY_FAILED;
+    }
+    return eg_pack_entry(gap_length + index_length, (uint32_t)gap, w->codebook[index]);
+}
+
 #endif /* EG_BIT_READER_H */

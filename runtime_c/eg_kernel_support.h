@@ -86,24 +86,6 @@ static inline int requant_ok(const eg_requant *rq, int32_t channels)
     return 1;
 }
 
-/* requantize, add the output zero point, clamp. The clamp happens before
- * the addition, against bounds moved by the zero point (all within
- * [-255, 255]), so that nothing leaves int32: clamp(r + z, lo, hi) ==
- * clamp(r, lo - z, hi - z) + z. */
-static inline int8_t output_stage(int32_t acc, int32_t multiplier, int32_t shift,
-                                  const eg_requant *rq)
-{
-    const int32_t low = rq->act_min - rq->output_offset;
-    const int32_t high = rq->act_max - rq->output_offset;
-    int32_t v = rq_requantize(acc, multiplier, shift, rq->rounding);
-    if (v < low) {
-        v = low;
-    } else if (v > high) {
-        v = high;
-    }
-    return (int8_t)(v + rq->output_offset);
-}
-
 /* 1 if a convolution's geometry is consistent (see eg_conv2d_s8): shapes,
  * windows, a filter addressable with int32 indices, the input offset. */
 static inline int conv_geometry_ok(const eg_shape *in, const eg_shape *out,
@@ -177,7 +159,10 @@ static inline int huffman_weights_ok(const eg_huffman_weights *w)
 
 /* One output channel's output stage in locals: kernels that write many
  * outputs of a channel load it once (a store through int8_t * may alias
- * any struct, so a compiler reloads struct fields after every output). */
+ * any struct, so a compiler reloads struct fields after every output).
+ * The clamp happens before the zero point is added, against bounds moved
+ * by it (all within [-255, 255]), so that nothing leaves int32:
+ * clamp(r + z, lo, hi) == clamp(r, lo - z, hi - z) + z. */
 typedef struct {
     int32_t multiplier;
     int32_t shift;
@@ -211,11 +196,10 @@ static inline int8_t apply_stage(int32_t acc, channel_stage stage)
     return (int8_t)(v + stage.offset);
 }
 
-/* The output stage with the constants of output channel o. */
+/* The output stage of channel o, read from the struct on each call. */
 static inline int8_t output_stage_channel(int32_t acc, int32_t o, const eg_requant *rq)
 {
-    const int32_t k = rq->per_tensor ? 0 : o;
-    return output_stage(acc, rq->multiplier[k], rq->shift[k], rq);
+    return apply_stage(acc, stage_of_channel(rq, o));
 }
 
 #endif /* EG_KERNEL_SUPPORT_H */

@@ -146,41 +146,22 @@ eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
     return EG_OK;
 }
 
-#define SLOW_ENTRY_FAILED 0xFFFFFFFFu
-
-/* A decoded entry, as the pair lookup holds it: (length << 27) | (gap << 16)
- * | the weight as a 16-bit two's complement value. The multiply then takes
- * the weight straight from the low half, with no codebook load. */
-static inline uint32_t pack_entry(uint32_t length, uint32_t gap, int32_t weight)
-{
-    return (length << 27) | (gap << 16) | ((uint32_t)weight & 0xFFFFu);
-}
-
-/* The product of a decoded entry: move the input pointer past the gap,
- * multiply, step past; advance the stream position by the codes' bits. */
+/* The product of a decoded entry (eg_huffman_entry's packing): move the
+ * input pointer past the gap, multiply, step past; advance the stream
+ * position by the codes' bits. */
 static inline uint32_t entry_product(uint32_t entry, const int8_t **x, uint32_t *at)
 {
-    const int8_t *input = *x + ((entry >> 16) & 0x7FFu);
+    const int8_t *input = *x + eg_entry_gap(entry);
     *x = input + 1;
-    *at += entry >> 27;
-    return (uint32_t)((int32_t)*input * (int32_t)(int16_t)(uint16_t)(entry & 0xFFFFu));
+    *at += eg_entry_length(entry);
+    return (uint32_t)((int32_t)*input * eg_entry_weight(entry));
 }
 
-/* An entry the lookups do not cover, decoded code by code (packed as
- * pack_entry), or SLOW_ENTRY_FAILED for a bit pattern that is no code.
- * Packed, so that the hot loops' values need no address. */
+/* eg_huffman_entry out of line: only the lookups' misses take it, and
+ * inlined it would crowd the hot loops' registers. */
 static EG_NOINLINE uint32_t huffman_entry_slow(const eg_huffman_weights *w, uint32_t bits)
 {
-    uint32_t gap_length = 0, index_length;
-    int32_t gap = 0, index;
-    if (w->gaps.max_length != 0) {
-        gap = eg_huffman(bits, &w->gaps, &gap_length);
-    }
-    index = eg_huffman(bits << gap_length, &w->indices, &index_length);
-    if ((gap | index) < 0 || gap > 2047 || index >= w->codebook_size) {
-        return SLOW_ENTRY_FAILED;
-    }
-    return pack_entry(gap_length + index_length, (uint32_t)gap, w->codebook[index]);
+    return eg_huffman_entry(w, bits);
 }
 
 /* The products of one Huffman-coded row of n entries, read from bit `*pos`
@@ -201,7 +182,7 @@ static int huffman_row(const eg_huffman_weights *w, uint32_t *pos, int32_t n,
             uint32_t entry = pairs[bits >> pair_shift];
             if (EG_UNLIKELY(entry == 0u)) {
                 entry = huffman_entry_slow(w, bits);
-                if (entry == SLOW_ENTRY_FAILED) {
+                if (entry == EG_ENTRY_FAILED) {
                     return 0;
                 }
             }
@@ -221,11 +202,11 @@ static int huffman_row(const eg_huffman_weights *w, uint32_t *pos, int32_t n,
             const uint32_t index_entry = index_lut[(bits << gap_length) >> index_shift];
             uint32_t entry;
             if (gap_entry != 0u && index_entry != 0u) {
-                entry = pack_entry(gap_length + (index_entry >> 12), gap_entry & 0xFFFu,
-                                   codebook[index_entry & 0xFFFu]);
+                entry = eg_pack_entry(gap_length + (index_entry >> 12), gap_entry & 0xFFFu,
+                                      codebook[index_entry & 0xFFFu]);
             } else {
                 entry = huffman_entry_slow(w, bits);
-                if (entry == SLOW_ENTRY_FAILED) {
+                if (entry == EG_ENTRY_FAILED) {
                     return 0;
                 }
             }

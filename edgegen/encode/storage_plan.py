@@ -182,12 +182,6 @@ def _pick(scored: list[tuple[StoredWeights, int, int]], optimize: str):
     return min(scored, key=score)
 
 
-def _kernel_bias(op) -> np.ndarray:
-    """Every kernel multiplies raw inputs and takes the bias with the input
-    zero point folded in."""
-    return fold_zero_point(op.weight, op.bias, op.input_zero_point)
-
-
 def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
                costs: dict) -> LayerPlan:
     node = qgraph.nodes[index]
@@ -207,7 +201,8 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
     is_conv = isinstance(op, QConv2D)
     return LayerPlan(
         index=index, name=node.name, kind=op_kind(op), stored=stored,
-        bias=_kernel_bias(op), scratch_bytes=stored.scratch_bytes(is_conv),
+        # every kernel multiplies raw inputs: the bias has the zero point folded in
+        bias=fold_zero_point(op.weight, op.bias, op.input_zero_point), scratch_bytes=stored.scratch_bytes(is_conv),
         instructions=instr, requested=requested,
         candidates=tuple(Candidate(s.format, dict(s.params), b, i) for s, b, i in scored),
     )

@@ -15,6 +15,7 @@ from edgegen.encode.storage_plan import AUTO, LayerPlan, plan_layer
 from edgegen.errors import UserError
 from edgegen.ir import QConv2D, QFullyConnected, QGraph
 from edgegen.plan.arena import SCRATCH_PREFIX, MemoryPlan
+from edgegen.report.sizes import const_bytes_per_layer
 from edgegen.firmware.boards import Board
 from edgegen.firmware.cross import ImageSize
 from edgegen.firmware.stack import StackEstimate
@@ -99,9 +100,7 @@ def flash_consumers(qgraph: QGraph, lowered, symbol_sizes: dict, footprint: Foot
                     exact_remedies: bool = False) -> list[Consumer]:
     """Per-layer constants (sizes of the linked arrays and weights structs),
     code, and the rest."""
-    per_layer: dict[str, int] = {}
-    for item in (*lowered.sources.arrays, *lowered.sources.structs):
-        per_layer[item.layer] = per_layer.get(item.layer, 0) + symbol_sizes.get(item.symbol, 0)
+    per_layer = const_bytes_per_layer(lowered.sources, symbol_sizes, "the footprint image")
     stored = {layer.name: layer for layer in lowered.storage.layers}
     consumers = []
     for node in qgraph.nodes:

@@ -7,8 +7,7 @@ from edgegen.firmware.boards import load_board
 from edgegen.firmware.harness import run_harness
 from edgegen.jobs.board_verify import verify_on_board
 from edgegen.jobs.firmware_build import build_firmware
-from edgegen.firmware.qemu import multiply_accumulates
-from firmware_helpers import board_vectors, require_board_tools
+from firmware_helpers import board_vectors, check_verified_run, require_board_tools
 
 # qemu-microbit (256 KB flash) holds neither dense LeNet: test_microbit_firmware.py.
 EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps2-an385", "qemu-virt-rv32"]
@@ -26,18 +25,7 @@ def test_bit_exact_on_emulated_board(qgraphs, fashion, tmp_path, model, board_na
 
     result = verify_on_board(qgraph, board, vectors, tmp_path)
 
-    assert result.comparison.bit_exact, result.comparison.line(board_name)
-    assert result.vectors == TEST_IMAGES + RANDOM_VECTORS
-    assert result.selftest.endswith("PASS (4 vectors, every output byte equal)")
-    assert result.bit_exact
-    counts = result.instructions
-    assert counts.opt == "-Os" and len(counts.per_vector) == len(vectors)
-    assert [name for name, _ in counts.per_layer] == [node.name for node in qgraph.nodes]
-    # Every multiply-accumulate costs at least one instruction; the layers
-    # account for all but a few instructions of an inference.
-    assert counts.total >= multiply_accumulates(qgraph)
-    assert 0 <= counts.call_overhead < 50
-    assert 0 < result.flash_bytes <= board.flash_bytes and 0 < result.ram_bytes <= board.ram_bytes
+    check_verified_run(result, board, qgraph, vectors)
 
 
 def test_counts_repeat_exactly_and_views_cost_nothing(qgraphs, fashion, tmp_path):

@@ -17,8 +17,7 @@ from edgegen.ir import QReshape
 from edgegen.jobs.board_verify import verify_on_board
 from edgegen.jobs.firmware_build import build_firmware
 from edgegen.jobs.lower import StorageChoice
-from edgegen.firmware.qemu import multiply_accumulates
-from firmware_helpers import board_vectors, require_board_tools
+from firmware_helpers import board_vectors, check_verified_run, require_board_tools
 
 BOARD = "qemu-microbit"
 TEST_IMAGES = 8
@@ -43,20 +42,11 @@ def test_bit_exact_on_the_cortex_m0(small_qgraphs, fashion, tmp_path, model):
 
     result = verify_on_board(qgraph, board, vectors, tmp_path)
 
-    assert result.comparison.bit_exact, result.comparison.line(BOARD)
-    assert result.vectors == TEST_IMAGES + RANDOM_VECTORS
-    assert result.selftest.endswith("PASS (4 vectors, every output byte equal)")
-    assert result.bit_exact
-    counts = result.instructions
-    assert counts.opt == "-Os" and len(counts.per_vector) == len(vectors)
-    assert [name for name, _ in counts.per_layer] == [node.name for node in qgraph.nodes]
-    assert counts.total >= multiply_accumulates(qgraph)
-    assert 0 <= counts.call_overhead < 50
+    check_verified_run(result, board, qgraph, vectors)
     # A view costs nothing: the marker's own cost is subtracted exactly on
     # Thumb-1 too (where a negative argument would take two instructions).
     views = [node.name for node in qgraph.nodes if isinstance(node.op, QReshape)]
-    assert views and all(dict(counts.per_layer)[name] == 0 for name in views)
-    assert 0 < result.flash_bytes <= board.flash_bytes and 0 < result.ram_bytes <= board.ram_bytes
+    assert views and all(dict(result.instructions.per_layer)[name] == 0 for name in views)
 
 
 def test_counts_repeat_exactly_on_the_cortex_m0(small_qgraphs, fashion, tmp_path):
