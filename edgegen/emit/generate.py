@@ -43,6 +43,7 @@ from edgegen.plan.arena import Location, MemoryPlan
 from edgegen.quantize.artifact import content_hash
 
 _ROUNDING_ENUM = {Rounding.DOUBLE: "EG_ROUNDING_DOUBLE", Rounding.SINGLE: "EG_ROUNDING_SINGLE"}
+_ROUNDING_VALUE = {Rounding.DOUBLE: 0, Rounding.SINGLE: 1}  # the eg_rounding values
 
 # (layer kind, storage format) -> the runtime_c function that computes it.
 KERNELS = {
@@ -87,6 +88,14 @@ class GeneratedSources:
     files: dict  # file name -> text
     arrays: tuple[ConstArray, ...]
     structs: tuple[ConstStruct, ...] = ()
+    # Preprocessor definitions every compilation of these sources and the
+    # runtime must use (``NAME=value``): the model's rounding, fixed so that
+    # the kernels' output stage has no run-time branch on it.
+    defines: tuple[str, ...] = ()
+
+    @property
+    def define_flags(self) -> tuple[str, ...]:
+        return tuple(f"-D{d}" for d in self.defines)
 
     def write(self, directory: Path, with_runtime: bool = True) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -261,4 +270,5 @@ def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
         f"{prefix}_weights.h": env.get_template("model_weights.h.j2").render(context),
         f"{prefix}_weights.c": env.get_template("model_weights.c.j2").render(context),
     }
-    return GeneratedSources(prefix, files, tuple(builder.arrays), tuple(builder.structs))
+    defines = (f"EG_FIXED_ROUNDING={_ROUNDING_VALUE[qgraph.rounding]}",)
+    return GeneratedSources(prefix, files, tuple(builder.arrays), tuple(builder.structs), defines)
