@@ -13,6 +13,17 @@
 #include "eg_requantize.h"
 #include "eg_runtime.h"
 
+/* The rounding of an output stage. A build for one model defines
+ * EG_FIXED_ROUNDING (edgegen's generated build flags do, from the model):
+ * the rounding is then a constant, the requantization has no branch on
+ * it, and an eg_requant of the other rounding is refused (EG_ERR_ARG).
+ * Without it, each output stage reads the rounding from the eg_requant. */
+#if defined(EG_FIXED_ROUNDING)
+#define EG_ROUNDING_OF(rq) ((eg_rounding)(EG_FIXED_ROUNDING))
+#else
+#define EG_ROUNDING_OF(rq) ((rq)->rounding)
+#endif
+
 /* Keep a rarely taken path out of a hot loop, so that the loop's values
  * stay in registers and its set-up is not paid on every iteration (GCC and
  * Clang; elsewhere a plain function and a plain condition). */
@@ -73,6 +84,9 @@ static inline int requant_ok(const eg_requant *rq, int32_t channels)
     }
     if (rq->rounding != EG_ROUNDING_DOUBLE && rq->rounding != EG_ROUNDING_SINGLE) {
         return 0;
+    }
+    if (rq->rounding != EG_ROUNDING_OF(rq)) {
+        return 0; /* built for the other rounding (EG_FIXED_ROUNDING) */
     }
     if (rq->per_tensor != 0 && rq->per_tensor != 1) {
         return 0;
@@ -181,13 +195,13 @@ static inline channel_stage stage_of_channel(const eg_requant *rq, int32_t o)
     stage.low = rq->act_min - rq->output_offset;
     stage.high = rq->act_max - rq->output_offset;
     stage.offset = rq->output_offset;
-    stage.rounding = rq->rounding;
+    stage.rounding = EG_ROUNDING_OF(rq);
     return stage;
 }
 
 static inline int8_t apply_stage(int32_t acc, channel_stage stage)
 {
-    int32_t v = rq_requantize(acc, stage.multiplier, stage.shift, stage.rounding);
+    int32_t v = rq_scale(acc, stage.multiplier, stage.shift, stage.rounding);
     if (v < stage.low) {
         v = stage.low;
     } else if (v > stage.high) {

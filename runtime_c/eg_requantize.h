@@ -80,14 +80,19 @@ static inline int32_t rq_rdbp(int32_t x, int32_t exponent)
     return rq_asr32(x, exponent) + (remainder > threshold ? 1 : 0);
 }
 
-static inline int32_t rq_requantize(int32_t acc, int32_t multiplier, int32_t shift,
-                                    eg_rounding rounding)
+/* rq_srdhm for b >= 0, where the overflow case a == b == INT32_MIN cannot
+ * occur: the same value without the test. */
+static inline int32_t rq_srdhm_nonnegative(int32_t a, int32_t b)
 {
-    if (shift > 30) {
-        shift = 30;
-    } else if (shift < -31) {
-        shift = -31;
-    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    return (int32_t)rq_asr64(ab + ((int64_t)1 << 30), 31);
+}
+
+/* rq_requantize for arguments already in range: multiplier >= 0 and shift
+ * in [-31, 30] (what requant_ok checks once per layer). */
+static inline int32_t rq_scale(int32_t acc, int32_t multiplier, int32_t shift,
+                               eg_rounding rounding)
+{
     if (rounding == EG_ROUNDING_SINGLE) {
         /* (acc * multiplier + 2^(total - 1)) >> total, total in [1, 62]:
          * |acc * multiplier| <= 2^62 and the rounder <= 2^61, so the sum
@@ -101,11 +106,26 @@ static inline int32_t rq_requantize(int32_t acc, int32_t multiplier, int32_t shi
      * saturated back to int32. */
     if (shift > 0) {
         const int64_t scaled = (int64_t)acc * ((int64_t)1 << shift);
-        return rq_srdhm(rq_saturate_int32(scaled),
-                                                        multiplier);
+        return rq_srdhm_nonnegative(rq_saturate_int32(scaled), multiplier);
     }
-    return rq_rdbp(
-        rq_srdhm(acc, multiplier), -shift);
+    return rq_rdbp(rq_srdhm_nonnegative(acc, multiplier), -shift);
+}
+
+/* rq_scale for any arguments: the shift clamped to [-31, 30], a negative
+ * multiplier (outside the specification) taken as 0, so that no input has
+ * undefined behaviour. */
+static inline int32_t rq_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                                    eg_rounding rounding)
+{
+    if (multiplier < 0) {
+        multiplier = 0;
+    }
+    if (shift > 30) {
+        shift = 30;
+    } else if (shift < -31) {
+        shift = -31;
+    }
+    return rq_scale(acc, multiplier, shift, rounding);
 }
 
 #endif /* EG_REQUANTIZE_H */

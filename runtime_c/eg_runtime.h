@@ -220,7 +220,8 @@ int32_t eg_rounding_divide_by_pot(int32_t x, int32_t exponent);
 /* Scale an accumulator by multiplier * 2^(shift - 31) with the given
  * rounding. A left shift (shift > 0) saturates to the int32 range before the
  * multiply (TFLite leaves that overflow undefined); the single-rounding
- * result saturates likewise. multiplier >= 0, shift in [-31, 30] (a shift
+ * result saturates likewise. multiplier >= 0 (a negative one is taken as
+ * 0), shift in [-31, 30] (a shift
  * outside is clamped to that range); a rounding other than
  * EG_ROUNDING_SINGLE means EG_ROUNDING_DOUBLE. No input has undefined
  * behaviour. */
@@ -237,18 +238,23 @@ int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
  * offset in the inner loop (a window that overlaps the padding adds the
  * zero point times its padded taps' weights, which cancels their share of
  * the fold: padding contributes real zero). Then the output stage of
- * eg_requant. Returns EG_ERR_ARG if a dimension,
+ * eg_requant. scratch: any alignment, at least
+ * EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in->c) bytes (0 for
+ * filters whose rows are long enough to be read in place: scratch may
+ * then be NULL). Returns EG_ERR_ARG if a dimension,
  * kernel size or stride is < 1, a padding is < 0 or >= the kernel size,
  * the last output window starts past the input
  * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w), the
- * input_offset is outside [-127, 128] or the requantization constants are
- * outside their ranges. Every window thus holds at least one input element;
+ * input_offset is outside [-127, 128], the requantization constants are
+ * outside their ranges or the scratch is too small. Every window thus
+ * holds at least one input element;
  * out->h may be smaller than the largest consistent value (the remaining
  * rows are simply not computed). */
 eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
                        const int8_t *filter, int32_t kernel_h, int32_t kernel_w,
                        const int32_t *bias, const eg_conv_params *params,
                        const eg_requant *requant,
+                       void *scratch, int32_t scratch_bytes,
                        int8_t *output, const eg_shape *out);
 
 /* ---- fully_connected.c ----------------------------------------------- */
@@ -348,6 +354,13 @@ eg_status eg_clamp_s8(const int8_t *input, int32_t size,
                       int32_t act_min, int32_t act_max, int8_t *output);
 
 /* cdef-end */
+
+/* eg_conv2d_s8 copies the windows of two output pixels into its scratch
+ * (im2col) when a filter row, kernel_w * in_c values, is shorter than
+ * EG_IM2COL_MAX_RUN; longer rows are read in place and need no scratch. */
+#define EG_IM2COL_MAX_RUN 16
+#define EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in_c) \
+    ((kernel_w) * (in_c) < EG_IM2COL_MAX_RUN ? 2 * (kernel_h) * (kernel_w) * (in_c) : 0)
 
 /* Scratch bytes of a compressed convolution: one decoded filter of
  * max_row_nonzeros taps, plus room to align it. */

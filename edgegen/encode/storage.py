@@ -151,6 +151,19 @@ class StoredWeights:
 
 TAP_BYTES = 7  # EG_CONV_TAP_BYTES
 SCRATCH_ALIGNMENT_SLACK = 3  # EG_CONV_SCRATCH_BYTES: room to align the int32 offsets
+# The dense convolution copies the windows of two output pixels into
+# scratch (im2col) when a filter row's contiguous run, kernel_w * in_c, is
+# shorter than this: short runs cost more in loop overhead than the copy.
+IM2COL_MAX_RUN = 16  # EG_IM2COL_MAX_RUN
+IM2COL_PIXELS = 2
+
+
+def dense_conv_scratch_bytes(kernel_h: int, kernel_w: int, in_channels: int) -> int:
+    """EG_CONV2D_S8_SCRATCH_BYTES: the dense convolution's im2col buffer
+    (two windows of int8 inputs), or 0 when it reads the input in place."""
+    if kernel_w * in_channels >= IM2COL_MAX_RUN:
+        return 0
+    return IM2COL_PIXELS * kernel_h * kernel_w * in_channels
 
 
 def _reversed_stream(data: bytes) -> np.ndarray:

@@ -36,6 +36,7 @@ from edgegen.encode.storage import (
     FormatUnavailable,
     StoredWeights,
     WeightMatrix,
+    dense_conv_scratch_bytes,
     store_codebook,
     store_dense,
     store_huffman,
@@ -202,10 +203,20 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
     return LayerPlan(
         index=index, name=node.name, kind=op_kind(op), stored=stored,
         # every kernel multiplies raw inputs: the bias has the zero point folded in
-        bias=fold_zero_point(op.weight, op.bias, op.input_zero_point), scratch_bytes=stored.scratch_bytes(is_conv),
+        bias=fold_zero_point(op.weight, op.bias, op.input_zero_point),
+        scratch_bytes=_scratch_bytes(stored, op) if is_conv else 0,
         instructions=instr, requested=requested,
         candidates=tuple(Candidate(s.format, dict(s.params), b, i) for s, b, i in scored),
     )
+
+
+def _scratch_bytes(stored: StoredWeights, op: QConv2D) -> int:
+    """RAM the convolution kernel needs during the layer: the dense kernel's
+    im2col rows, or a compressed kernel's decoded filter."""
+    if stored.format == "dense":
+        kernel_h, kernel_w, in_channels = op.weight.shape[1:]
+        return dense_conv_scratch_bytes(kernel_h, kernel_w, in_channels)
+    return stored.scratch_bytes(is_conv=True)
 
 
 def weight_layers(qgraph: QGraph) -> list[int]:

@@ -165,12 +165,15 @@ def runtime_sources() -> list[Path]:
     return sorted(paths.RUNTIME_DIR.glob("*.c"))
 
 
-def build_runtime_library(workdir: Path, *, cc: str | None = None) -> tuple[cffi.FFI, object]:
-    """Compile the whole C runtime into ``workdir`` and load it."""
+def build_runtime_library(workdir: Path, *, cc: str | None = None,
+                          defines: tuple[str, ...] = ()) -> tuple[cffi.FFI, object]:
+    """Compile the whole C runtime into ``workdir`` and load it.
+    ``defines``: ``NAME`` or ``NAME=value`` preprocessor definitions."""
     library = compile_shared_library(
         runtime_sources(),
         [paths.RUNTIME_DIR],
         Path(workdir) / RUNTIME_LIBRARY_NAME,
         cc=cc,
+        extra_flags=tuple(f"-D{d}" for d in defines),
     )
     return load_library(library, cdef_from_header(paths.RUNTIME_HEADER))

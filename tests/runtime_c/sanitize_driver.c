@@ -100,8 +100,13 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         rq.output_offset = p[14];
         rq.act_min = p[15];
         rq.act_max = p[16];
-        st = eg_conv2d_s8(a[0], &in, a[1], p[6], p[7], a[2], &params, &rq, output, &out);
+        /* exactly the documented scratch: an overrun is caught */
+        const int32_t scratch_bytes = EG_CONV2D_S8_SCRATCH_BYTES(p[6], p[7], in.c);
+        void *scratch = scratch_bytes > 0 ? must_alloc((size_t)scratch_bytes) : NULL;
+        st = eg_conv2d_s8(a[0], &in, a[1], p[6], p[7], a[2], &params, &rq,
+                          scratch, scratch_bytes, output, &out);
         write_result((int32_t)st, output, shape_size(&out));
+        free(scratch);
         free(output);
     } else if (op == OP_FC) {
         /* in_features, out_features, rounding, output_offset, act_min, act_max;

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgegen.encode.storage import ArrayRef
+from edgegen.encode.storage import ArrayRef, dense_conv_scratch_bytes
 from edgegen.ir import Requant, Rounding, frozen_array
 from edgegen.reference.numerics import fold_zero_point, quantize_multiplier
 
@@ -131,11 +131,16 @@ class CKernels:
         rq, keep = self.requant(requant)
         in_shape, out_shape = self.shape(h, w, c), self.shape(oh, ow, o)
         out = np.full((n, oh, ow, o), 0x5A, dtype=np.int8)
+        # Exactly the documented scratch, one byte past a word boundary.
+        scratch_bytes = dense_conv_scratch_bytes(kh, kw, c)
+        scratch = np.zeros(scratch_bytes + 1, dtype=np.uint8)
+        scratch_p = self.ffi.from_buffer("uint8_t[]", scratch) + 1 if scratch_bytes else self.ffi.NULL
         for i in range(n):
             sample, sample_p = self.i8(x[i])
             out_p = self.ffi.from_buffer("int8_t[]", out[i])
             status = self.lib.eg_conv2d_s8(
-                sample_p, in_shape, filt_p, kh, kw, bias_p, params, rq, out_p, out_shape
+                sample_p, in_shape, filt_p, kh, kw, bias_p, params, rq,
+                scratch_p, scratch_bytes, out_p, out_shape
             )
             self._check(status, "eg_conv2d_s8")
         del keep, bias_arr, filt

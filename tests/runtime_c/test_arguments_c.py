@@ -42,9 +42,13 @@ class Call:
             self.in_shape = ffi.new("eg_shape *", [4, 5, 2])
             self.out_shape = ffi.new("eg_shape *", [4, 5, 3])
             self.params = ffi.new("eg_conv_params *", [1, 1, 1, 1, 128])
+            # A filter row of 3 x 2 values: the kernel needs its im2col scratch.
+            self.scratch = np.zeros(36, dtype=np.int8)
             self.args = dict(input=p["input"], in_shape=self.in_shape, filter=p["filter"],
                              kernel_h=3, kernel_w=3, bias=p["bias"], params=self.params,
-                             requant=self.requant, output=p["output"],
+                             requant=self.requant,
+                             scratch=ffi.from_buffer("int8_t[]", self.scratch),
+                             scratch_bytes=36, output=p["output"],
                              out_shape=self.out_shape)
         elif kernel == "fc":
             self.args = dict(input=p["input"], in_features=10, weights=p["filter"],
@@ -85,7 +89,8 @@ def test_valid_call_is_ok(runtime, kernel):
 
 
 POINTERS = {
-    "conv": ["input", "in_shape", "filter", "params", "requant", "output", "out_shape"],
+    "conv": ["input", "in_shape", "filter", "params", "requant", "scratch", "output",
+             "out_shape"],
     "fc": ["input", "weights", "bias", "requant", "output"],
     "max_pool": ["input", "in_shape", "params", "output", "out_shape"],
     "avg_pool": ["input", "in_shape", "params", "output", "out_shape"],
@@ -143,6 +148,7 @@ BROKEN = [
     ("conv", "params", "pad_left", -1),
     ("conv", "params", "input_offset", 129),
     ("conv", "params", "input_offset", -128),
+    ("conv", "arg", "scratch_bytes", 35),  # one byte short of the im2col windows
     # output stage
     ("conv", "requant", "act_min", -129),
     ("conv", "requant", "act_max", 128),

@@ -47,7 +47,7 @@ def axes(draw, max_size=9, max_kernel=5):
     seed=st.integers(0, 2**32 - 1),
     y=axes(),
     x=axes(),
-    c=st.integers(1, 9),
+    c=st.integers(1, 24),  # filter rows short (im2col) and long (in place)
     o=st.integers(1, 7),
     rounding=st.sampled_from(Rounding),
     regime=st.sampled_from(["realistic", "realistic", "wild"]),
@@ -74,6 +74,12 @@ def test_conv2d_matches_golden(ck, seed, y, x, c, o, rounding, regime, fill, has
         (11, 7, 2, 3, (1, 3), (3, 1), (0, 0, 2, 0)),  # stride beyond kernel, asymmetric
         (6, 6, 33, 17, (2, 2), (2, 2), (0, 0, 0, 0)),  # many channels
         (5, 13, 3, 2, (4, 2), (1, 2), (3, 0, 1, 1)),  # pads up to kernel - 1
+        # filter rows of >= EG_IM2COL_MAX_RUN values: windows read in place
+        (7, 7, 8, 5, (3, 3), (1, 1), (1, 1, 1, 1)),  # clipped borders, odd channels
+        (12, 9, 20, 3, (5, 5), (1, 1), (0, 0, 0, 0)),  # LeNet-like second layer, odd width
+        (6, 9, 17, 7, (1, 1), (1, 1), (0, 0, 0, 0)),  # pointwise, 17 = 4 * 4 + 1
+        (8, 8, 6, 9, (3, 3), (2, 2), (0, 1, 0, 1)),  # stride 2, padding after only
+        (5, 5, 31, 2, (2, 3), (1, 2), (1, 0, 2, 1)),
     ],
 )
 def test_conv2d_geometries(ck, rounding, h, w, c, o, kernel, stride, padding):

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgegen import paths
 from edgegen.host import compiler as host
@@ -19,6 +20,8 @@ from edgegen.reference import numerics
 from edgegen.reference import kernels
 from edgegen.reference.numerics import fold_zero_point
 from toolchain_support import require_tool
+
+from .conftest import VARIANTS
 
 from .support import (
     INT32_MAX,
@@ -162,11 +165,13 @@ def parse_results(data: bytes):
     return out
 
 
-def test_kernels_under_asan_and_ubsan(tmp_path):
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_kernels_under_asan_and_ubsan(tmp_path, variant):
     cc = require_tool("gcc", "gcc")
+    defines = tuple(f"-D{d}" for d in VARIANTS[variant])
     driver = host.compile_executable(
         [DRIVER, *host.runtime_sources()], [paths.RUNTIME_DIR], tmp_path / "sanitize_driver",
-        cc=cc, opt="-O1", extra_flags=SANITIZE,
+        cc=cc, opt="-O1", extra_flags=SANITIZE + defines,
     )
     cases = build_cases()
     cases.write(tmp_path / "cases.bin")
