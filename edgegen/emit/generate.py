@@ -169,7 +169,7 @@ class _Builder:
             "format": storage.format,
             "weights": self.weights(symbol, storage.stored, node.name),
             "bias": self.array(symbol, "bias", storage.bias, node.name),
-            "scratch": None if scratch is None else _pointer(scratch),
+            "scratch": "NULL" if scratch is None else _pointer(scratch),
             "scratch_bytes": storage.scratch_bytes,
             "requant": self.requant(symbol, node.op.requant, node.name),
         }
