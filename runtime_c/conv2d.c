@@ -3,18 +3,18 @@
  *
  * Output pixels are computed two at a time (neighbours in a row) and
  * output channels two at a time: a 2x2 register tile (eg_dot_2x2), so each
- * input and weight loaded serves two multiply-accumulates. For a filter
- * row, the window row is contiguous both in the NHWC input and in the OHWI
- * filter (kernel_w * in_c values): the tile runs over it in place. When
- * that run is short (EG_IM2COL_MAX_RUN), loop overhead would dominate, so
- * the two windows are first copied whole into the caller's scratch
- * (im2col) and the tile runs once over kernel_h * kernel_w * in_c values.
+ * input and weight loaded serves two multiply-accumulates. The two windows
+ * are first copied whole into the caller's scratch (im2col: two runs of
+ * kernel_h * kernel_w * in_c values), so the tile runs over contiguous
+ * memory, as long as a filter, whatever the kernel size or channel count;
+ * the copy costs one load and store per value for kernel_h * kernel_w *
+ * out_c multiply-accumulates. A 1x1 filter's window is already contiguous
+ * in NHWC: it is read in place and needs no scratch.
  *
  * The input zero point is folded into the bias at generation time, so the
  * loops multiply raw inputs. A window that overlaps the padding must then
  * add the zero point times the weights of its padded taps: im2col simply
- * writes the zero point there; the in-place path computes such border
- * pixels one at a time (clipped windows, corrected by a weight sum).
+ * writes the zero point there.
  *
  * Accumulators are uint32_t: int32 arithmetic modulo 2^32, as TFLite
  * computes it on every real target, without signed-overflow undefined
@@ -32,13 +32,11 @@ typedef struct {
     const int8_t *filter;
     const int32_t *bias;
     const eg_requant *requant;
-    int8_t *im2col;          /* NULL: the windows are read in place */
-    int32_t in_h, in_w, in_c, out_w, out_c;
+    int8_t *im2col;          /* NULL: 1x1 windows, read in place */
+    int32_t in_h, in_w, in_c, out_c;
     int32_t kernel_h, kernel_w, stride_w, pad_left;
-    int32_t run;             /* kernel_w * in_c: one filter row */
-    int32_t columns;         /* kernel_h * run: one filter */
-    int32_t in_row;          /* in_w * in_c: one input row */
-    int32_t offset;          /* input_offset, minus the input zero point */
+    int32_t columns;         /* kernel_h * kernel_w * in_c: one filter */
+    int8_t zero_point;       /* the value of a padded tap */
 } conv_layer;
 
 /* Window rows [y0 + ky_begin, y0 + ky_end) of output row oy are inside. */
@@ -51,8 +49,8 @@ static uint32_t bias_of(const conv_layer *g, int32_t oc)
     return g->bias != NULL ? (uint32_t)g->bias[oc] : 0u;
 }
 
-/* The output stage of a 2x2 tile: channels oc, oc + 1 (if two_channels)
- * of pixels out0 and out1 (if not NULL). */
+/* The output stage of a 2x2 tile: channels oc and oc + 1 (if
+ * two_channels) of pixels out0 and out1 (if not NULL). */
 static void store_tile(const conv_layer *g, const uint32_t acc[4], int32_t oc,
                        int two_channels, int8_t *out0, int8_t *out1)
 {
@@ -70,27 +68,52 @@ static void store_tile(const conv_layer *g, const uint32_t acc[4], int32_t oc,
     }
 }
 
-/* Every channel of two pixels whose windows x0 and x1 are `rows` runs of
- * `run` values, `stride` apart (the filter's runs are contiguous). out1
- * NULL: one pixel (x1 == x0, its results dropped). */
-static void pixel_pair(const conv_layer *g, const int8_t *x0, const int8_t *x1,
-                       int32_t rows, int32_t run, int32_t stride,
+/* Every channel of two pixels whose windows are x0 and x0 + dx (`columns`
+ * values each). out1 NULL: one pixel (its twin's results are dropped).
+ * Channels go in pairs; an odd count ends with a pair that overlaps the
+ * one before, a single channel pairs with itself. With dx == columns (the
+ * im2col scratch) the windows and the filters of a pair lie the same
+ * distance apart: eg_dot_2x2_stacked. */
+static void pixel_pair(const conv_layer *g, const int8_t *x0, int32_t dx,
                        int8_t *out0, int8_t *out1)
 {
-    int32_t oc;
-    for (oc = 0; oc < g->out_c; oc += 2) {
-        const int two_channels = oc + 1 < g->out_c;
-        const int8_t *f0 = g->filter + oc * g->columns;
-        /* An odd last channel runs as a pair with itself. */
-        const int8_t *f1 = two_channels ? f0 + g->columns : f0;
+    const int32_t n = g->columns;
+    int32_t next = 0;
+    if (g->out_c == 1) {
         uint32_t acc[4];
-        int32_t r;
+        acc[0] = acc[1] = acc[2] = acc[3] = bias_of(g, 0);
+        eg_dot_2x2(x0, x0 + dx, g->filter, g->filter, n, acc);
+        store_tile(g, acc, 0, 0, out0, out1);
+        return;
+    }
+    while (next < g->out_c) {
+        const int32_t oc = next < g->out_c - 2 ? next : g->out_c - 2;
+        const int8_t *f0 = g->filter + oc * n;
+        uint32_t acc[4];
         acc[0] = acc[1] = bias_of(g, oc);
-        acc[2] = acc[3] = two_channels ? bias_of(g, oc + 1) : 0u;
-        for (r = 0; r < rows; ++r) {
-            eg_dot_2x2(x0 + r * stride, x1 + r * stride, f0 + r * run, f1 + r * run, run, acc);
+        acc[2] = acc[3] = bias_of(g, oc + 1);
+        if (dx == n) {
+            eg_dot_2x2_stacked(x0, f0, n, acc);
+        } else {
+            eg_dot_2x2(x0, x0 + dx, f0, f0 + n, n, acc);
         }
-        store_tile(g, acc, oc, two_channels, out0, out1);
+        store_tile(g, acc, oc, 1, out0, out1);
+        next = oc + 2;
+    }
+}
+
+/* dst[i] = src[i] for i < n; word by word where the core allows
+ * unaligned access. */
+static void copy_values(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+#if EG_USE_DSP
+    for (; i + 4 <= n; i += 4) {
+        eg_store4(dst + i, eg_load4(src + i));
+    }
+#endif
+    for (; i < n; ++i) {
+        dst[i] = src[i];
     }
 }
 
@@ -99,72 +122,32 @@ static void pixel_pair(const conv_layer *g, const int8_t *x0, const int8_t *x1,
  * the folded bias). */
 static void gather_window(const conv_layer *g, window_rows rows, int32_t ox, int8_t *dst)
 {
-    const int8_t zero_point = (int8_t)(-g->offset);
-    const int32_t x0 = ox * g->stride_w - g->pad_left;
-    int32_t ky, kx, c;
-    for (ky = 0; ky < g->kernel_h; ++ky) {
-        const int inside_row = ky >= rows.ky_begin && ky < rows.ky_end;
-        for (kx = 0; kx < g->kernel_w; ++kx) {
-            const int32_t x = x0 + kx;
-            if (inside_row && x >= 0 && x < g->in_w) {
-                const int8_t *px = g->input + ((rows.y0 + ky) * g->in_w + x) * g->in_c;
-                for (c = 0; c < g->in_c; ++c) {
-                    dst[c] = px[c];
-                }
-            } else {
-                for (c = 0; c < g->in_c; ++c) {
-                    dst[c] = zero_point;
-                }
-            }
-            dst += g->in_c;
-        }
-    }
-}
-
-/* The sum of `rows` runs of `run` weights, `stride` apart. */
-static int32_t weight_sum(const int8_t *filter, int32_t rows, int32_t run, int32_t stride)
-{
-    int32_t sum = 0, r, i;
-    for (r = 0; r < rows; ++r) {
-        for (i = 0; i < run; ++i) {
-            sum += filter[i];
-        }
-        filter += stride;
-    }
-    return sum;
-}
-
-/* One output pixel whose window overlaps the padding, read in place: the
- * in-bounds part, plus the zero point times the padded taps' weights. */
-EG_NOINLINE static void clipped_pixel(const conv_layer *g, window_rows rows, int32_t ox,
-                                      int8_t *out)
-{
+    const int32_t run = g->kernel_w * g->in_c;
     const int32_t x0 = ox * g->stride_w - g->pad_left;
     const int32_t kx_begin = x0 < 0 ? -x0 : 0;
     const int32_t kx_end = g->in_w - x0 < g->kernel_w ? g->in_w - x0 : g->kernel_w;
-    const int32_t run = (kx_end - kx_begin) * g->in_c;
-    const int32_t height = rows.ky_end - rows.ky_begin;
-    const int8_t *window =
-        g->input + ((rows.y0 + rows.ky_begin) * g->in_w + (x0 + kx_begin)) * g->in_c;
-    const int32_t skip = rows.ky_begin * g->run + kx_begin * g->in_c;
-    int32_t oc;
-    for (oc = 0; oc < g->out_c; ++oc) {
-        const int8_t *f = g->filter + oc * g->columns;
-        const int32_t outside =
-            weight_sum(f, g->kernel_h, g->run, g->run) - weight_sum(f + skip, height, run, g->run);
-        uint32_t acc = bias_of(g, oc) + (uint32_t)(-g->offset) * (uint32_t)outside;
-        int32_t r;
-        for (r = 0; r < height; ++r) {
-            acc = eg_dot_1x1(window + r * g->in_row, f + skip + r * g->run, run, acc);
+    const int32_t before = kx_begin * g->in_c;
+    const int32_t inside = (kx_end - kx_begin) * g->in_c;
+    int32_t ky, i;
+    for (ky = 0; ky < g->kernel_h; ++ky) {
+        if (ky < rows.ky_begin || ky >= rows.ky_end) {
+            for (i = 0; i < run; ++i) {
+                dst[i] = g->zero_point;
+            }
+        } else {
+            /* The in-bounds part of a window row is contiguous in NHWC. */
+            const int8_t *src =
+                g->input + ((rows.y0 + ky) * g->in_w + x0 + kx_begin) * g->in_c;
+            for (i = 0; i < before; ++i) {
+                dst[i] = g->zero_point;
+            }
+            copy_values(dst + before, src, inside);
+            for (i = before + inside; i < run; ++i) {
+                dst[i] = g->zero_point;
+            }
         }
-        out[oc] = output_stage_channel(wrap_int32(acc), oc, g->requant);
+        dst += run;
     }
-}
-
-static int columns_inside(const conv_layer *g, int32_t ox)
-{
-    const int32_t x0 = ox * g->stride_w - g->pad_left;
-    return x0 >= 0 && x0 + g->kernel_w <= g->in_w;
 }
 
 /* Output pixels ox and ox + 1 (if pair) of one output row. */
@@ -172,27 +155,15 @@ static void compute_pixels(const conv_layer *g, window_rows rows, int32_t ox, in
                            int8_t *out0)
 {
     int8_t *out1 = pair ? out0 + g->out_c : NULL;
-    const int32_t pair_ox = pair ? ox + 1 : ox;
     if (g->im2col != NULL) {
-        int8_t *w0 = g->im2col, *w1 = g->im2col + g->columns;
-        gather_window(g, rows, ox, w0);
-        if (pair) {
-            gather_window(g, rows, pair_ox, w1);
-        }
-        pixel_pair(g, w0, pair ? w1 : w0, 1, g->columns, 0, out0, out1);
-        return;
-    }
-    if (rows.ky_begin == 0 && rows.ky_end == g->kernel_h && columns_inside(g, ox) &&
-        columns_inside(g, pair_ox)) {
-        const int8_t *x0 = g->input + rows.y0 * g->in_row +
-                           (ox * g->stride_w - g->pad_left) * g->in_c;
-        const int8_t *x1 = x0 + (pair_ox - ox) * g->stride_w * g->in_c;
-        pixel_pair(g, x0, x1, g->kernel_h, g->run, g->in_row, out0, out1);
-        return;
-    }
-    clipped_pixel(g, rows, ox, out0);
-    if (pair) {
-        clipped_pixel(g, rows, pair_ox, out1);
+        /* A pixel without a twin is gathered twice: the tile reads both. */
+        gather_window(g, rows, ox, g->im2col);
+        gather_window(g, rows, pair ? ox + 1 : ox, g->im2col + g->columns);
+        pixel_pair(g, g->im2col, g->columns, out0, out1);
+    } else {
+        /* 1x1: no padding (it is < the kernel size), the window is the pixel */
+        const int8_t *x0 = g->input + (rows.y0 * g->in_w + ox * g->stride_w) * g->in_c;
+        pixel_pair(g, x0, pair ? g->stride_w * g->in_c : 0, out0, out1);
     }
 }
 
@@ -230,25 +201,22 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
     g.in_h = in->h;
     g.in_w = in->w;
     g.in_c = in->c;
-    g.out_w = out->w;
     g.out_c = out->c;
     g.kernel_h = kernel_h;
     g.kernel_w = kernel_w;
     g.stride_w = params->stride_w;
     g.pad_left = params->pad_left;
-    g.run = kernel_w * in->c;
-    g.columns = kernel_h * g.run;
-    g.in_row = in->w * in->c;
-    g.offset = params->input_offset;
+    g.columns = kernel_h * kernel_w * in->c;
+    g.zero_point = (int8_t)(-params->input_offset);
 
     for (oy = 0; oy < out->h; ++oy) {
         window_rows rows;
         rows.y0 = oy * params->stride_h - params->pad_top;
         rows.ky_begin = rows.y0 < 0 ? -rows.y0 : 0;
         rows.ky_end = g.in_h - rows.y0 < kernel_h ? g.in_h - rows.y0 : kernel_h;
-        for (ox = 0; ox < g.out_w; ox += 2) {
-            compute_pixels(&g, rows, ox, ox + 1 < g.out_w,
-                           output + (oy * g.out_w + ox) * g.out_c);
+        for (ox = 0; ox < out->w; ox += 2) {
+            compute_pixels(&g, rows, ox, ox + 1 < out->w,
+                           output + (oy * out->w + ox) * g.out_c);
         }
     }
     return EG_OK;

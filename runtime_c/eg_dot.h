@@ -3,8 +3,9 @@
  * small register tiles. Private to runtime_c/.
  *
  * A tile computes several dot products at once so that every value loaded
- * serves more than one multiply-accumulate: 4 weight rows against one input
- * vector (fully connected), 2 filters against 2 windows (convolution).
+ * serves more than one multiply-accumulate: 2 filters against 2 windows
+ * (convolution; fully_connected.c has its own 4-row tile, on weights laid
+ * out for it).
  * With EG_USE_DSP (eg_dsp.h) four int8 values are loaded as one word,
  * widened pairwise by SXTB16 and multiplied pairwise by SMLAD: the bytes
  * 0,2 and 1,3 of an input word meet the same bytes of the weight word, so
@@ -52,44 +53,26 @@ static inline uint32_t eg_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, u
     return acc;
 }
 
-/* Four weight rows (w, w + stride, w + 2 stride, w + 3 stride) against
- * one input vector x of n values: acc[r] += sum x[i] * row_r[i]. */
-static inline void eg_dot_4x1(const int8_t *x, const int8_t *w, int32_t stride,
-                              int32_t n, uint32_t acc[4])
-{
-    const int8_t *w0 = w, *w1 = w + stride, *w2 = w1 + stride, *w3 = w2 + stride;
-    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t i = 0;
+/* Two filters f0, f1 against two windows x0, x1 (n values each):
+ * acc[2 * f + p] += sum x_p[i] * f_f[i]. */
 #if EG_USE_DSP
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t xs = eg_load4(x + i);
-        const uint32_t x_even = eg_sxtb16(xs), x_odd = eg_sxtb16_ror8(xs);
-        uint32_t ws = eg_load4(w0 + i);
-        a0 = eg_smlad(eg_sxtb16(ws), x_even, a0);
-        a0 = eg_smlad(eg_sxtb16_ror8(ws), x_odd, a0);
-        ws = eg_load4(w1 + i);
-        a1 = eg_smlad(eg_sxtb16(ws), x_even, a1);
-        a1 = eg_smlad(eg_sxtb16_ror8(ws), x_odd, a1);
-        ws = eg_load4(w2 + i);
-        a2 = eg_smlad(eg_sxtb16(ws), x_even, a2);
-        a2 = eg_smlad(eg_sxtb16_ror8(ws), x_odd, a2);
-        ws = eg_load4(w3 + i);
-        a3 = eg_smlad(eg_sxtb16(ws), x_even, a3);
-        a3 = eg_smlad(eg_sxtb16_ror8(ws), x_odd, a3);
-    }
+/* Four values of two windows against four of two filters: 16 products. */
+#define EG_DOT_2X2_STEP(p0, p1, f0, f1, a00, a01, a10, a11)                  \
+    do {                                                                      \
+        const uint32_t p0_ = eg_load4(p0), p1_ = eg_load4(p1);               \
+        const uint32_t p0_even = eg_sxtb16(p0_), p0_odd = eg_sxtb16_ror8(p0_); \
+        const uint32_t p1_even = eg_sxtb16(p1_), p1_odd = eg_sxtb16_ror8(p1_); \
+        uint32_t w_ = eg_load4(f0);                                           \
+        uint32_t w_even = eg_sxtb16(w_), w_odd = eg_sxtb16_ror8(w_);         \
+        a00 = eg_smlad(w_odd, p0_odd, eg_smlad(w_even, p0_even, a00));        \
+        a01 = eg_smlad(w_odd, p1_odd, eg_smlad(w_even, p1_even, a01));        \
+        w_ = eg_load4(f1);                                                    \
+        w_even = eg_sxtb16(w_);                                               \
+        w_odd = eg_sxtb16_ror8(w_);                                           \
+        a10 = eg_smlad(w_odd, p0_odd, eg_smlad(w_even, p0_even, a10));        \
+        a11 = eg_smlad(w_odd, p1_odd, eg_smlad(w_even, p1_even, a11));        \
+    } while (0)
 #endif
-    for (; i < n; ++i) {
-        const int8_t xi = x[i];
-        a0 = eg_mac(a0, xi, w0[i]);
-        a1 = eg_mac(a1, xi, w1[i]);
-        a2 = eg_mac(a2, xi, w2[i]);
-        a3 = eg_mac(a3, xi, w3[i]);
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
 
 /* Two filters f0, f1 against two windows x0, x1 (n values each):
  * acc[2 * f + p] += sum x_p[i] * f_f[i]. */
@@ -101,31 +84,7 @@ static inline void eg_dot_2x2(const int8_t *x0, const int8_t *x1,
     int32_t i = 0;
 #if EG_USE_DSP
     for (; i + 4 <= n; i += 4) {
-        const uint32_t p0 = eg_load4(x0 + i), p1 = eg_load4(x1 + i);
-        const uint32_t p0_even = eg_sxtb16(p0), p0_odd = eg_sxtb16_ror8(p0);
-        const uint32_t p1_even = eg_sxtb16(p1), p1_odd = eg_sxtb16_ror8(p1);
-        uint32_t ws = eg_load4(f0 + i);
-        uint32_t w_even = eg_sxtb16(ws), w_odd = eg_sxtb16_ror8(ws);
-        a00 = eg_smlad(w_even, p0_even, a00);
-        a00 = eg_smlad(w_odd, p0_odd, a00);
-        a01 = eg_smlad(w_even, p1_even, a01);
-        a01 = eg_smlad(w_odd, p1_odd, a01);
-        ws = eg_load4(f1 + i);
-        w_even = eg_sxtb16(ws);
-        w_odd = eg_sxtb16_ror8(ws);
-        a10 = eg_smlad(w_even, p0_even, a10);
-        a10 = eg_smlad(w_odd, p0_odd, a10);
-        a11 = eg_smlad(w_even, p1_even, a11);
-        a11 = eg_smlad(w_odd, p1_odd, a11);
-    }
-#else
-    for (; i + 2 <= n; i += 2) {
-        const int8_t p0a = x0[i], p1a = x1[i], p0b = x0[i + 1], p1b = x1[i + 1];
-        const int8_t wa = f0[i], wb = f0[i + 1], va = f1[i], vb = f1[i + 1];
-        a00 = eg_mac(eg_mac(a00, p0a, wa), p0b, wb);
-        a01 = eg_mac(eg_mac(a01, p1a, wa), p1b, wb);
-        a10 = eg_mac(eg_mac(a10, p0a, va), p0b, vb);
-        a11 = eg_mac(eg_mac(a11, p1a, va), p1b, vb);
+        EG_DOT_2X2_STEP(x0 + i, x1 + i, f0 + i, f1 + i, a00, a01, a10, a11);
     }
 #endif
     for (; i < n; ++i) {
@@ -139,6 +98,29 @@ static inline void eg_dot_2x2(const int8_t *x0, const int8_t *x1,
     acc[1] = a01;
     acc[2] = a10;
     acc[3] = a11;
+}
+
+/* eg_dot_2x2 for windows x, x + n and filters f, f + n: one distance for
+ * both pairs leaves the loop few enough pointers to stay in registers. */
+static inline void eg_dot_2x2_stacked(const int8_t *x, const int8_t *f, int32_t n,
+                                      uint32_t acc[4])
+{
+#if EG_USE_DSP
+    uint32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = x + (n & ~3);
+    while (x != end) {
+        EG_DOT_2X2_STEP(x, x + n, f, f + n, a00, a01, a10, a11);
+        x += 4;
+        f += 4;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+    eg_dot_2x2(x, x + n, f, f + n, n & 3, acc);
+#else
+    eg_dot_2x2(x, x + n, f, f + n, n, acc);
+#endif
 }
 
 #endif /* EG_DOT_H */

@@ -38,6 +38,12 @@ static inline uint32_t eg_load4(const int8_t *p)
     return word;
 }
 
+/* Store four int8 values at any address, in one word store. */
+static inline void eg_store4(int8_t *p, uint32_t word)
+{
+    memcpy(p, &word, sizeof word);
+}
+
 #if defined(__ARM_FEATURE_DSP) && !defined(EG_DSP_EMULATE)
 #include <arm_acle.h>
 

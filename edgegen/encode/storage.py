@@ -152,16 +152,14 @@ class StoredWeights:
 TAP_BYTES = 7  # EG_CONV_TAP_BYTES
 SCRATCH_ALIGNMENT_SLACK = 3  # EG_CONV_SCRATCH_BYTES: room to align the int32 offsets
 # The dense convolution copies the windows of two output pixels into
-# scratch (im2col) when a filter row's contiguous run, kernel_w * in_c, is
-# shorter than this: short runs cost more in loop overhead than the copy.
-IM2COL_MAX_RUN = 16  # EG_IM2COL_MAX_RUN
+# scratch (im2col), except for 1x1 filters, whose windows are contiguous.
 IM2COL_PIXELS = 2
 
 
 def dense_conv_scratch_bytes(kernel_h: int, kernel_w: int, in_channels: int) -> int:
     """EG_CONV2D_S8_SCRATCH_BYTES: the dense convolution's im2col buffer
     (two windows of int8 inputs), or 0 when it reads the input in place."""
-    if kernel_w * in_channels >= IM2COL_MAX_RUN:
+    if kernel_h == 1 and kernel_w == 1:
         return 0
     return IM2COL_PIXELS * kernel_h * kernel_w * in_channels
 
@@ -179,10 +177,45 @@ def _padded_codebook(matrix: WeightMatrix) -> np.ndarray:
     return slots
 
 
-def store_dense(matrix: WeightMatrix) -> StoredWeights:
+# A dense fully connected layer stores its rows in blocks of ROW_BLOCK,
+# interleaved by ROW_BLOCK columns: eg_fully_connected_s8 then reads the
+# weights of four rows for four inputs from one pointer, one word per row.
+ROW_BLOCK = 4
+
+
+def interleave_rows(values: np.ndarray) -> np.ndarray:
+    """The flat dense-FC layout: for each block of ROW_BLOCK rows, each
+    chunk of ROW_BLOCK columns holds those rows' values one row after the
+    other; the last columns % ROW_BLOCK columns of a block follow, row by
+    row; the last rows % ROW_BLOCK rows follow, row-major."""
+    rows, columns = values.shape
+    b = ROW_BLOCK
+    full_rows, full_columns = rows - rows % b, columns - columns % b
+    parts = []
+    for r in range(0, full_rows, b):
+        block = values[r:r + b]
+        chunks = block[:, :full_columns].reshape(b, full_columns // b, b).transpose(1, 0, 2)
+        parts += [chunks.ravel(), block[:, full_columns:].ravel()]
+    parts.append(values[full_rows:].ravel())
+    return np.concatenate(parts).astype(values.dtype)
+
+
+def deinterleave_rows(flat: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """The matrix stored by interleave_rows."""
+    order = interleave_rows(np.arange(rows * columns).reshape(rows, columns))
+    values = np.empty(rows * columns, dtype=flat.dtype)
+    values[order] = flat
+    return values.reshape(rows, columns)
+
+
+def store_dense(matrix: WeightMatrix, interleaved: bool = False) -> StoredWeights:
+    """``interleaved``: the fully connected layout (interleave_rows);
+    convolutions keep their filters row-major (OHWI)."""
     rows, columns = matrix.values.shape
-    return StoredWeights("dense", (rows, columns), {"weights": matrix.values.copy()}, (),
-                         {"nonzeros": matrix.nonzeros}, rows * columns, matrix.max_row_nonzeros)
+    values = interleave_rows(matrix.values) if interleaved else matrix.values.ravel().copy()
+    params = {"nonzeros": matrix.nonzeros, "row_block": ROW_BLOCK if interleaved else 1}
+    return StoredWeights("dense", (rows, columns), {"weights": values}, (),
+                         params, rows * columns, matrix.max_row_nonzeros)
 
 
 def store_codebook(matrix: WeightMatrix) -> StoredWeights:

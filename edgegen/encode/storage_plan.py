@@ -140,10 +140,10 @@ def _huffman_variants(matrix: WeightMatrix):
                 yield lambda g=gap_bits, p=pair_bits: store_huffman(matrix, g, PAIR_LUT_BITS, p)
 
 
-def _variants(matrix: WeightMatrix, fmt: str):
+def _variants(matrix: WeightMatrix, fmt: str, fully_connected: bool):
     """Makers of every variant of ``fmt`` for the layer."""
     if fmt == "dense":
-        yield lambda: store_dense(matrix)
+        yield lambda: store_dense(matrix, interleaved=fully_connected)
     elif fmt == "codebook":
         yield lambda: store_codebook(matrix)
     elif fmt == "sparse":
@@ -153,10 +153,11 @@ def _variants(matrix: WeightMatrix, fmt: str):
         yield from _huffman_variants(matrix)
 
 
-def _stored_variants(matrix: WeightMatrix, formats) -> list[StoredWeights]:
+def _stored_variants(matrix: WeightMatrix, formats,
+                     fully_connected: bool = False) -> list[StoredWeights]:
     stored = []
     for fmt in formats:
-        for make in _variants(matrix, fmt):
+        for make in _variants(matrix, fmt, fully_connected):
             try:
                 stored.append(make())
             except FormatUnavailable:
@@ -190,7 +191,7 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
     matrix = weight_matrix(op.weight, op.codebook)
     work = layer_work_of(qgraph, index)
     formats = FORMATS if requested == AUTO else (requested,)
-    variants = _stored_variants(matrix, formats)
+    variants = _stored_variants(matrix, formats, isinstance(op, QFullyConnected))
     if not variants:
         raise FormatUnavailable(f"layer {node.name} cannot be stored as {requested}")
     scored = [(s, s.flash_bytes, instructions(s, work, costs)) for s in variants]

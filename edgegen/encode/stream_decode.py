@@ -20,6 +20,7 @@ from edgegen.encode.storage import (
     PAIR_LENGTH_SHIFT,
     STREAM_FORMAT_VERSION,
     StoredWeights,
+    deinterleave_rows,
 )
 
 
@@ -195,8 +196,18 @@ def _decode_huffman(stored: StoredWeights) -> np.ndarray:
     return _place(stored, gaps, weights, row_entries)
 
 
+def _decode_dense(stored: StoredWeights) -> np.ndarray:
+    values = _array(stored, "weights").astype(np.int8)
+    rows, columns = stored.shape
+    if values.size != rows * columns:
+        raise StreamError(f"{values.size} dense weights for a {rows} x {columns} matrix")
+    if stored.params.get("row_block", 1) == 1:
+        return values.reshape(rows, columns)
+    return deinterleave_rows(values.ravel(), rows, columns)
+
+
 _DECODERS = {
-    "dense": lambda stored: _array(stored, "weights").astype(np.int8),
+    "dense": lambda stored: _decode_dense(stored),
     "codebook": _decode_codebook,
     "sparse": _decode_sparse,
     "huffman": _decode_huffman,

@@ -28,6 +28,7 @@ def layer(seed=0, shape=(6, 40), density=0.2, values=9):
 
 STORES = {
     "dense": store_dense,
+    "dense-fully-connected": lambda m: store_dense(m, interleaved=True),
     "codebook": store_codebook,
     "sparse8": lambda m: store_sparse(m, 8),
     "sparse16": lambda m: store_sparse(m, 16),
@@ -43,6 +44,22 @@ def test_every_layout_decodes_to_its_weights(name):
     stored = STORES[name](weight_matrix(weight))
     np.testing.assert_array_equal(decode_stored(stored), weight)
     verify_stored(stored, weight, "l")
+
+
+@pytest.mark.parametrize("rows, columns", [(1, 1), (3, 9), (4, 4), (4, 7), (9, 3), (10, 37),
+                                           (8, 16)])
+def test_fully_connected_row_blocks(rows, columns):
+    """Every value once, at the position eg_fully_connected_s8 reads it:
+    16-value chunks of four rows, then the block's tail columns row by
+    row, then the last rows whole."""
+    weight = np.arange(rows * columns).reshape(rows, columns)
+    flat = storage.interleave_rows(weight)
+    assert sorted(flat.tolist()) == list(range(rows * columns))
+    np.testing.assert_array_equal(storage.deinterleave_rows(flat, rows, columns), weight)
+    if rows >= 4 and columns >= 4:
+        np.testing.assert_array_equal(flat[:8], [*weight[0, :4], *weight[1, :4]])
+    np.testing.assert_array_equal(flat[len(flat) - (rows % 4) * columns:],
+                                  weight[rows - rows % 4:].ravel())
 
 
 def _damaged(stored, field, flip):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgegen.encode.storage import ArrayRef, dense_conv_scratch_bytes
+from edgegen.encode.storage import ArrayRef, dense_conv_scratch_bytes, interleave_rows
 from edgegen.ir import Requant, Rounding, frozen_array
 from edgegen.reference.numerics import fold_zero_point, quantize_multiplier
 
@@ -161,8 +161,9 @@ class CKernels:
         return out, statuses
 
     def fully_connected(self, x, weight, folded_bias, requant):
-        """Takes the folded bias, as the C kernel does."""
-        w_arr, w_p = self.i8(weight)
+        """Takes the folded bias, as the C kernel does; passes the weights
+        in the kernel's row-block layout."""
+        w_arr, w_p = self.i8(interleave_rows(np.asarray(weight, dtype=np.int8)))
         out, statuses = self._fc_batch(self.lib.eg_fully_connected_s8, x, w_p, folded_bias,
                                        weight.shape[0], requant)
         for status in statuses:

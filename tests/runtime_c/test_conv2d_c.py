@@ -74,7 +74,7 @@ def test_conv2d_matches_golden(ck, seed, y, x, c, o, rounding, regime, fill, has
         (11, 7, 2, 3, (1, 3), (3, 1), (0, 0, 2, 0)),  # stride beyond kernel, asymmetric
         (6, 6, 33, 17, (2, 2), (2, 2), (0, 0, 0, 0)),  # many channels
         (5, 13, 3, 2, (4, 2), (1, 2), (3, 0, 1, 1)),  # pads up to kernel - 1
-        # filter rows of >= EG_IM2COL_MAX_RUN values: windows read in place
+        # long filter rows, odd channel and pixel counts (overlapping last tile)
         (7, 7, 8, 5, (3, 3), (1, 1), (1, 1, 1, 1)),  # clipped borders, odd channels
         (12, 9, 20, 3, (5, 5), (1, 1), (0, 0, 0, 0)),  # LeNet-like second layer, odd width
         (6, 9, 17, 7, (1, 1), (1, 1), (0, 0, 0, 0)),  # pointwise, 17 = 4 * 4 + 1

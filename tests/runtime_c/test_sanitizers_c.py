@@ -15,6 +15,7 @@ import pytest
 
 from edgegen import paths
 from edgegen.host import compiler as host
+from edgegen.encode.storage import interleave_rows
 from edgegen.ir import Rounding
 from edgegen.reference import numerics
 from edgegen.reference import kernels
@@ -91,7 +92,8 @@ def fc_case(cases, rng, features, outputs, rounding, regime="realistic", fill="u
     zp = int(rng.integers(-128, 128))
     rq = random_requant(rng, outputs, features, rounding, regime)
     expected = kernels.fully_connected(x, weight, bias, zp, rq)[0]
-    arrays = [x, weight, fold_zero_point(weight, bias, zp), rq.multiplier, rq.shift]
+    arrays = [x, interleave_rows(weight), fold_zero_point(weight, bias, zp), rq.multiplier,
+              rq.shift]
     cases.add(f"fc {features}->{outputs}", "fc",
               [features, outputs, *_requant_params(rq)], arrays, expected)
 
@@ -118,6 +120,7 @@ def build_cases() -> Cases:
                   regime="wild", fill="extremes")
         fc_case(cases, rng, 1, 1, rounding)
         fc_case(cases, rng, 37, 10, rounding)
+        fc_case(cases, rng, 3, 9, rounding)  # fewer inputs than a chunk
         fc_case(cases, rng, 64, 8, rounding, regime="wild", fill="extremes")
     for pool in ("max_pool", "avg_pool"):
         pool_case(cases, rng, pool, 8, 8, 4, (2, 2), (2, 2), (0, 0, 0, 0))
