@@ -10,6 +10,11 @@ import re
 
 import numpy as np
 
+from edgegen.ir import Rounding
+
+# The eg_rounding value of each rounding (runtime_c/eg_runtime.h).
+ROUNDING_VALUE = {Rounding.DOUBLE: 0, Rounding.SINGLE: 1}
+
 _C_TYPES = {
     np.dtype(np.int8): ("int8_t", -(2**7), 2**7 - 1),
     np.dtype(np.int32): ("int32_t", -(2**31), 2**31 - 1),

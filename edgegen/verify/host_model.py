@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegen.emit.c_format import c_prefix
+from edgegen.emit.c_format import ROUNDING_VALUE, c_prefix
 from edgegen.errors import UserError, VerificationFailure
 from edgegen.host.compiler import compile_shared_library, load_library
 from edgegen.ir import QGraph
@@ -41,20 +41,30 @@ class ModelSizes:
     input_size: int
     output_size: int
     arena_size: int
+    # The model's eg_rounding value: the build fixes it (EG_FIXED_ROUNDING),
+    # as the firmware's does. None: the kernels read it at run time.
+    rounding: int | None = None
 
     @staticmethod
     def of(qgraph: QGraph, plan: MemoryPlan) -> "ModelSizes":
         """The generated API's sizes, as the quantized graph determines them."""
         return ModelSizes(c_prefix(qgraph.name), qgraph.tensor(qgraph.input).size,
-                          qgraph.tensor(qgraph.output).size, plan.arena_size)
+                          qgraph.tensor(qgraph.output).size, plan.arena_size,
+                          ROUNDING_VALUE[qgraph.rounding])
+
+    def define_flags(self) -> tuple[str, ...]:
+        return () if self.rounding is None else (f"-DEG_FIXED_ROUNDING={self.rounding}",)
 
     def prototype(self) -> str:
         return f"int {self.prefix}_invoke(const int8_t *input, int8_t *output, int8_t *arena);"
 
     def macros(self) -> dict[str, int]:
         p = self.prefix.upper()
-        return {f"{p}_INPUT_SIZE": self.input_size, f"{p}_OUTPUT_SIZE": self.output_size,
-                f"{p}_ARENA_SIZE": self.arena_size}
+        macros = {f"{p}_INPUT_SIZE": self.input_size, f"{p}_OUTPUT_SIZE": self.output_size,
+                  f"{p}_ARENA_SIZE": self.arena_size}
+        if self.rounding is not None:
+            macros[f"{p}_ROUNDING"] = self.rounding
+        return macros
 
 
 def model_sources(source_dir: Path, prefix: str) -> list[Path]:
@@ -116,7 +126,8 @@ class HostModel:
         build_dir.mkdir(parents=True, exist_ok=True)
         # dlopen returns the already loaded library for a path it has seen, so
         # the file name carries a hash of what went into it.
-        digest = _digest(sources, (cc or "", opt) + tuple(extra_flags))
+        extra_flags = sizes.define_flags() + tuple(extra_flags)
+        digest = _digest(sources, (cc or "", opt) + extra_flags)
         self.library_path = compile_shared_library(
             sources, [source_dir, source_dir / "runtime"],
             build_dir / f"lib{sizes.prefix}-{digest}.so", cc=cc, opt=opt, extra_flags=extra_flags,

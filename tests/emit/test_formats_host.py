@@ -33,13 +33,16 @@ def qgraph_of(which: str):
     return _CACHE[which]
 
 
-def run_host(qgraph, choice, tmp_path, vectors):
+# The Arm DSP kernels with the instructions modelled in C (runtime_c/eg_dsp.h).
+DSP_EMULATED = ("-DEG_KERNELS_DSP=1", "-DEG_DSP_EMULATE")
+
+
+def run_host(qgraph, choice, tmp_path, vectors, extra_flags=()):
     low = lower(qgraph, choice)
     folder = tmp_path / "src"
     low.sources.write(folder)
-    sizes = ModelSizes(low.sources.prefix, qgraph.tensor(qgraph.input).size,
-                       qgraph.tensor(qgraph.output).size, low.memory.arena_size)
-    model = HostModel(folder, sizes, tmp_path / "build")
+    sizes = ModelSizes.of(qgraph, low.memory)
+    model = HostModel(folder, sizes, tmp_path / "build", extra_flags=extra_flags)
     return low, model.run(vectors)
 
 
@@ -50,10 +53,14 @@ def vectors_for(qgraph, count=6, seed=0):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("which", ["tiny", "lenet300", "lenet5"])
-def test_every_format_on_every_layer_is_bit_exact(which, fmt, tmp_path):
+@pytest.mark.parametrize("kernels", ["portable", "dsp"])
+def test_every_format_on_every_layer_is_bit_exact(which, fmt, kernels, tmp_path):
+    """Both kernel variants, built as edgegen builds them (the model's
+    rounding fixed at compile time)."""
     qgraph = qgraph_of(which)
     x = vectors_for(qgraph)
-    low, got = run_host(qgraph, StorageChoice(FormatRequest(fmt), "size"), tmp_path, x)
+    low, got = run_host(qgraph, StorageChoice(FormatRequest(fmt), "size"), tmp_path, x,
+                        DSP_EMULATED if kernels == "dsp" else ())
     assert set(low.storage.formats().values()) == {fmt}
     np.testing.assert_array_equal(got, run_golden(qgraph, x).reshape(len(x), -1))
 
