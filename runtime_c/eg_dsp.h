@@ -73,6 +73,23 @@ static inline uint32_t eg_smlad(uint32_t a, uint32_t b, uint32_t acc)
     return (uint32_t)__smlad((int32_t)a, (int32_t)b, (int32_t)acc);
 }
 
+/* Byte-wise signed maximum and minimum: SSUB8 sets a GE flag per byte
+ * where a >= b, SEL picks by them (one asm statement: the flags must not
+ * be separated from their use). */
+static inline uint32_t eg_max4(uint32_t a, uint32_t b)
+{
+    uint32_t result;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(result) : "r"(a), "r"(b) : "cc");
+    return result;
+}
+
+static inline uint32_t eg_min4(uint32_t a, uint32_t b)
+{
+    uint32_t result;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(result) : "r"(a), "r"(b) : "cc");
+    return result;
+}
+
 #elif defined(EG_DSP_EMULATE)
 
 static inline uint32_t eg_sext8_halfword(uint32_t byte)
@@ -103,6 +120,33 @@ static inline uint32_t eg_smlad(uint32_t a, uint32_t b, uint32_t acc)
     const int32_t low = eg_halfword(a, 0) * eg_halfword(b, 0);
     const int32_t high = eg_halfword(a, 1) * eg_halfword(b, 1);
     return acc + (uint32_t)low + (uint32_t)high;
+}
+
+/* Byte lane k of x as a signed value. */
+static inline int32_t eg_lane(uint32_t x, int32_t k)
+{
+    return (int32_t)(((x >> (8 * k)) & 0xFFu) ^ 0x80u) - 0x80;
+}
+
+static inline uint32_t eg_pick4(uint32_t a, uint32_t b, int take_max)
+{
+    uint32_t result = 0;
+    int32_t k;
+    for (k = 0; k < 4; ++k) {
+        const int a_wins = (eg_lane(a, k) >= eg_lane(b, k)) == take_max;
+        result |= ((a_wins ? a : b) >> (8 * k) & 0xFFu) << (8 * k);
+    }
+    return result;
+}
+
+static inline uint32_t eg_max4(uint32_t a, uint32_t b)
+{
+    return eg_pick4(a, b, 1);
+}
+
+static inline uint32_t eg_min4(uint32_t a, uint32_t b)
+{
+    return eg_pick4(a, b, 0);
 }
 
 #else
