@@ -12,6 +12,12 @@ A board file says how to compile for the part and how big it is:
     fpu = true                        # start-up code enables the FPU (Arm only)
     flash_bytes = 4194304             # the budget the model is checked against
     ram_bytes = 4194304
+    kernels = "dsp"                   # optional, default "portable": "dsp" builds the
+                                      # runtime's Arm DSP paths (-DEG_KERNELS_DSP=1), for
+                                      # cores with __ARM_FEATURE_DSP (Cortex-M4, M7, M33);
+                                      # "portable" the plain C that every core runs
+    opt = "Os"                        # optional, default "Os": the optimisation level
+                                      # firmware is built with (O2, Os or O3, as -O<opt>)
 
     [memory]                          # the linker script's regions
     flash_origin = 0x00000000
@@ -30,6 +36,10 @@ to what a real board needs: names of programs, packages and machines are
 plain words (``[A-Za-z0-9][A-Za-z0-9_.+-]*``), compiler flags are single
 ``-flags`` without shell or make metacharacters, free text is one printable
 line that cannot close a C comment, and sizes and addresses are 32-bit.
+
+``kernels`` and ``opt`` are the defaults of ``edgegen build`` and ``deploy
+--board`` (``--kernels``, ``--opt``); a board whose ``kernels`` is
+"portable" is refused the DSP path, since its core lacks the instructions.
 """
 
 from __future__ import annotations
@@ -43,6 +53,13 @@ from edgegen.errors import UserError, brief
 from edgegen.paths import BOARDS_DIR
 
 ARCHES = ("arm", "riscv")
+# The runtime's kernel paths: "dsp" uses the Arm DSP extension (SMLAD,
+# SXTB16, SSAT), "portable" is plain C and the reference.
+KERNEL_PATHS = ("dsp", "portable")
+DEFAULT_KERNELS = "portable"
+# Optimisation levels firmware may be built with (the flag is -O<level>).
+OPT_LEVELS = ("O2", "Os", "O3")
+DEFAULT_OPT_LEVEL = "Os"
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,8 @@ class Board:
     ram_origin: int
     qemu: QemuMachine | None
     path: Path
+    kernels: str = DEFAULT_KERNELS  # "dsp" | "portable"
+    opt: str = DEFAULT_OPT_LEVEL  # "O2" | "Os" | "O3"
 
     @property
     def emulated(self) -> bool:
@@ -92,6 +111,11 @@ _TOP_FIELDS = {
     "flash_bytes": (int, "a positive integer"),
     "ram_bytes": (int, "a positive integer"),
     "memory": (dict, "a [memory] table"),
+}
+_OPTIONAL_TOP_FIELDS = {
+    "qemu": (dict, "a [qemu] table"),
+    "kernels": (str, "one of " + ", ".join(KERNEL_PATHS)),
+    "opt": (str, "one of " + ", ".join(OPT_LEVELS)),
 }
 _MEMORY_FIELDS = {
     "flash_origin": (int, "an address (integer)"),
@@ -247,7 +271,7 @@ def _check_sizes(data: dict, path: Path) -> None:
 
 
 def _parse_board(data: dict, path: Path) -> Board:
-    _check_fields(data, _TOP_FIELDS, {"qemu": (dict, "a [qemu] table")}, "", path)
+    _check_fields(data, _TOP_FIELDS, _OPTIONAL_TOP_FIELDS, "", path)
     _check_fields(data["memory"], _MEMORY_FIELDS, {}, "memory.", path)
     _check_text_fields(data, path)
     if data["arch"] not in ARCHES:
@@ -255,6 +279,7 @@ def _parse_board(data: dict, path: Path) -> Board:
     if data["fpu"] and data["arch"] != "arm":
         _fail(path, "fpu", "can only be true for arch = \"arm\"")
     _check_sizes(data, path)
+    _check_build_defaults(data, path)
     return Board(
         name=data["name"],
         description=data["description"],
@@ -270,7 +295,49 @@ def _parse_board(data: dict, path: Path) -> Board:
         ram_origin=data["memory"]["ram_origin"],
         qemu=_parse_qemu(data.get("qemu"), data["arch"], path),
         path=path,
+        kernels=data.get("kernels", DEFAULT_KERNELS),
+        opt=data.get("opt", DEFAULT_OPT_LEVEL),
     )
+
+
+def _check_build_defaults(data: dict, path: Path) -> None:
+    kernels = data.get("kernels", DEFAULT_KERNELS)
+    if kernels not in KERNEL_PATHS:
+        _fail(path, "kernels", f"must be one of {', '.join(KERNEL_PATHS)}, got {brief(kernels)}")
+    if kernels == "dsp" and data["arch"] != "arm":
+        _fail(path, "kernels", "can only be \"dsp\" for arch = \"arm\" (the Arm DSP extension)")
+    opt = data.get("opt", DEFAULT_OPT_LEVEL)
+    if opt not in OPT_LEVELS:
+        _fail(path, "opt", f"must be one of {', '.join(OPT_LEVELS)} (without the dash), "
+                           f"got {brief(opt)}")
+
+
+def kernels_for(board: Board, requested: str | None) -> str:
+    """The kernel path to build for ``board``: ``requested`` (--kernels),
+    else the board's own field. The DSP path on a board whose field says
+    portable would not assemble (or would fault) on its core: refused."""
+    if requested is None:
+        return board.kernels
+    if requested not in KERNEL_PATHS:
+        raise ValueError(f"kernels must be one of {', '.join(KERNEL_PATHS)}, got {requested!r}")
+    if requested == "dsp" and board.kernels != "dsp":
+        raise UserError(f"--kernels dsp: {board.name} ({board.cpu}) has no Arm DSP "
+                        f"extension (its board file says kernels = \"{board.kernels}\"); build it "
+                        "with --kernels portable, or leave --kernels out")
+    return requested
+
+
+def opt_flag_for(board: Board, requested: str | None) -> str:
+    """The optimisation flag (-O2, -Os or -O3) to build ``board``'s firmware
+    with: ``requested`` (a flag), else the board's ``opt`` field."""
+    return check_opt_flag(f"-{board.opt}" if requested is None else requested)
+
+
+def check_opt_flag(flag: str) -> str:
+    """``flag`` if it is -O2, -Os or -O3 (it is written into Makefiles)."""
+    if flag not in tuple(f"-{level}" for level in OPT_LEVELS):
+        raise ValueError(f"opt must be one of {', '.join('-' + o for o in OPT_LEVELS)}, got {flag!r}")
+    return flag
 
 
 def _parse_qemu(table: dict | None, arch: str, path: Path) -> QemuMachine | None:

@@ -3,7 +3,7 @@
 import pytest
 
 from edgegen.errors import UserError
-from edgegen.firmware.boards import known_boards, load_board
+from edgegen.firmware.boards import kernels_for, known_boards, load_board, opt_flag_for
 
 EMULATED = {
     "qemu-mps2-an386": "mps2-an386",
@@ -153,3 +153,69 @@ def test_invalid_toml_is_reported(tmp_path):
     path = write_board(tmp_path, GOOD + "this is not toml\n")
     with pytest.raises(UserError, match="is not valid TOML"):
         load_board(path)
+
+
+# The cores with the Arm DSP extension (__ARM_FEATURE_DSP): Cortex-M4(F), M7, M33.
+DSP_BOARDS = {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "nucleo-f411re",
+              "stm32f746g-disco", "nrf52840-dk"}
+
+
+@pytest.mark.parametrize("name", sorted(set(EMULATED) | set(REAL)))
+def test_shipped_boards_name_their_kernels_and_opt(name):
+    board = load_board(name)
+    assert board.kernels == ("dsp" if name in DSP_BOARDS else "portable")
+    assert board.opt == "Os"
+
+
+def test_kernels_and_opt_default_when_absent(tmp_path):
+    board = load_board(write_board(tmp_path, GOOD))
+    assert (board.kernels, board.opt) == ("portable", "Os")
+
+
+@pytest.mark.parametrize("kernels", ["dsp", "portable"])
+@pytest.mark.parametrize("opt", ["O2", "Os", "O3"])
+def test_kernels_and_opt_values_load(tmp_path, kernels, opt):
+    # Top-level keys must precede the [memory] table in TOML.
+    text = GOOD.replace("[memory]", f'kernels = "{kernels}"\nopt = "{opt}"\n\n[memory]')
+    board = load_board(write_board(tmp_path, text))
+    assert (board.kernels, board.opt) == (kernels, opt)
+
+
+@pytest.mark.parametrize("line, field, why", [
+    ('kernels = "simd"', "kernels", "must be one of dsp, portable"),
+    ('kernels = "DSP"', "kernels", "must be one of dsp, portable"),
+    ("kernels = true", "kernels", "must be one of dsp, portable"),
+    ('opt = "-O2"', "opt", "must be one of O2, Os, O3"),
+    ('opt = "O0"', "opt", "must be one of O2, Os, O3"),
+    ("opt = 2", "opt", "must be one of O2, Os, O3"),
+])
+def test_bad_kernels_or_opt_is_named(tmp_path, line, field, why):
+    path = write_board(tmp_path, GOOD.replace("[memory]", f"{line}\n\n[memory]"))
+    with pytest.raises(UserError, match=f"{path}: field '{field}'.*{why}"):
+        load_board(path)
+
+
+def test_dsp_kernels_need_arm(tmp_path):
+    text = GOOD.replace('arch = "arm"', 'arch = "riscv"').replace("[memory]", 'kernels = "dsp"\n\n[memory]')
+    with pytest.raises(UserError, match="field 'kernels' can only be \"dsp\" for arch = \"arm\""):
+        load_board(write_board(tmp_path, text))
+
+
+def test_kernels_for_takes_the_request_or_the_board_field():
+    m4, m3 = load_board("qemu-mps2-an386"), load_board("qemu-mps2-an385")
+    assert kernels_for(m4, None) == "dsp" and kernels_for(m3, None) == "portable"
+    assert kernels_for(m4, "portable") == "portable"  # the reference C runs everywhere
+    with pytest.raises(UserError) as error:
+        kernels_for(m3, "dsp")
+    message = str(error.value)
+    assert message.startswith("--kernels dsp: qemu-mps2-an385 (cortex-m3) has no Arm DSP extension")
+    assert "--kernels portable" in message and "\n" not in message
+
+
+def test_opt_flag_for_takes_the_request_or_the_board_field(tmp_path):
+    text = GOOD.replace("[memory]", 'opt = "O3"\n\n[memory]')
+    assert opt_flag_for(load_board(write_board(tmp_path, text)), None) == "-O3"
+    assert opt_flag_for(load_board("qemu-mps2-an386"), None) == "-Os"
+    assert opt_flag_for(load_board("qemu-mps2-an386"), "-O2") == "-O2"
+    with pytest.raises(ValueError, match="-O2, -Os, -O3"):
+        opt_flag_for(load_board("qemu-mps2-an386"), "-O0")
