@@ -98,6 +98,26 @@ def _add_board(p: argparse.ArgumentParser, help_text: str, required: bool = Fals
     p.add_argument("--board", default=None, required=required, help=help_text)
 
 
+def _add_firmware_options(p: argparse.ArgumentParser) -> None:
+    from edgegen.firmware.boards import DEFAULT_OPT_LEVEL, KERNEL_PATHS, OPT_LEVELS
+
+    p.add_argument("--opt", choices=OPT_LEVELS, default=None,
+                   help="optimisation level of the firmware, -O<OPT> (default: the board's opt "
+                        f"field, {DEFAULT_OPT_LEVEL} when its file has none)")
+    p.add_argument("--kernels", choices=KERNEL_PATHS, default=None,
+                   help="the runtime's kernels: dsp (the Arm DSP extension of Cortex-M4, M7, M33) "
+                        "or portable C (default: the board's kernels field)")
+
+
+def _firmware_options(args, board):
+    """--opt and --kernels for ``board``, checked before any slow work."""
+    from edgegen.jobs.firmware_build import FirmwareOptions
+
+    options = FirmwareOptions(None if args.opt is None else f"-{args.opt}", args.kernels)
+    options.resolve(board)  # dsp on a core without it stops here
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgegen",
@@ -154,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing output folder that edgegen wrote")
     _add_board(p, "also build firmware for this board into OUT/firmware-BOARD and, "
                   "on an emulated board, verify it under QEMU")
+    _add_firmware_options(p)
     _add_data_dir(p)
     _add_quantize(p)
     _add_storage(p)
@@ -162,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="cross-compile firmware for a board and check it fits")
     _add_model(p)
     _add_board(p, "the target board (see boards/)", required=True)
+    _add_firmware_options(p)
     p.add_argument("--out", type=Path, required=True, help="firmware folder (must not exist)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing output folder that edgegen wrote")
@@ -411,16 +433,13 @@ def cmd_deploy(args) -> int:
     qopts = _quantize_options(args)
     vopts = _verify_options(args)
     storage = _storage_choice(args)
-    if args.board is not None:
-        from edgegen.firmware.boards import load_board
-
-        load_board(args.board)  # an unknown board fails before any work
+    firmware = _deploy_firmware_options(args)
     dataset = load_dataset(args.data_dir)
     model, name, source, weight_grids = _load_model(args, dataset)
     result = deploy(model, _model_name(args, name), dataset, args.out, quantize_options=qopts,
                     verify_options=vopts, force=args.force, source=source,
-                    weight_grids=weight_grids, board=args.board, storage=storage,
-                    inputs=tuple(_inputs(args)))
+                    weight_grids=weight_grids, board=args.board, firmware=firmware,
+                    storage=storage, inputs=tuple(_inputs(args)))
     print((args.out / "report.md").read_text().split("\n## Storage by format")[0])
     if result.float_accuracy_full is not None:
         print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
@@ -430,6 +449,22 @@ def cmd_deploy(args) -> int:
     print(f"wrote {args.out} (report.md also tabulates the Deep Compression storage formats)")
     exact = result.comparison.bit_exact and (result.board is None or result.board.bit_exact)
     return 0 if exact else EXIT_MISMATCH
+
+
+def _deploy_firmware_options(args):
+    """With --board: its firmware options (an unknown board, or kernels it
+    cannot run, fail before any work); without, --opt and --kernels have
+    nothing to apply to."""
+    from edgegen.firmware.boards import load_board
+    from edgegen.jobs.firmware_build import FirmwareOptions
+
+    if args.board is not None:
+        return _firmware_options(args, load_board(args.board))
+    given = [flag for flag, value in (("--opt", args.opt), ("--kernels", args.kernels)) if value]
+    if given:
+        raise UserError(f"{' and '.join(given)} choose how firmware is compiled: add --board BOARD "
+                        "(deploy without a board builds only for the host)")
+    return FirmwareOptions()
 
 
 def _pairs(text: str, what: str) -> dict[str, str]:
@@ -542,6 +577,7 @@ def cmd_build(args) -> int:
     from edgegen.jobs.quantize import quantize_model
 
     board = load_board(args.board)
+    firmware = _firmware_options(args, board)
     _preflight(args)
     qopts = _quantize_options(args)
     storage = _storage_choice(args)
@@ -549,7 +585,7 @@ def cmd_build(args) -> int:
     model, name, _, weight_grids = _load_model(args, dataset)
     qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_grids)
     build = firmware_for_board(qgraph, board, dataset, args.out, force=args.force,
-                               inputs=tuple(_inputs(args)), storage=storage)
+                               inputs=tuple(_inputs(args)), storage=storage, firmware=firmware)
     for line in build.summary_lines():
         print(line)
     print(f"wrote {args.out}")

@@ -18,7 +18,8 @@ class FirmwareBuild:
     board: Board
     prefix: str
     folder: Path
-    opt: str
+    opt: str  # -O2, -Os or -O3
+    kernels: str  # "dsp" or "portable": the runtime's kernel path
     footprint: Footprint  # the model on this board: what is checked against its limits
     flash_consumers: tuple[Consumer, ...]
     ram_consumers: tuple[Consumer, ...]
@@ -43,7 +44,8 @@ class FirmwareBuild:
     def summary_lines(self) -> list[str]:
         f, b = self.footprint, self.board
         lines = [
-            f"{self.prefix} for {b.name} ({self.opt}): flash {f.flash_bytes:,} B of {b.flash_bytes:,} "
+            f"{self.prefix} for {b.name} ({self.opt}, {self.kernels} kernels): flash "
+            f"{f.flash_bytes:,} B of {b.flash_bytes:,} "
             f"({f.flash_bytes / b.flash_bytes:.1%}), RAM {f.ram_bytes:,} B of {b.ram_bytes:,} "
             f"({f.ram_bytes / b.ram_bytes:.1%})",
             f"  flash = text {f.text:,} + rodata {f.rodata:,} + data {f.data:,}; RAM = data {f.data:,} "

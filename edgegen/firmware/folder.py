@@ -25,7 +25,7 @@ from edgegen import __version__
 from edgegen.emit.c_format import c_array_body, comment_text
 from edgegen.emit.generate import GeneratedSources
 from edgegen.emit.templates import template_environment
-from edgegen.firmware.boards import Board
+from edgegen.firmware.boards import DEFAULT_KERNELS, DEFAULT_OPT_LEVEL, Board, check_opt_flag
 from edgegen.firmware.budget import Footprint
 from edgegen.firmware.exit_codes import ExitCode
 from edgegen.firmware.qemu import qemu_arguments
@@ -34,7 +34,10 @@ from edgegen.host.compiler import WARNING_FLAGS
 from edgegen.ir import QGraph
 from edgegen.quantize.artifact import content_hash
 
-DEFAULT_OPT = "-Os"
+DEFAULT_OPT = f"-{DEFAULT_OPT_LEVEL}"
+# The compile definition that selects the runtime's Arm DSP paths; the
+# portable C needs none.
+KERNEL_DEFINES = {"dsp": ("EG_KERNELS_DSP=1",), "portable": ()}
 # The footprint image is linked with regions this large, so that a model
 # over budget still links and can be measured (see board/measure.ld).
 MEASURE_REGION_BYTES = 256 * 1024 * 1024
@@ -152,8 +155,28 @@ def _selftest_context(selftest: SelftestVectors) -> dict:
     }
 
 
+def kernel_flags(kernels: str) -> tuple[str, ...]:
+    """-D flags of the kernel path ("dsp" or "portable")."""
+    return tuple(f"-D{define}" for define in KERNEL_DEFINES[kernels])
+
+
+def _compile_context(sources: GeneratedSources, opt: str, kernels: str) -> dict:
+    """How the model and runtime are compiled: the values the Makefile and
+    CMakeLists.txt record, so that a user's build is edgegen's."""
+    return {
+        "opt": opt,
+        "kernels": kernels,
+        "kernel_flags": " ".join(kernel_flags(kernels)),
+        # What selects the DSP paths, for the comments and CMake's option.
+        "dsp_flags": " ".join(kernel_flags("dsp")),
+        "dsp_defines": " ".join(KERNEL_DEFINES["dsp"]),
+        "model_define_flags": " ".join(sources.define_flags),
+        "model_defines": list(sources.defines),
+    }
+
+
 def _context(qgraph: QGraph, board: Board, arena_size: int, selftest: SelftestVectors,
-             layout: FolderLayout, opt: str) -> dict:
+             layout: FolderLayout, compile_context: dict) -> dict:
     return {
         **_model_context(qgraph, layout.prefix, arena_size),
         **_selftest_context(selftest),
@@ -166,7 +189,7 @@ def _context(qgraph: QGraph, board: Board, arena_size: int, selftest: SelftestVe
         "undefined_instruction": _UNDEFINED_INSTRUCTION[board.arch],
         "cpu_flags": " ".join(shlex.quote(f) for f in board.cflags),
         "warning_flags": " ".join(WARNING_FLAGS),
-        "opt": opt,
+        **compile_context,
         "extra_ldflags": [],
         "objects": {
             "model": layout.model_objects(),
@@ -211,13 +234,17 @@ def _linker_script(env: jinja2.Environment, context: dict, board: Board, measure
 
 def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: GeneratedSources,
                           arena_size: int, selftest: SelftestVectors, *,
-                          opt: str = DEFAULT_OPT) -> FolderLayout:
-    """Write every source of the folder (nothing is compiled here)."""
+                          opt: str = DEFAULT_OPT, kernels: str = DEFAULT_KERNELS) -> FolderLayout:
+    """Write every source of the folder (nothing is compiled here).
+    ``opt``: -O2, -Os or -O3; ``kernels``: "dsp" or "portable" (the caller
+    has checked that the board can run it)."""
     folder = Path(folder)
+    _check_compile_choice(opt, kernels)
     sources.write(folder / "model")
     runtime_files = sorted(p.name for p in (folder / "model" / "runtime").glob("*.c"))
     layout = _layout(board, sources, runtime_files)
-    context = _context(qgraph, board, arena_size, selftest, layout, opt)
+    context = _context(qgraph, board, arena_size, selftest, layout,
+                       _compile_context(sources, opt, kernels))
     env = template_environment()
 
     def render(template: str, target: Path) -> None:
@@ -234,6 +261,13 @@ def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: G
     return layout
 
 
+def _check_compile_choice(opt: str, kernels: str) -> None:
+    # Both are written unquoted into the Makefile: only known values.
+    check_opt_flag(opt)
+    if kernels not in KERNEL_DEFINES:
+        raise ValueError(f"kernels must be one of {', '.join(KERNEL_DEFINES)}, got {kernels!r}")
+
+
 def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
                    selftest: SelftestVectors) -> None:
     """model/<prefix>_selftest.h and .c with ``selftest``'s golden vectors."""
@@ -246,13 +280,14 @@ def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
 
 
 def write_readme(folder: Path, qgraph: QGraph, board: Board, prefix: str, footprint: Footprint,
-                 opt: str, selftest_vectors: int) -> None:
+                 opt: str, selftest_vectors: int, kernels: str = DEFAULT_KERNELS) -> None:
     """README.md, written last: it quotes the measured sizes."""
     command = " ".join(qemu_arguments(board, Path("build/selftest.elf"))) if board.emulated else ""
     context = {
         "version": __version__, "board": board, **board_text(board), "prefix": prefix,
         "source_name": comment_text(qgraph.name),
-        "model_hash": content_hash(qgraph), "opt": opt, "selftest_vectors": selftest_vectors,
+        "model_hash": content_hash(qgraph), "opt": opt, "kernels": kernels,
+        "dsp_flags": " ".join(kernel_flags("dsp")), "selftest_vectors": selftest_vectors,
         "flash": f"{footprint.flash_bytes:,}", "ram": f"{footprint.ram_bytes:,}",
         "flash_limit": f"{board.flash_bytes:,}", "ram_limit": f"{board.ram_bytes:,}",
         "arena": f"{footprint.arena_bytes:,}", "stack": f"{footprint.stack.bytes:,}",

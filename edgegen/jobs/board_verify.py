@@ -18,7 +18,6 @@ from pathlib import Path
 
 from edgegen.firmware.boards import Board, load_board
 from edgegen.firmware.built import FirmwareBuild
-from edgegen.firmware.folder import DEFAULT_OPT
 from edgegen.firmware.harness import InstructionCounts, run_harness, run_selftest
 from edgegen.firmware.qemu import Timeouts, require_qemu
 from edgegen.firmware.vectors import as_vectors, golden_outputs
@@ -38,6 +37,7 @@ class BoardVerifyResult:
     seconds: float  # wall time of the verification (QEMU runs and golden model)
     flash_bytes: int
     ram_bytes: int
+    kernels: str = "portable"  # the runtime's kernel path the firmware was built with
 
     @property
     def bit_exact(self) -> bool:
@@ -50,7 +50,8 @@ class BoardVerifyResult:
         lines = [
             self.comparison.line(f"{self.board} (QEMU)"),
             f"  self-test image: {self.selftest}",
-            f"  executed instructions per inference ({i.opt}, worst of {self.vectors} vectors): "
+            f"  executed instructions per inference ({i.opt}, {self.kernels} kernels, worst of "
+            f"{self.vectors} vectors): "
             f"{i.total:,}{spread}",
         ]
         width = max([len("(call, return)")] + [len(name) for name, _ in i.per_layer])
@@ -75,18 +76,20 @@ def verify_firmware(build: FirmwareBuild, qgraph: QGraph, vectors, workdir: Path
     return BoardVerifyResult(
         board=build.board.name, vectors=len(vectors), comparison=compare_outputs(golden, run.outputs),
         instructions=run.instructions, selftest=selftest, seconds=time.perf_counter() - start,
-        flash_bytes=build.flash_bytes, ram_bytes=build.ram_bytes,
+        flash_bytes=build.flash_bytes, ram_bytes=build.ram_bytes, kernels=build.kernels,
     )
 
 
 def verify_on_board(qgraph: QGraph, board: Board | str, vectors, workdir: Path, *,
-                    opt: str = DEFAULT_OPT, timeouts: Timeouts | None = None,
+                    opt: str | None = None, kernels: str | None = None,
+                    timeouts: Timeouts | None = None,
                     storage: StorageChoice = StorageChoice()) -> BoardVerifyResult:
-    """Build into ``workdir``/firmware-<board> and verify there."""
+    """Build into ``workdir``/firmware-<board> and verify there (``opt``,
+    ``kernels``: as for ``build_firmware``, the board's fields by default)."""
     board = board if isinstance(board, Board) else load_board(board)
     require_qemu(board)  # before building: a missing emulator or a real board stops here
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    build = build_firmware(qgraph, board, workdir / f"firmware-{board.name}", opt=opt, force=True,
-                           storage=storage)
+    build = build_firmware(qgraph, board, workdir / f"firmware-{board.name}", opt=opt,
+                           kernels=kernels, force=True, storage=storage)
     return verify_firmware(build, qgraph, vectors, workdir / f"run-{board.name}", timeouts=timeouts)

@@ -23,7 +23,7 @@ from edgegen.firmware.built import FirmwareBuild
 from edgegen.firmware.vectors import verification_vectors
 from edgegen.ir import QGraph
 from edgegen.jobs.board_verify import BoardVerifyResult, verify_firmware
-from edgegen.jobs.firmware_build import build_firmware
+from edgegen.jobs.firmware_build import FirmwareOptions, build_firmware
 from edgegen.jobs.lower import STORAGE_FILE, Lowered, StorageChoice, load_choice, lower, save_choice
 from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.output_folder import atomic_folder
@@ -100,13 +100,14 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
            verify_options: VerifyOptions = VerifyOptions(),
            force: bool = False, source: dict | None = None,
            weight_grids: dict | None = None, board: str | None = None,
+           firmware: FirmwareOptions = FirmwareOptions(),
            storage: StorageChoice = StorageChoice(),
            inputs: tuple[Path, ...] = (), log=print) -> VerifyResult:
     """import -> quantize -> plan -> emit -> build -> verify -> report into ``out``;
-    with ``board``, also the firmware in ``out/firmware-<board>``, verified
-    under QEMU when the board is emulated. ``out`` may not hold ``inputs``
-    (the files the model came from); ``force`` replaces only a folder that
-    edgegen wrote (see ``output_folder``)."""
+    with ``board``, also the firmware in ``out/firmware-<board>`` (compiled
+    as ``firmware`` says), verified under QEMU when the board is emulated.
+    ``out`` may not hold ``inputs`` (the files the model came from);
+    ``force`` replaces only a folder that edgegen wrote (see ``output_folder``)."""
     t0 = time.perf_counter()
     with atomic_folder(out, force, inputs) as folder:
         qgraph = quantize_model(model, name, dataset, quantize_options, weight_grids)
@@ -121,7 +122,7 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
         result.float_accuracy_full = _float_accuracy(model, dataset)
         if board is not None:
             result.board = deploy_to_board(qgraph, board, dataset, folder, verify_options, log,
-                                           storage, shown_as=Path(out))
+                                           storage, shown_as=Path(out), firmware=firmware)
         rows = layer_rows(qgraph, plan, weight_bytes, lowered.storage)
         write_report(folder, name=name, prefix=lowered.sources.prefix, qgraph=qgraph, plan=plan,
                      rows=rows, result=result, source=source or {}, dataset=dataset,
@@ -145,10 +146,12 @@ SELFTEST_IMAGES = 4  # golden vectors embedded in a firmware's self-test
 
 def firmware_for_board(qgraph: QGraph, board: Board | str, dataset: Dataset, out: Path, *,
                        force: bool = False, inputs: tuple[Path, ...] = (),
-                       storage: StorageChoice = StorageChoice()) -> FirmwareBuild:
+                       storage: StorageChoice = StorageChoice(),
+                       firmware: FirmwareOptions = FirmwareOptions()) -> FirmwareBuild:
     """A firmware folder for ``board``, its self-test carrying the golden
     outputs of the first test images."""
     return build_firmware(qgraph, board, out, force=force, inputs=inputs, storage=storage,
+                          opt=firmware.opt, kernels=firmware.kernels,
                           vectors=board_vectors(qgraph, dataset, VerifyOptions(SELFTEST_IMAGES, 0)),
                           vectors_provenance=f"the first {SELFTEST_IMAGES} test-set images")
 
@@ -156,13 +159,14 @@ def firmware_for_board(qgraph: QGraph, board: Board | str, dataset: Dataset, out
 def deploy_to_board(qgraph: QGraph, board: str, dataset: Dataset, folder: Path,
                     options: VerifyOptions, log=print,
                     storage: StorageChoice = StorageChoice(),
-                    shown_as: Path | None = None) -> BoardVerifyResult | None:
+                    shown_as: Path | None = None,
+                    firmware: FirmwareOptions = FirmwareOptions()) -> BoardVerifyResult | None:
     """Firmware for ``board`` in ``folder/firmware-<board>``; on an emulated
     board, run it under QEMU on the verification vectors. ``shown_as``: the
     name ``folder`` will have once the run commits it (what the log says)."""
     spec = load_board(board)
     build = firmware_for_board(qgraph, spec, dataset, folder / f"firmware-{spec.name}",
-                               storage=storage)
+                               storage=storage, firmware=firmware)
     for line in build.summary_lines():
         log(line if shown_as is None else line.replace(str(Path(folder).resolve()),
                                                        str(shown_as)))

@@ -26,6 +26,7 @@ def _board_dict(board) -> dict | None:
         "summary": board.comparison.line(f"{board.board} (QEMU)"),
         "instructions": board.instructions.total,
         "instructions_opt": board.instructions.opt,
+        "kernels": board.kernels,
         "instructions_per_layer": dict(board.instructions.per_layer),
         "flash_bytes": board.flash_bytes,
         "ram_bytes": board.ram_bytes,

@@ -34,11 +34,12 @@ def symbol_sizes(obj: Path, nm: str = "nm") -> dict[str, int]:
 
 def weight_bytes_per_layer(sources: GeneratedSources, folder: Path, cc: str | None) -> dict[str, int]:
     """Bytes of const data per layer, from the weights file ``sources`` wrote
-    into ``folder``, compiled (-Os) into ``folder``/build/weights.o."""
+    into ``folder``, compiled (-Os, with the model's definitions, as every
+    compilation of it) into ``folder``/build/weights.o."""
     obj = compile_executable(
         [folder / f"{sources.prefix}_weights.c"], [folder, folder / "runtime"],
         folder / "build" / "weights.o",
-        cc=cc, opt="-Os", extra_flags=("-c",),
+        cc=cc, opt="-Os", extra_flags=("-c", *sources.define_flags),
     )
     return const_bytes_per_layer(sources, symbol_sizes(obj), str(obj))
 
