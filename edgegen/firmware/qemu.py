@@ -48,12 +48,20 @@ class Timeouts:
 
 def multiply_accumulates(qgraph: QGraph) -> int:
     """Multiply-accumulates of one dense inference (every weight position)."""
-    macs = 0
+    return sum(layer_multiply_accumulates(qgraph).values())
+
+
+def layer_multiply_accumulates(qgraph: QGraph) -> dict[str, int]:
+    """Layer name -> its multiply-accumulates in a dense inference (every
+    weight position); layers without weights have none."""
+    macs = {}
     for node in qgraph.nodes:
         if isinstance(node.op, QConv2D):
-            macs += qgraph.tensor(node.output).size * int(np.prod(node.op.weight.shape[1:]))
+            macs[node.name] = qgraph.tensor(node.output).size * int(np.prod(node.op.weight.shape[1:]))
         elif isinstance(node.op, QFullyConnected):
-            macs += node.op.weight.size
+            macs[node.name] = int(node.op.weight.size)
+        else:
+            macs[node.name] = 0
     return macs
 
 
