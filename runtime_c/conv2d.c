@@ -31,7 +31,7 @@ typedef struct {
     const int8_t *input;
     const int8_t *filter;
     const int32_t *bias;
-    const eg_requant *requant;
+    layer_stage stage;
     int8_t *im2col;          /* NULL: 1x1 windows, read in place */
     int32_t in_h, in_w, in_c, out_c;
     int32_t kernel_h, kernel_w, stride_w, pad_left;
@@ -54,16 +54,19 @@ static uint32_t bias_of(const conv_layer *g, int32_t oc)
 static void store_tile(const conv_layer *g, const uint32_t acc[4], int32_t oc,
                        int two_channels, int8_t *out0, int8_t *out1)
 {
-    channel_stage stage = stage_of_channel(g->requant, oc);
-    out0[oc] = apply_stage(wrap_int32(acc[0]), stage);
+    const layer_stage stage = g->stage;
+    const int32_t k = oc * stage.step;
+    int32_t multiplier = stage.multiplier[k], shift = stage.shift[k];
+    out0[oc] = scaled_output(stage, multiplier, shift, wrap_int32(acc[0]));
     if (out1 != NULL) {
-        out1[oc] = apply_stage(wrap_int32(acc[1]), stage);
+        out1[oc] = scaled_output(stage, multiplier, shift, wrap_int32(acc[1]));
     }
     if (two_channels) {
-        stage = stage_of_channel(g->requant, oc + 1);
-        out0[oc + 1] = apply_stage(wrap_int32(acc[2]), stage);
+        multiplier = stage.multiplier[k + stage.step];
+        shift = stage.shift[k + stage.step];
+        out0[oc + 1] = scaled_output(stage, multiplier, shift, wrap_int32(acc[2]));
         if (out1 != NULL) {
-            out1[oc + 1] = apply_stage(wrap_int32(acc[3]), stage);
+            out1[oc + 1] = scaled_output(stage, multiplier, shift, wrap_int32(acc[3]));
         }
     }
 }
@@ -196,7 +199,7 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
     g.input = input;
     g.filter = filter;
     g.bias = bias;
-    g.requant = requant;
+    g.stage = layer_stage_of(requant);
     g.im2col = needed > 0 ? (int8_t *)scratch : NULL;
     g.in_h = in->h;
     g.in_w = in->w;

@@ -153,7 +153,9 @@ static void conv_channel(const conv_job *job, const tap_list *t, int32_t o)
     const int32_t kernel_h = job->kernel_h, kernel_w = job->kernel_w;
     const int8_t *input = job->input;
     const uint32_t bias = (uint32_t)job->bias[o];
-    const channel_stage stage = stage_of_channel(job->requant, o);
+    const layer_stage stage = layer_stage_of(job->requant);
+    const int32_t multiplier = stage.multiplier[o * stage.step];
+    const int32_t shift = stage.shift[o * stage.step];
     int8_t *px = job->output + o;
     int32_t oy, ox;
     for (oy = 0; oy < out_h; ++oy) {
@@ -167,7 +169,7 @@ static void conv_channel(const conv_job *job, const tap_list *t, int32_t o)
             } else {
                 acc += window_clipped(t, job, y0, x0);
             }
-            *px = apply_stage(wrap_int32(acc), stage);
+            *px = scaled_output(stage, multiplier, shift, wrap_int32(acc));
             px += out_c;
         }
     }

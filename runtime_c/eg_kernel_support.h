@@ -171,27 +171,29 @@ static inline int huffman_weights_ok(const eg_huffman_weights *w)
                                    w->gaps.max_length >= 1);
 }
 
-/* One output channel's output stage in locals: kernels that write many
- * outputs of a channel load it once (a store through int8_t * may alias
- * any struct, so a compiler reloads struct fields after every output).
+/* A layer's output stage in locals: kernels that write many outputs load
+ * it once (a store through int8_t * may alias any struct, so a compiler
+ * reloads struct fields after every output); each output then loads only
+ * its channel's multiplier and shift (a step of 0 for a per-tensor layer).
  * The clamp happens before the zero point is added, against bounds moved
  * by it (all within [-255, 255]), so that nothing leaves int32:
  * clamp(r + z, lo, hi) == clamp(r, lo - z, hi - z) + z. */
 typedef struct {
-    int32_t multiplier;
-    int32_t shift;
-    int32_t low;   /* act_min - output_offset */
-    int32_t high;  /* act_max - output_offset */
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t step;      /* 0 per tensor, 1 per channel */
+    int32_t low;       /* act_min - output_offset */
+    int32_t high;      /* act_max - output_offset */
     int32_t offset;
     eg_rounding rounding;
-} channel_stage;
+} layer_stage;
 
-static inline channel_stage stage_of_channel(const eg_requant *rq, int32_t o)
+static inline layer_stage layer_stage_of(const eg_requant *rq)
 {
-    const int32_t k = rq->per_tensor ? 0 : o;
-    channel_stage stage;
-    stage.multiplier = rq->multiplier[k];
-    stage.shift = rq->shift[k];
+    layer_stage stage;
+    stage.multiplier = rq->multiplier;
+    stage.shift = rq->shift;
+    stage.step = rq->per_tensor ? 0 : 1;
     stage.low = rq->act_min - rq->output_offset;
     stage.high = rq->act_max - rq->output_offset;
     stage.offset = rq->output_offset;
@@ -199,9 +201,32 @@ static inline channel_stage stage_of_channel(const eg_requant *rq, int32_t o)
     return stage;
 }
 
-static inline int8_t apply_stage(int32_t acc, channel_stage stage)
+/* rq_scale for a requant_ok multiplier and shift, the rounding fixed
+ * where the build fixes it. The double rounding's right shift
+ * (RoundingDivideByPOT) has no branch: with shift 0 the mask is 0 and
+ * the comparison never adds. */
+static inline int32_t stage_scale(int32_t acc, int32_t multiplier, int32_t shift,
+                                  eg_rounding rounding)
 {
-    int32_t v = rq_scale(acc, stage.multiplier, stage.shift, stage.rounding);
+    uint32_t mask;
+    int32_t v;
+#if defined(EG_FIXED_ROUNDING)
+    rounding = (eg_rounding)(EG_FIXED_ROUNDING);
+#endif
+    if (rounding == EG_ROUNDING_SINGLE || shift > 0) {
+        return rq_scale(acc, multiplier, shift, rounding);
+    }
+    v = rq_srdhm_nonnegative(acc, multiplier);
+    mask = ((uint32_t)1 << -shift) - 1u;
+    return rq_asr32(v, -shift) + (((uint32_t)v & mask) > (mask >> 1) + ((uint32_t)v >> 31));
+}
+
+/* The output of an accumulator of a channel with this multiplier and
+ * shift: requantize, clamp, add the zero point. */
+static inline int8_t scaled_output(layer_stage stage, int32_t multiplier, int32_t shift,
+                                   int32_t acc)
+{
+    int32_t v = stage_scale(acc, multiplier, shift, stage.rounding);
     if (v < stage.low) {
         v = stage.low;
     } else if (v > stage.high) {
@@ -210,10 +235,11 @@ static inline int8_t apply_stage(int32_t acc, channel_stage stage)
     return (int8_t)(v + stage.offset);
 }
 
-/* The output stage of channel o, read from the struct on each call. */
-static inline int8_t output_stage_channel(int32_t acc, int32_t o, const eg_requant *rq)
+/* The output of an accumulator of channel o. */
+static inline int8_t layer_output(layer_stage stage, int32_t o, int32_t acc)
 {
-    return apply_stage(acc, stage_of_channel(rq, o));
+    const int32_t k = o * stage.step;
+    return scaled_output(stage, stage.multiplier[k], stage.shift[k], acc);
 }
 
 #endif /* EG_KERNEL_SUPPORT_H */

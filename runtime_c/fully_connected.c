@@ -88,6 +88,7 @@ eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
                                 int8_t *output)
 {
     const int8_t *w = weights;
+    layer_stage stage;
     int32_t o;
 
     if (input == NULL || weights == NULL || bias == NULL || requant == NULL ||
@@ -102,6 +103,7 @@ eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
         return EG_ERR_ARG;
     }
 
+    stage = layer_stage_of(requant);
     for (o = 0; o + 4 <= out_features; o += 4) {
         uint32_t acc[4];
         int32_t k;
@@ -110,12 +112,12 @@ eg_status eg_fully_connected_s8(const int8_t *input, int32_t in_features,
         }
         w = block_4rows(input, w, in_features / 4, in_features % 4, acc);
         for (k = 0; k < 4; ++k) {
-            output[o + k] = output_stage_channel(wrap_int32(acc[k]), o + k, requant);
+            output[o + k] = layer_output(stage, o + k, wrap_int32(acc[k]));
         }
     }
     for (; o < out_features; ++o) {
         const uint32_t acc = eg_dot_1x1(input, w, in_features, (uint32_t)bias[o]);
-        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
+        output[o] = layer_output(stage, o, wrap_int32(acc));
         w += in_features;
     }
     return EG_OK;

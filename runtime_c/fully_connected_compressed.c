@@ -67,6 +67,7 @@ eg_status eg_fully_connected_codebook_s8(const int8_t *input, int32_t in_feature
                                          const eg_requant *requant, int8_t *output)
 {
     uint32_t pos = 0;
+    layer_stage stage;
     int32_t o;
 
     if (weights == NULL || weights->indices == NULL ||
@@ -75,11 +76,12 @@ eg_status eg_fully_connected_codebook_s8(const int8_t *input, int32_t in_feature
         !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
         return EG_ERR_ARG;
     }
+    stage = layer_stage_of(requant);
     for (o = 0; o < out_features; ++o) {
         uint32_t acc = (uint32_t)bias[o];
         acc += codebook_row(weights->indices, &pos, input, in_features, weights->codebook,
                             (uint32_t)weights->index_bits);
-        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
+        output[o] = layer_output(stage, o, wrap_int32(acc));
     }
     return EG_OK;
 }
@@ -122,6 +124,7 @@ eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
 {
     const uint8_t *entries;
     const uint8_t *indices;
+    layer_stage stage;
     int32_t o;
 
     if (weights == NULL || !sparse_weights_ok(weights) ||
@@ -130,6 +133,7 @@ eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
     }
     entries = weights->entries;
     indices = weights->indices;
+    stage = layer_stage_of(requant);
     for (o = 0; o < out_features; ++o) {
         const int32_t n = weights->row_entries[o];
         uint32_t acc = (uint32_t)bias[o];
@@ -141,7 +145,7 @@ eg_status eg_fully_connected_sparse_s8(const int8_t *input, int32_t in_features,
                                      (uint32_t)weights->index_bits);
         }
         entries += n;
-        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
+        output[o] = layer_output(stage, o, wrap_int32(acc));
     }
     return EG_OK;
 }
@@ -224,18 +228,20 @@ eg_status eg_fully_connected_huffman_s8(const int8_t *input, int32_t in_features
                                         const eg_requant *requant, int8_t *output)
 {
     uint32_t pos = 0;
+    layer_stage stage;
     int32_t o;
 
     if (weights == NULL || !huffman_weights_ok(weights) ||
         !fc_args_ok(input, in_features, bias, out_features, requant, output)) {
         return EG_ERR_ARG;
     }
+    stage = layer_stage_of(requant);
     for (o = 0; o < out_features; ++o) {
         uint32_t acc = (uint32_t)bias[o];
         if (!huffman_row(weights, &pos, weights->row_entries[o], input, &acc)) {
             return EG_ERR_DATA;
         }
-        output[o] = output_stage_channel(wrap_int32(acc), o, requant);
+        output[o] = layer_output(stage, o, wrap_int32(acc));
     }
     return EG_OK;
 }
