@@ -359,6 +359,52 @@ eg_status eg_clamp_s8(const int8_t *input, int32_t size,
  * (im2col) when a filter row, kernel_w * in_c values, is shorter than
  * EG_IM2COL_MAX_RUN; longer rows are read in place and need no scratch. */
 #define EG_IM2COL_MAX_RUN 16
+/* ---- conv_pool.c ----------------------------------------------------- */
+
+/* One band of a convolution fused with the pooling that follows it: the
+ * slices eg_conv_pool_slice computes (element offsets, shapes, parameters
+ * for the unchanged kernels). */
+typedef struct {
+    int32_t input_offset;   /* conv input elements before the band's first input row */
+    eg_shape conv_in;       /* the input rows the band's windows read */
+    eg_conv_params conv;    /* the convolution's parameters, pad_top of the band */
+    eg_shape band;          /* the band: conv output rows the pooled rows cover */
+    eg_pool_params pool;    /* the pooling's parameters, pad_top of the band */
+    int32_t output_offset;  /* pool output elements before the first pooled row */
+    eg_shape pool_out;      /* the pooled rows: {rows, pool_out->w, pool_out->c} */
+} eg_conv_pool_band;
+
+/* Convolution then pooling, computed band by band: pooled rows [row, row +
+ * rows) need only the convolution output rows their windows cover, and a
+ * band of output rows of a window operation is the same operation on a
+ * sliced problem (input from the band's first input row, the padding left
+ * above it, the band's rows out). For the convolution conv_in -> conv_out
+ * (kernel_h x kernel_w, conv) followed by the pooling conv_out -> pool_out
+ * (pool), fills *band so that
+ *
+ *   conv kernel(input + band->input_offset, &band->conv_in, filter,
+ *               kernel_h, kernel_w, bias, &band->conv, requant, scratch,
+ *               scratch_bytes, buffer, &band->band);
+ *   pool kernel(buffer, &band->band, &band->pool,
+ *               output + band->output_offset, &band->pool_out);
+ *
+ * with any conv kernel (eg_conv2d_s8, eg_conv2d_{codebook,sparse,huffman}_s8)
+ * and either pool kernel writes exactly those pooled rows of the unfused
+ * sequence's output, byte for byte: pooling windows never include padding,
+ * so clipping a window to the band (band->pool.pad_top: its padding above
+ * the band) leaves the same elements. buffer holds band_bytes bytes;
+ * windows that overlap in rows (pool stride_h < kernel_h) are correct too
+ * but recompute the rows they share when run band by band. Returns
+ * EG_ERR_ARG (writing nothing) for a NULL pointer, a convolution geometry
+ * eg_conv2d_s8 refuses, a pooling geometry or range eg_max_pool_s8 refuses
+ * on conv_out -> pool_out, row < 0, rows < 1, row + rows > pool_out->h,
+ * or a band of more than band_bytes elements. */
+eg_status eg_conv_pool_slice(const eg_shape *conv_in, int32_t kernel_h, int32_t kernel_w,
+                             const eg_conv_params *conv, const eg_shape *conv_out,
+                             const eg_pool_params *pool, const eg_shape *pool_out,
+                             int32_t row, int32_t rows, int32_t band_bytes,
+                             eg_conv_pool_band *band);
+
 #define EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in_c) \
     ((kernel_w) * (in_c) < EG_IM2COL_MAX_RUN ? 2 * (kernel_h) * (kernel_w) * (in_c) : 0)
 

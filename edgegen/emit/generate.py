@@ -56,6 +56,8 @@ KERNELS = {
     ("conv2d", "sparse"): "eg_conv2d_sparse_s8",
     ("conv2d", "huffman"): "eg_conv2d_huffman_s8",
 }
+# pooling kind -> its runtime_c function
+POOL_KERNELS = {"max_pool": "eg_max_pool_s8", "avg_pool": "eg_avg_pool_s8"}
 # storage format -> the weights struct its kernels take (dense: a plain array)
 WEIGHT_STRUCTS = {"codebook": "eg_codebook_weights", "sparse": "eg_sparse_weights",
                   "huffman": "eg_huffman_weights"}
@@ -113,7 +115,7 @@ def copy_runtime(directory: Path) -> None:
 
 
 def _pointer(location: Location) -> str:
-    if location.region == "arena":
+    if location.region in ("arena", "band"):
         return f"arena + {location.offset}" if location.offset else "arena"
     return location.region  # the invoke function's own parameter names
 
@@ -235,7 +237,34 @@ class _Builder:
         elif isinstance(op, QClamp):
             layer.update(size=self.q.tensor(node.output).size,
                          act_min=c_int(op.act_min), act_max=c_int(op.act_max))
+        pair = self.plan.fused_pair(index)
+        if pair is not None and pair.conv == index:
+            layer["fused"] = self.fused(pair)
+        elif pair is not None:
+            layer["fused_into"] = pair.conv
         return layer
+
+    def fused(self, pair) -> dict:
+        """The loop of a convolution fused with its pooling: bands of
+        ``rows`` pooled rows, each sliced by eg_conv_pool_slice."""
+        conv, pool = self.q.nodes[pair.conv], self.q.nodes[pair.pool]
+        n, rows = pair.pooled_rows, pair.rows_per_band
+        count = str(rows) if n % rows == 0 else f"({n} - row < {rows} ? {n} - row : {rows})"
+        return {
+            "pool_index": pair.pool,
+            "pool_kind": op_kind(pool.op),
+            "pool_function": POOL_KERNELS[op_kind(pool.op)],
+            "pool_symbol": f"{self.prefix}_l{pair.pool}",
+            "pool_out_dims": self.shape(pool.output),
+            "pool_output": _pointer(self.plan.location(pool.output)),
+            "band": _pointer(self.plan.location(conv.output)),
+            "band_bytes": pair.band_bytes,
+            "band_rows": pair.band_rows,
+            "bands": pair.bands,
+            "pooled_rows": n,
+            "rows": rows,
+            "rows_count": count,
+        }
 
 
 def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,

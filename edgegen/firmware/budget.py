@@ -14,7 +14,7 @@ from edgegen.encode.cost_model import load_costs
 from edgegen.encode.storage_plan import AUTO, LayerPlan, plan_layer
 from edgegen.errors import UserError
 from edgegen.ir import QConv2D, QFullyConnected, QGraph
-from edgegen.plan.arena import SCRATCH_PREFIX, MemoryPlan
+from edgegen.plan.arena import BAND_PREFIX, SCRATCH_PREFIX, MemoryPlan
 from edgegen.report.sizes import const_bytes_per_layer
 from edgegen.firmware.boards import Board
 from edgegen.firmware.cross import ImageSize
@@ -154,6 +154,14 @@ def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint) -> lis
                 "RAM", f"{layer} scratch: one decoded filter, in the arena during that layer only",
                 buffer.size, f"fewer nonzero weights in {layer}'s largest filter, or "
                 f"`--format {layer}=dense`", layer))
+            continue
+        if buffer.tensor.startswith(BAND_PREFIX):
+            conv, pair = qgraph.nodes[buffer.first], plan.fused_pair(buffer.first)
+            consumers.append(Consumer(
+                "RAM", f"{conv.name} output, {pair.band_rows} rows of its "
+                       f"{_tensor_text(qgraph, conv.output)} at a time (fused with "
+                       f"{qgraph.nodes[pair.pool].name}), in the arena during that pair only",
+                buffer.size, _activation_remedy(qgraph, conv), conv.name))
             continue
         node = producer[buffer.tensor]
         consumers.append(Consumer(

@@ -26,6 +26,7 @@ from edgegen.encode.storage_plan import (
 from edgegen.errors import UserError, brief
 from edgegen.ir import QGraph
 from edgegen.plan.arena import MemoryPlan, plan_memory
+from edgegen.plan.fusion import plan_fusion
 
 STORAGE_FILE = "model.storage.json"
 _REMEDY = "regenerate the folder with `edgegen deploy`"
@@ -89,7 +90,8 @@ def lower(qgraph: QGraph, choice: StorageChoice = StorageChoice(),
     check_request(qgraph, choice.request)
     storage = plan_storage(qgraph, choice.request, choice.optimize)
     scratch = {layer.name: layer.scratch_bytes for layer in storage.layers}
-    memory = plan_memory(qgraph, scratch)
+    fused = plan_fusion(qgraph, storage.formats(), scratch)
+    memory = plan_memory(qgraph, scratch, fused)
     return Lowered(storage, memory, generate_sources(qgraph, storage, memory, name))
 
 

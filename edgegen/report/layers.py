@@ -18,7 +18,9 @@ class LayerRow:
     parameters: int  # weights + biases
     const_bytes: int  # measured: weights, biases, multipliers, shifts
     output_bytes: int
-    output_location: str  # "arena@<offset>", "output" or "view"
+    # "arena@<offset>", "output", "view", or for a convolution fused with its
+    # pooling "band@<offset> (<r> of <h> rows)": only a band of its rows exists
+    output_location: str
     format: str = ""  # storage format of the weights ("" for layers without)
     scratch_bytes: int = 0  # RAM the kernel needs during the layer (in the arena)
 
@@ -37,9 +39,11 @@ def layer_rows(qgraph: QGraph, plan: MemoryPlan, const_bytes: dict[str, int],
         params = op.weight.size + op.bias.size if isinstance(op, (QConv2D, QFullyConnected)) else 0
         kind = op_kind(op)
         loc = plan.location(node.output)
+        out = qgraph.tensor(node.output)
         where = "view" if kind == "reshape" else (
             f"arena@{loc.offset}" if loc.region == "arena" else loc.region)
-        out = qgraph.tensor(node.output)
+        if loc.region == "band":
+            where = f"band@{loc.offset} ({plan.fused_pair(i).band_rows} of {out.shape[0]} rows)"
         layer = stored.get(i)
         rows.append(LayerRow(i, node.name, kind, out.shape, int(params),
                              const_bytes.get(node.name, 0), out.size, where,

@@ -12,7 +12,7 @@ from edgegen.host.compiler import WARNING_FLAGS, compile_executable
 from edgegen.encode.storage_plan import FormatRequest
 from edgegen.ir import Rounding
 from edgegen.jobs.lower import StorageChoice, lower
-from edgegen.plan.arena import plan_memory
+from edgegen.plan.arena import SCRATCH_PREFIX, plan_memory
 from edgegen.quantize.validate import validate_qgraph
 from edgegen.reference.golden import run_golden
 from edgegen.verify.host_model import HostModel, ModelSizes
@@ -89,12 +89,21 @@ def test_single_rounding_with_mixed_formats(tmp_path):
     np.testing.assert_array_equal(got, run_golden(qgraph, x).reshape(len(x), -1))
 
 
-def test_scratch_lives_in_the_arena_only_during_its_layer():
-    """LeNet-5's conv scratch fits beside the live activations: the arena
-    of the compressed model is no larger than the dense one's."""
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_scratch_lives_in_the_arena_only_during_its_layer(fmt):
+    """A conv's scratch is alive during that layer only, or during its
+    fused pair (the convolution's loop runs the pooling too)."""
     qgraph = qgraph_of("lenet5")
-    low = lower(qgraph, StorageChoice(FormatRequest("sparse"), "size"))
-    assert low.memory.scratch and low.memory.arena_size == plan_memory(qgraph).arena_size
+    low = lower(qgraph, StorageChoice(FormatRequest(fmt), "size"))
+    index = {node.name: i for i, node in enumerate(qgraph.nodes)}
+    scratch = [b for b in low.memory.buffers if b.tensor.startswith(SCRATCH_PREFIX)]
+    assert len(scratch) == 2  # conv1 and conv2
+    for b in scratch:
+        conv = index[b.tensor[len(SCRATCH_PREFIX):]]
+        pair = low.memory.fused_pair(conv)
+        assert (b.first, b.last) == (conv, conv if pair is None else pair.pool)
+    unscratched = plan_memory(qgraph, fused=low.memory.fused).arena_size
+    assert unscratched <= low.memory.arena_size <= unscratched + sum(b.size for b in scratch) + 8
 
 
 SANITIZER_DRIVER = Path(__file__).parents[1] / "jobs" / "sanitizer_driver.c"

@@ -1,7 +1,14 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from edgegen.ir import QGraph, QNode, QClamp, QReshape, QTensor, QuantParams, Rounding
-from edgegen.plan.arena import ALIGNMENT, plan_memory
+from edgegen.ir import QConv2D, QGraph, QNode, QClamp, QReshape, QTensor, QuantParams, Rounding
+from edgegen.plan.arena import ALIGNMENT, BAND_PREFIX, SCRATCH_PREFIX, Location, plan_memory
+from edgegen.plan.fusion import band_rows, candidate_pairs, fusable, plan_fusion
+from edgegen.reference.kernels import output_size
+from qgraph_support import conv_pool_qgraph
 
 P = QuantParams(1.0, 0)
 
@@ -64,3 +71,113 @@ def test_random_chains_never_share_live_bytes(sizes):
     pairs = [inner[i] + inner[i + 1] for i in range(len(inner) - 1)] or inner
     # Aligned, never worse than the sum of everything, never better than a live pair.
     assert max(pairs) <= plan.arena_size <= sum(((s + 3) // 4) * 4 for s in inner)
+
+
+
+# ------------------------------------------------------------ fused pairs
+
+@st.composite
+def conv_pool_chains(draw):
+    """Random conv -> pool stages (1 to 3, some with a clamp between, which
+    stops fusion; pooling windows may overlap in rows, which stops it too),
+    with or without a classifier after them."""
+    height, width = draw(st.integers(4, 30)), draw(st.integers(4, 30))
+    h, w = height, width
+    stages = []
+    for _ in range(draw(st.integers(1, 3))):
+        kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        pad = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kh - 1)),
+               draw(st.integers(0, kw - 1)), draw(st.integers(0, kw - 1)))
+        oh, ow = output_size(h, kh, stride[0], *pad[:2]), output_size(w, kw, stride[1], *pad[2:])
+        pk = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        ps = (draw(st.integers(1, pk[0] + 1)), draw(st.integers(1, 3)))
+        pp = (draw(st.integers(0, pk[0] - 1)), 0, draw(st.integers(0, pk[1] - 1)), 0)
+        if oh < 1 or ow < 1:
+            break
+        ph, pw = output_size(oh, pk[0], ps[0], *pp[:2]), output_size(ow, pk[1], ps[1], *pp[2:])
+        if ph < 1 or pw < 1:
+            break
+        stages.append({"channels": draw(st.integers(1, 12)), "kernel": (kh, kw), "stride": stride,
+                       "padding": pad, "pool": draw(st.sampled_from(["max", "avg"])),
+                       "pool_kernel": pk, "pool_stride": ps, "pool_padding": pp,
+                       "clamp": draw(st.integers(0, 3)) == 0})
+        h, w = ph, pw
+    if not stages:
+        stages.append({"channels": 3, "kernel": (1, 1), "stride": (1, 1), "padding": (0,) * 4,
+                       "pool": "max", "pool_kernel": (1, 1), "pool_stride": (1, 1),
+                       "pool_padding": (0,) * 4})
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    return conv_pool_qgraph(rng, height=height, width=width, in_channels=draw(st.integers(1, 3)),
+                            stages=stages, head=draw(st.sampled_from(["fc", "none"])))
+
+
+def _assert_fused_pairs_planned(q, plan):
+    nodes = q.nodes
+    index = {b.tensor: b for b in plan.buffers}
+    for pair in plan.fused:
+        conv, pool = nodes[pair.conv], nodes[pair.pool]
+        assert pair.pool == pair.conv + 1 and fusable(q, pair.conv)
+        # No buffer for the convolution's output: a band, alive during the pair.
+        assert conv.output not in index
+        band = index[BAND_PREFIX + conv.name]
+        assert (band.first, band.last, band.size) == (pair.conv, pair.pool, pair.band_bytes)
+        assert plan.location(conv.output) == Location("band", band.offset)
+        scratch = index.get(SCRATCH_PREFIX + conv.name)
+        assert scratch is None or (scratch.first, scratch.last) == (pair.conv, pair.pool)
+        # The convolution still reads its input while the pooling writes.
+        if conv.inputs[0] in index:
+            assert index[conv.inputs[0]].last >= pair.pool
+        # Every band fits the buffer, and the bands cover each pooled row once.
+        _, ow, oc = q.tensor(conv.output).shape
+        spans = band_rows(pool.op, q.tensor(conv.output).shape[0], pair.pooled_rows,
+                          pair.rows_per_band)
+        assert len(spans) == pair.bands
+        assert max(end - begin for begin, end in spans) * ow * oc == pair.band_bytes
+        assert all(0 <= begin < end for begin, end in spans)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(q=conv_pool_chains(), rows=st.integers(1, 4), scratch=st.integers(0, 300))
+def test_fused_pairs_never_share_live_bytes(q, rows, scratch):
+    convs = [n.name for n in q.nodes if isinstance(n.op, QConv2D)]
+    scratch = {name: scratch for name in convs}
+    candidates = candidate_pairs(q, {name: rows for name in convs})
+    every = plan_memory(q, scratch, candidates)
+    _assert_no_live_overlap(every)
+    _assert_fused_pairs_planned(q, every)
+    # What plan_fusion keeps never makes the arena larger than no fusion.
+    kept = plan_fusion(q, {name: "dense" for name in convs}, scratch)
+    assert set(kept) <= set(candidate_pairs(q))
+    unfused = plan_memory(q, scratch)
+    planned = plan_memory(q, scratch, kept)
+    _assert_no_live_overlap(planned)
+    _assert_fused_pairs_planned(q, planned)
+    assert planned.arena_size <= unfused.arena_size
+    assert not kept or planned.arena_size < unfused.arena_size
+
+
+def test_lenet5_shapes_fused():
+    """LeNet-5's two conv + 2x2/2 max pool stages: the 24x24x20 output of
+    conv1 becomes a band of two rows; the peak is conv2's pair."""
+    stage = {"stride": (1, 1), "padding": (0,) * 4, "pool": "max", "pool_kernel": (2, 2),
+             "pool_stride": (2, 2), "pool_padding": (0,) * 4, "kernel": (5, 5)}
+    q = conv_pool_qgraph(np.random.default_rng(0), height=28, width=28, in_channels=1,
+                         stages=[{**stage, "channels": 20}, {**stage, "channels": 50}])
+    assert plan_memory(q).arena_size == 24 * 24 * 20 + 12 * 12 * 20
+    kept = plan_fusion(q, {"conv0": "dense", "conv1": "dense"})
+    assert [(p.conv, p.pool, p.band_rows, p.band_bytes) for p in kept] == \
+        [(0, 1, 2, 2 * 24 * 20), (2, 3, 2, 2 * 8 * 50)]
+    plan = plan_memory(q, None, kept)
+    # pool1 (2880) + conv2's band (800) + pool2 (800), conv2 reading pool1.
+    assert plan.arena_size == 2880 + 800 + 800
+    assert plan.location("conv0").region == "band"
+
+
+def test_a_fused_pair_must_be_adjacent_and_fusable():
+    q = conv_pool_qgraph(np.random.default_rng(0), height=8, width=8, in_channels=1, stages=[
+        {"channels": 2, "kernel": (3, 3), "stride": (1, 1), "padding": (0,) * 4, "pool": "avg",
+         "pool_kernel": (2, 2), "pool_stride": (2, 2), "pool_padding": (0,) * 4}])
+    (pair,) = candidate_pairs(q)
+    with pytest.raises(ValueError, match="not a fusable pair"):
+        plan_memory(q, None, (replace(pair, pool=pair.pool + 1),))
