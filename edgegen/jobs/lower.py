@@ -1,5 +1,6 @@
 """Lowering: a QGraph and the user's storage choices -> a storage plan, a
-memory plan and C sources. Every job that writes C (deploy, generate,
+memory plan (which conv + pool pairs run fused, edgegen.plan.fusion, and
+the arena) and C sources. Every job that writes C (deploy, generate,
 build, the benchmarks) lowers through here, so that the formats chosen,
 the scratch they need and the sources are always planned together.
 
