@@ -239,9 +239,9 @@ int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
  * zero point times its padded taps' weights, which cancels their share of
  * the fold: padding contributes real zero). Then the output stage of
  * eg_requant. scratch: any alignment, at least
- * EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in->c) bytes (0 for
- * filters whose rows are long enough to be read in place: scratch may
- * then be NULL). Returns EG_ERR_ARG if a dimension,
+ * EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in->c) bytes: two
+ * windows (0 for a 1x1 filter: scratch may then be NULL). Returns
+ * EG_ERR_ARG if a dimension,
  * kernel size or stride is < 1, a padding is < 0 or >= the kernel size,
  * the last output window starts past the input
  * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w), the
@@ -259,7 +259,14 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
 
 /* ---- fully_connected.c ----------------------------------------------- */
 
-/* Fully connected: weights [out_features][in_features], int8.
+/* Fully connected: the weight matrix W[out_features][in_features], int8,
+ * in blocks of four rows (docs/storage_formats.md, dense):
+ *  - for each block of rows 4b..4b+3 (b < out_features / 4): for each
+ *    j < in_features / 4 the 16 values W[4b + r][4j + k], r major, k minor;
+ *    then the last in_features % 4 columns of each of the four rows, row
+ *    by row;
+ *  - then the last out_features % 4 rows, row-major.
+ * (With out_features < 4 or in_features < 4 this is plain row-major.)
  * bias is the folded bias, computed at generation time:
  *   bias[o] = true_bias[o] - input_zero_point * sum_i weights[o][i]
  * so that acc[o] = bias[o] + sum_i input[i] * weights[o][i] needs no offset
@@ -353,12 +360,6 @@ eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
 eg_status eg_clamp_s8(const int8_t *input, int32_t size,
                       int32_t act_min, int32_t act_max, int8_t *output);
 
-/* cdef-end */
-
-/* eg_conv2d_s8 copies the windows of two output pixels into its scratch
- * (im2col) when a filter row, kernel_w * in_c values, is shorter than
- * EG_IM2COL_MAX_RUN; longer rows are read in place and need no scratch. */
-#define EG_IM2COL_MAX_RUN 16
 /* ---- conv_pool.c ----------------------------------------------------- */
 
 /* One band of a convolution fused with the pooling that follows it: the
@@ -405,8 +406,12 @@ eg_status eg_conv_pool_slice(const eg_shape *conv_in, int32_t kernel_h, int32_t 
                              int32_t row, int32_t rows, int32_t band_bytes,
                              eg_conv_pool_band *band);
 
+/* cdef-end */
+
+/* eg_conv2d_s8 copies the windows of two output pixels into its scratch
+ * (im2col), except for a 1x1 filter, whose windows are read in place. */
 #define EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in_c) \
-    ((kernel_w) * (in_c) < EG_IM2COL_MAX_RUN ? 2 * (kernel_h) * (kernel_w) * (in_c) : 0)
+    ((kernel_h) == 1 && (kernel_w) == 1 ? 0 : 2 * (kernel_h) * (kernel_w) * (in_c))
 
 /* Scratch bytes of a compressed convolution: one decoded filter of
  * max_row_nonzeros taps, plus room to align it. */

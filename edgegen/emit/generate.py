@@ -18,6 +18,7 @@ import numpy as np
 
 from edgegen import __version__
 from edgegen.emit.c_format import (
+    ROUNDING_VALUE,
     c_array_body,
     c_float_comment,
     c_int,
@@ -43,7 +44,6 @@ from edgegen.plan.arena import Location, MemoryPlan
 from edgegen.quantize.artifact import content_hash
 
 _ROUNDING_ENUM = {Rounding.DOUBLE: "EG_ROUNDING_DOUBLE", Rounding.SINGLE: "EG_ROUNDING_SINGLE"}
-_ROUNDING_VALUE = {Rounding.DOUBLE: 0, Rounding.SINGLE: 1}  # the eg_rounding values
 
 # (layer kind, storage format) -> the runtime_c function that computes it.
 KERNELS = {
@@ -281,6 +281,7 @@ def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
         "model_hash": content_hash(qgraph),
         "source_name": comment_text(qgraph.name),
         "rounding": _ROUNDING_ENUM[qgraph.rounding],
+        "rounding_value": ROUNDING_VALUE[qgraph.rounding],
         "input": {"shape": inp.shape, "size": inp.size,
                   "scale": c_float_comment(inp.qparams.scale), "zero_point": inp.qparams.zero_point},
         "output": {"shape": out.shape, "size": out.size,
@@ -299,5 +300,5 @@ def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
         f"{prefix}_weights.h": env.get_template("model_weights.h.j2").render(context),
         f"{prefix}_weights.c": env.get_template("model_weights.c.j2").render(context),
     }
-    defines = (f"EG_FIXED_ROUNDING={_ROUNDING_VALUE[qgraph.rounding]}",)
+    defines = (f"EG_FIXED_ROUNDING={ROUNDING_VALUE[qgraph.rounding]}",)
     return GeneratedSources(prefix, files, tuple(builder.arrays), tuple(builder.structs), defines)

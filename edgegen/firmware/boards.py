@@ -54,7 +54,7 @@ from edgegen.paths import BOARDS_DIR
 
 ARCHES = ("arm", "riscv")
 # The runtime's kernel paths: "dsp" uses the Arm DSP extension (SMLAD,
-# SXTB16, SSAT), "portable" is plain C and the reference.
+# SXTB16, SSUB8/SEL), "portable" is plain C and the reference.
 KERNEL_PATHS = ("dsp", "portable")
 DEFAULT_KERNELS = "portable"
 # Optimisation levels firmware may be built with (the flag is -O<level>).
