@@ -143,17 +143,28 @@ def _activation_remedy(qgraph: QGraph, node) -> str:
     return f"{fewer}pooling or a stride earlier, or a smaller model"
 
 
-def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint) -> list[Consumer]:
-    """The arena's buffers by producing layer, the I/O buffers, the stack."""
+def _scratch_consumer(layer: str, fmt: str, size: int) -> "Consumer":
+    """A convolution's scratch: the dense kernel's two gathered windows
+    (im2col), or a compressed kernel's decoded filter."""
+    if fmt == "dense":
+        return Consumer("RAM", f"{layer} scratch: the input windows of two output pixels "
+                               "(im2col), in the arena during that layer only", size,
+                        f"a smaller kernel or fewer input channels in {layer}", layer)
+    return Consumer("RAM", f"{layer} scratch: one decoded filter, in the arena during that "
+                           "layer only", size,
+                    f"fewer nonzero weights in {layer}'s largest filter", layer)
+
+
+def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint,
+                  formats: dict[str, str]) -> list[Consumer]:
+    """The arena's buffers by producing layer, the I/O buffers, the stack.
+    ``formats``: each weight layer's storage format."""
     producer = {node.output: node for node in qgraph.nodes}
     consumers = []
     for buffer in plan.buffers:
         if buffer.tensor.startswith(SCRATCH_PREFIX):
             layer = buffer.tensor[len(SCRATCH_PREFIX):]
-            consumers.append(Consumer(
-                "RAM", f"{layer} scratch: one decoded filter, in the arena during that layer only",
-                buffer.size, f"fewer nonzero weights in {layer}'s largest filter, or "
-                f"`--format {layer}=dense`", layer))
+            consumers.append(_scratch_consumer(layer, formats.get(layer, "dense"), buffer.size))
             continue
         if buffer.tensor.startswith(BAND_PREFIX):
             conv, pair = qgraph.nodes[buffer.first], plan.fused_pair(buffer.first)
@@ -221,7 +232,7 @@ def footprint_report(qgraph: QGraph, lowered, size: ImageSize, board: Board) -> 
         prefix=lowered.sources.prefix, footprint=footprint,
         flash_consumers=tuple(flash_consumers(qgraph, lowered, size.symbols, footprint,
                                               exact_remedies=over_flash)),
-        ram_consumers=tuple(ram_consumers(qgraph, plan, footprint)),
+        ram_consumers=tuple(ram_consumers(qgraph, plan, footprint, lowered.storage.formats())),
         problems=problems,
     )
 

@@ -8,7 +8,9 @@ import pytest
 from edgegen.errors import UserError
 from edgegen.firmware.boards import load_board
 from edgegen.firmware.elf import ElfFile
+from edgegen.encode.storage_plan import FormatRequest
 from edgegen.jobs.firmware_build import build_firmware, measure_footprint
+from edgegen.jobs.lower import StorageChoice
 from firmware_helpers import require_board_tools, require_tool
 
 FITTING = ["nucleo-f411re", "stm32f746g-disco", "nrf52840-dk", "rp2040-pico", "esp32-c3"]
@@ -125,3 +127,17 @@ def test_cmake_library_and_selftest_on_the_host(qgraphs, tmp_path):
     run = subprocess.run([str(build_dir / "app")], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
     assert run.stdout == "lenet300 selftest: PASS (4 vectors, every output byte equal)\n"
+
+
+@pytest.mark.parametrize("fmt, described", [("dense", "input windows of two output pixels"),
+                                            ("sparse", "one decoded filter")])
+def test_conv_scratch_is_described_by_its_format(qgraphs, fmt, described):
+    """The RAM list says what a convolution's scratch holds: the dense
+    kernel's im2col windows, a compressed kernel's decoded filter."""
+    board = load_board("qemu-mps2-an386")
+    require_board_tools(board)
+    report = measure_footprint(qgraphs["lenet5"], board,
+                               storage=StorageChoice(FormatRequest(fmt), "size"))
+    scratch = [c for c in report.ram_consumers if "scratch" in c.what]
+    assert {c.layer for c in scratch} == {"conv1", "conv2"}
+    assert all(described in c.what for c in scratch)
