@@ -98,9 +98,9 @@ def test_build_defaults_to_the_board_fields(capsys, tmp_path, ckpt, tiny_data):
     status = main(["build", "lenet300", "--checkpoint", str(ckpt), "--board", "nucleo-f411re",
                    "--out", str(out), "--data-dir", str(tiny_data), "--calib-samples", "20"])
     assert status == 0
-    assert "(-Os, dsp kernels)" in capsys.readouterr().out
+    assert "(-O2, dsp kernels)" in capsys.readouterr().out
     makefile = (out / "Makefile").read_text()
-    assert re.search(r"^OPT \?= -Os$", makefile, re.MULTILINE)
+    assert re.search(r"^OPT \?= -O2$", makefile, re.MULTILINE)
     assert re.search(r"^KERNELS \?= -DEG_KERNELS_DSP=1$", makefile, re.MULTILINE)
 
 

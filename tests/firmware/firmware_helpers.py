@@ -29,7 +29,7 @@ def check_verified_run(result, board: Board, qgraph, vectors) -> None:
     assert result.selftest.endswith("PASS (4 vectors, every output byte equal)")
     assert result.bit_exact
     counts = result.instructions
-    assert counts.opt == "-Os" and len(counts.per_vector) == len(vectors)
+    assert counts.opt == f"-{board.opt}" and len(counts.per_vector) == len(vectors)
     assert [name for name, _ in counts.per_layer] == [node.name for node in qgraph.nodes]
     # Every multiply-accumulate costs at least one instruction; the layers
     # account for all but a few instructions of an inference.

@@ -160,11 +160,15 @@ DSP_BOARDS = {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "nucleo-f
               "stm32f746g-disco", "nrf52840-dk"}
 
 
+SMALL_FLASH_BOARDS = {"qemu-microbit", "stm32l031"}
+
+
 @pytest.mark.parametrize("name", sorted(set(EMULATED) | set(REAL)))
 def test_shipped_boards_name_their_kernels_and_opt(name):
     board = load_board(name)
     assert board.kernels == ("dsp" if name in DSP_BOARDS else "portable")
-    assert board.opt == "Os"
+    # O2 where flash is plenty; Os on the two small-flash boards.
+    assert board.opt == ("Os" if name in SMALL_FLASH_BOARDS else "O2")
 
 
 def test_kernels_and_opt_default_when_absent(tmp_path):
@@ -215,7 +219,8 @@ def test_kernels_for_takes_the_request_or_the_board_field():
 def test_opt_flag_for_takes_the_request_or_the_board_field(tmp_path):
     text = GOOD.replace("[memory]", 'opt = "O3"\n\n[memory]')
     assert opt_flag_for(load_board(write_board(tmp_path, text)), None) == "-O3"
-    assert opt_flag_for(load_board("qemu-mps2-an386"), None) == "-Os"
+    assert opt_flag_for(load_board("qemu-mps2-an386"), None) == "-O2"
+    assert opt_flag_for(load_board("qemu-microbit"), None) == "-Os"
     assert opt_flag_for(load_board("qemu-mps2-an386"), "-O2") == "-O2"
     with pytest.raises(ValueError, match="-O2, -Os, -O3"):
         opt_flag_for(load_board("qemu-mps2-an386"), "-O0")

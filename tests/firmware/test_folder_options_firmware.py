@@ -107,7 +107,8 @@ def test_cmake_records_and_applies_the_choice(tmp_path, tiny, kernels, cache):
 
 
 def test_firmware_options_default_to_the_board_fields():
-    assert FirmwareOptions().resolve(load_board("qemu-mps2-an386")) == FirmwareOptions("-Os", "dsp")
-    assert FirmwareOptions().resolve(load_board("qemu-virt-rv32")) == FirmwareOptions("-Os", "portable")
+    assert FirmwareOptions().resolve(load_board("qemu-mps2-an386")) == FirmwareOptions("-O2", "dsp")
+    assert FirmwareOptions().resolve(load_board("qemu-virt-rv32")) == FirmwareOptions("-O2", "portable")
+    assert FirmwareOptions().resolve(load_board("qemu-microbit")) == FirmwareOptions("-Os", "portable")
     asked = FirmwareOptions("-O2", "portable")
     assert asked.resolve(load_board("qemu-mps2-an386")) == asked
