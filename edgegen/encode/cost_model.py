@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgegen.encode.storage import StoredWeights
+from edgegen.plan.fusion import DEFAULT_ROWS_PER_BAND, ROWS_PER_BAND, fusable
 
 COSTS_FILE = Path(__file__).with_name("kernel_costs.json")
 
@@ -29,6 +30,15 @@ class LayerWork:
     rows: int  # output channels
     columns: int  # inputs per output channel
     pixels: int  # output pixels (1 for fully connected)
+    # A convolution that may run fused with the pooling after it: its
+    # pooled output rows (the kernel runs once per band of them); else 0.
+    pooled_rows: int = 0
+
+    def calls(self, fmt: str) -> int:
+        """Kernel calls per inference: one, or one per band when fused."""
+        if not self.pooled_rows:
+            return 1
+        return -(-self.pooled_rows // ROWS_PER_BAND.get(fmt, DEFAULT_ROWS_PER_BAND))
 
     @property
     def outputs(self) -> int:
@@ -42,7 +52,8 @@ def layer_work_of(qgraph, index: int) -> LayerWork:
     columns = int(node.op.weight.size // rows)
     shape = qgraph.tensor(node.output).shape
     if len(node.op.weight.shape) == 4:
-        return LayerWork("conv2d", rows, columns, int(shape[0] * shape[1]))
+        pooled = qgraph.tensor(qgraph.nodes[index + 1].output).shape[0] if fusable(qgraph, index) else 0
+        return LayerWork("conv2d", rows, columns, int(shape[0] * shape[1]), int(pooled))
     return LayerWork("fully_connected", rows, columns, 1)
 
 
@@ -68,7 +79,8 @@ def work_units(stored: StoredWeights, work: LayerWork) -> dict[str, float]:
         units["per_mac"] = float(work.rows * work.columns * work.pixels)
     else:
         units["per_tap"] = float(params["nonzeros"] * work.pixels)
-        units["per_decoded"] = float(stored.entries)
+        # a compressed convolution decodes every filter on each call
+        units["per_decoded"] = float(stored.entries * work.calls(stored.format))
     if params.get("long_codes"):
         units["per_long_code"] = float(params["long_codes"])
     return units

@@ -32,6 +32,19 @@ def test_every_unit_of_work_has_a_measured_price(lenet5):
             assert not missing, (work.kind, stored.format, stored.params, missing)
 
 
+def test_a_fused_convolution_decodes_its_filters_once_per_band(lenet5):
+    """LeNet-5's convolutions run fused with their pooling: a compressed
+    kernel is called (and decodes every filter) once per band of pooled
+    rows (plan.fusion.ROWS_PER_BAND), the fully connected layers once."""
+    conv1, conv2, fc1 = (layer_work_of(lenet5, i) for i in weight_layers(lenet5)[:3])
+    assert (conv1.pooled_rows, conv2.pooled_rows, fc1.pooled_rows) == (12, 4, 0)
+    assert (conv1.calls("dense"), conv1.calls("sparse"), conv2.calls("huffman")) == (12, 6, 2)
+    assert fc1.calls("sparse") == 1
+    op = lenet5.nodes[weight_layers(lenet5)[0]].op
+    stored = next(s for s in _stored_variants(weight_matrix(op.weight, op.codebook), ["sparse"]))
+    assert work_units(stored, conv1)["per_decoded"] == 6 * stored.entries
+
+
 def test_goals_order_the_choices(lenet5):
     by_goal = {goal: plan_storage(lenet5, FormatRequest(), goal) for goal in ("size", "speed")}
     for small, fast in zip(by_goal["size"].layers, by_goal["speed"].layers):
