@@ -8,22 +8,6 @@ import pytest
 import torch
 
 from edgegen.cli import main
-from idx_support import write_tiny_dataset
-from edgegen.zoo import models
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """A small MNIST-format folder: 300 training and 100 test images."""
-    return write_tiny_dataset(tmp_path_factory.mktemp("tinymnist"), 300, 100)
-
-
-@pytest.fixture(scope="module")
-def lenet300_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "lenet300.pt"
-    torch.save(models.lenet300().state_dict(), path)
-    return path
 
 
 USER_MODELS = textwrap.dedent("""

@@ -3,25 +3,9 @@
 import re
 
 import pytest
-import torch
 
 from edgegen.cli import main
-from edgegen.zoo import models
-from idx_support import write_tiny_dataset
 from toolchain_support import require_tool
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("tinymnist"), 100, 20)
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "lenet300.pt"
-    torch.save(models.lenet300().state_dict(), path)
-    return path
 
 
 def one_error_line(capsys) -> str:
@@ -33,9 +17,9 @@ def one_error_line(capsys) -> str:
 
 @pytest.mark.parametrize("command", [["build"], ["deploy"]])
 @pytest.mark.parametrize("board", ["qemu-mps2-an385", "qemu-virt-rv32", "stm32l031"])
-def test_dsp_kernels_on_a_portable_board_are_refused(capsys, tmp_path, ckpt, command, board):
+def test_dsp_kernels_on_a_portable_board_are_refused(capsys, tmp_path, lenet300_ckpt, command, board):
     out = tmp_path / "out"
-    status = main([*command, "lenet300", "--checkpoint", str(ckpt), "--board", board,
+    status = main([*command, "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", board,
                    "--kernels", "dsp", "--out", str(out)])
     line = one_error_line(capsys)
     assert status == 2
@@ -45,8 +29,8 @@ def test_dsp_kernels_on_a_portable_board_are_refused(capsys, tmp_path, ckpt, com
 
 
 @pytest.mark.parametrize("flags", [["--opt", "O2"], ["--kernels", "portable"]])
-def test_deploy_firmware_options_need_a_board(capsys, tmp_path, ckpt, flags):
-    status = main(["deploy", "lenet300", "--checkpoint", str(ckpt), *flags, "--out",
+def test_deploy_firmware_options_need_a_board(capsys, tmp_path, lenet300_ckpt, flags):
+    status = main(["deploy", "lenet300", "--checkpoint", str(lenet300_ckpt), *flags, "--out",
                    str(tmp_path / "out")])
     line = one_error_line(capsys)
     assert status == 2 and f"{flags[0]} choose" in line and "--board" in line
@@ -70,12 +54,12 @@ def test_help_names_the_defaults(capsys):
     assert "--kernels {dsp,portable}" in text and "default: the board's kernels field" in text
 
 
-def test_build_records_the_options_in_the_makefile_and_cmake(capsys, tmp_path, ckpt, tiny_data):
+def test_build_records_the_options_in_the_makefile_and_cmake(capsys, tmp_path, lenet300_ckpt, tiny_data):
     """A DSP board built portable at -O2: what the folder's build files say."""
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     require_tool("make", "make")
     out = tmp_path / "fw"
-    status = main(["build", "lenet300", "--checkpoint", str(ckpt), "--board", "nucleo-f411re",
+    status = main(["build", "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "nucleo-f411re",
                    "--opt", "O2", "--kernels", "portable", "--out", str(out),
                    "--data-dir", str(tiny_data), "--calib-samples", "20"])
     text = capsys.readouterr().out
@@ -91,11 +75,11 @@ def test_build_records_the_options_in_the_makefile_and_cmake(capsys, tmp_path, c
     assert "(-O2, portable kernels)" in (out / "README.md").read_text()
 
 
-def test_build_defaults_to_the_board_fields(capsys, tmp_path, ckpt, tiny_data):
+def test_build_defaults_to_the_board_fields(capsys, tmp_path, lenet300_ckpt, tiny_data):
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     require_tool("make", "make")
     out = tmp_path / "fw"
-    status = main(["build", "lenet300", "--checkpoint", str(ckpt), "--board", "nucleo-f411re",
+    status = main(["build", "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "nucleo-f411re",
                    "--out", str(out), "--data-dir", str(tiny_data), "--calib-samples", "20"])
     assert status == 0
     assert "(-O2, dsp kernels)" in capsys.readouterr().out
@@ -104,11 +88,11 @@ def test_build_defaults_to_the_board_fields(capsys, tmp_path, ckpt, tiny_data):
     assert re.search(r"^KERNELS \?= -DEG_KERNELS_DSP=1$", makefile, re.MULTILINE)
 
 
-def test_deploy_passes_the_options_to_the_emulated_board(capsys, tmp_path, ckpt, tiny_data):
+def test_deploy_passes_the_options_to_the_emulated_board(capsys, tmp_path, lenet300_ckpt, tiny_data):
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     require_tool("qemu-system-arm", "qemu-system-arm")
     out = tmp_path / "out"
-    status = main(["deploy", "lenet300", "--checkpoint", str(ckpt), "--board", "qemu-mps2-an505",
+    status = main(["deploy", "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "qemu-mps2-an505",
                    "--opt", "O2", "--kernels", "portable", "--out", str(out),
                    "--data-dir", str(tiny_data), "--calib-samples", "20", "--test-samples", "5",
                    "--random-samples", "2"])
