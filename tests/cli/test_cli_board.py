@@ -25,7 +25,8 @@ def test_deploy_build_and_verify_on_an_emulated_board(lenet300_ckpt, tmp_path, c
     assert status == 0
     assert "bit-exact on 25 vectors" in capsys.readouterr().out
 
-    status = main(["build", "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "nucleo-f411re",
+    status = main(["build", "lenet300", "--checkpoint", str(lenet300_ckpt),
+                   "--board", "nucleo-f411re",
                    "--out", str(tmp_path / "fw"), "--calib-samples", "50"])
     assert status == 0
     assert "flash" in capsys.readouterr().out
@@ -46,7 +47,8 @@ def test_a_model_over_the_boards_flash_is_refused(lenet300_ckpt, tmp_path, capsy
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     for command in (["build"], ["deploy", "--test-samples", "10", "--random-samples", "2"]):
         out = tmp_path / command[0]
-        status = main([*command, "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "qemu-microbit",
+        status = main([*command, "lenet300", "--checkpoint", str(lenet300_ckpt),
+                       "--board", "qemu-microbit",
                        "--format", "dense", "--out", str(out), "--calib-samples", "50"])
         err = capsys.readouterr().err
         assert status == 2, err

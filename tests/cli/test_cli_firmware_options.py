@@ -17,7 +17,8 @@ def one_error_line(capsys) -> str:
 
 @pytest.mark.parametrize("command", [["build"], ["deploy"]])
 @pytest.mark.parametrize("board", ["qemu-mps2-an385", "qemu-virt-rv32", "stm32l031"])
-def test_dsp_kernels_on_a_portable_board_are_refused(capsys, tmp_path, lenet300_ckpt, command, board):
+def test_dsp_kernels_on_a_portable_board_are_refused(capsys, tmp_path, lenet300_ckpt, command,
+                                                     board):
     out = tmp_path / "out"
     status = main([*command, "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", board,
                    "--kernels", "dsp", "--out", str(out)])
@@ -54,33 +55,37 @@ def test_help_names_the_defaults(capsys):
     assert "--kernels {dsp,portable}" in text and "default: the board's kernels field" in text
 
 
-def test_build_records_the_options_in_the_makefile_and_cmake(capsys, tmp_path, lenet300_ckpt, tiny_data):
-    """A DSP board built portable at -O2: what the folder's build files say."""
+def build_for_nucleo(out, checkpoint, data, *options) -> int:
+    """`edgegen build` of LeNet-300 for a Cortex-M4F board, with options."""
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     require_tool("make", "make")
+    return main(["build", "lenet300", "--checkpoint", str(checkpoint), "--board",
+                 "nucleo-f411re", *options, "--out", str(out), "--data-dir", str(data),
+                 "--calib-samples", "20"])
+
+
+def test_build_records_the_options_in_the_makefile_and_cmake(capsys, tmp_path, lenet300_ckpt,
+                                                             tiny_data):
+    """A DSP board built portable at -O3: what the folder's build files say."""
     out = tmp_path / "fw"
-    status = main(["build", "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "nucleo-f411re",
-                   "--opt", "O2", "--kernels", "portable", "--out", str(out),
-                   "--data-dir", str(tiny_data), "--calib-samples", "20"])
+    status = build_for_nucleo(out, lenet300_ckpt, tiny_data, "--opt", "O3",
+                              "--kernels", "portable")
     text = capsys.readouterr().out
     assert status == 0, text
-    assert "lenet300 for nucleo-f411re (-O2, portable kernels): flash" in text
+    assert "lenet300 for nucleo-f411re (-O3, portable kernels): flash" in text
     makefile = (out / "Makefile").read_text()
-    assert re.search(r"^OPT \?= -O2$", makefile, re.MULTILINE)
+    assert re.search(r"^OPT \?= -O3$", makefile, re.MULTILINE)
     assert re.search(r"^KERNELS \?=$", makefile, re.MULTILINE)
     assert re.search(r"^MODEL_DEFINES := -DEG_FIXED_ROUNDING=\d$", makefile, re.MULTILINE)
     cmake = (out / "CMakeLists.txt").read_text()
-    assert 'set(EG_OPT "-O2" CACHE STRING' in cmake
+    assert 'set(EG_OPT "-O3" CACHE STRING' in cmake
     assert re.search(r'^option\(EG_KERNELS_DSP ".*"\s+OFF\)$', cmake, re.MULTILINE)
-    assert "(-O2, portable kernels)" in (out / "README.md").read_text()
+    assert "(-O3, portable kernels)" in (out / "README.md").read_text()
 
 
 def test_build_defaults_to_the_board_fields(capsys, tmp_path, lenet300_ckpt, tiny_data):
-    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
-    require_tool("make", "make")
     out = tmp_path / "fw"
-    status = main(["build", "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "nucleo-f411re",
-                   "--out", str(out), "--data-dir", str(tiny_data), "--calib-samples", "20"])
+    status = build_for_nucleo(out, lenet300_ckpt, tiny_data)
     assert status == 0
     assert "(-O2, dsp kernels)" in capsys.readouterr().out
     makefile = (out / "Makefile").read_text()
@@ -88,12 +93,14 @@ def test_build_defaults_to_the_board_fields(capsys, tmp_path, lenet300_ckpt, tin
     assert re.search(r"^KERNELS \?= -DEG_KERNELS_DSP=1$", makefile, re.MULTILINE)
 
 
-def test_deploy_passes_the_options_to_the_emulated_board(capsys, tmp_path, lenet300_ckpt, tiny_data):
+def test_deploy_passes_the_options_to_the_emulated_board(capsys, tmp_path, lenet300_ckpt,
+                                                        tiny_data):
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     require_tool("qemu-system-arm", "qemu-system-arm")
     out = tmp_path / "out"
-    status = main(["deploy", "lenet300", "--checkpoint", str(lenet300_ckpt), "--board", "qemu-mps2-an505",
-                   "--opt", "O2", "--kernels", "portable", "--out", str(out),
+    status = main(["deploy", "lenet300", "--checkpoint", str(lenet300_ckpt),
+                   "--board", "qemu-mps2-an505", "--opt", "O2", "--kernels", "portable",
+                   "--out", str(out),
                    "--data-dir", str(tiny_data), "--calib-samples", "20", "--test-samples", "5",
                    "--random-samples", "2"])
     text = capsys.readouterr().out
