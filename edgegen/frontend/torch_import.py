@@ -41,7 +41,8 @@ from edgegen.ir import (
 
 SUPPORTED = (
     "Conv2d (groups=1, dilation=1, zero padding), Linear, ReLU, ReLU6, "
-    "MaxPool2d, AvgPool2d, Flatten / view / reshape to (N, -1), "
+    "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d), AdaptiveAvgPool2d and "
+    "mean over H and W with whole windows, Flatten / view / reshape to (N, -1), "
     "BatchNorm2d after a Conv2d, Dropout, Identity"
 )
 
@@ -49,6 +50,16 @@ _RELU_FUNCTIONS = {torch.relu, F.relu, torch.nn.functional.relu}
 _RELU6_FUNCTIONS = {F.relu6}
 _FLATTEN_FUNCTIONS = {torch.flatten}
 _IDENTITY_FUNCTIONS = {F.dropout}
+# Functional pooling: the parameter names, in F's positional order, of the
+# module that computes the same thing.
+_POOL_FUNCTIONS = {
+    F.max_pool2d: (nn.MaxPool2d, ("kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                                  "return_indices")),
+    F.avg_pool2d: (nn.AvgPool2d, ("kernel_size", "stride", "padding", "ceil_mode",
+                                  "count_include_pad", "divisor_override")),
+}
+_ADAPTIVE_AVG_POOL_FUNCTIONS = {F.adaptive_avg_pool2d}
+_MEAN_FUNCTIONS = {torch.mean}
 
 
 def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "model") -> Graph:
@@ -228,6 +239,8 @@ class _Importer:
             self._add(fx_node, self._max_pool(fx_node, module), self._source(fx_node), path)
         elif isinstance(module, nn.AvgPool2d):
             self._add(fx_node, self._avg_pool(fx_node, module), self._source(fx_node), path)
+        elif isinstance(module, nn.AdaptiveAvgPool2d):
+            self._adaptive_avg_pool(fx_node, module.output_size, path)
         elif isinstance(module, nn.Flatten):
             if module.start_dim != 1 or module.end_dim != -1:
                 self._unsupported(fx_node, f"Flatten(start_dim={module.start_dim}, "
@@ -376,6 +389,50 @@ class _Importer:
             self._unsupported(fx_node, "AvgPool2d with divisor_override")
         return AvgPool(kernel, stride, padding)
 
+    def _adaptive_avg_pool(self, fx_node, output_size, path: str) -> None:
+        """AdaptiveAvgPool2d is an AvgPool2d when its windows are uniform:
+        each output size divides the input's (global pooling: size 1)."""
+        source = self._source(fx_node)
+        h, w, _ = self._feature_map_shape(source)
+        out_h, out_w = (output_size, output_size) if isinstance(output_size, int) else output_size
+        out_h, out_w = out_h or h, out_w or w
+        if h % out_h or w % out_w:
+            self._unsupported(fx_node, f"AdaptiveAvgPool2d({output_size}) on {h}x{w}: its "
+                                       "windows are not all the same size")
+        kernel = (h // out_h, w // out_w)
+        self._add(fx_node, AvgPool(kernel, kernel, (0, 0, 0, 0)), source, path)
+
+    def _spatial_mean(self, fx_node, dims, keepdim: bool) -> None:
+        """mean over H and W: global average pooling (then (N, C) unless
+        keepdim)."""
+        rank = len(fx_node.args[0].meta["tensor_meta"].shape)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+        if rank != 4 or sorted(d % 4 for d in dims) != [2, 3]:
+            self._unsupported(fx_node, f"mean over dimensions {dims} (only H and W: (2, 3))")
+        source = self._source(fx_node)
+        h, w, c = self._feature_map_shape(source)
+        op = AvgPool((h, w), (h, w), (0, 0, 0, 0))
+        if keepdim:
+            self._add(fx_node, op, source, fx_node.name)
+            return
+        pooled = f"{fx_node.name}_pool"
+        self.tensors[pooled] = Tensor(pooled, (1, 1, c))
+        self.nodes.append(Node(pooled, op, (source,), pooled))
+        self.users[pooled] = 1
+        self._add(fx_node, Reshape(), pooled, fx_node.name)
+
+    def _call_pool_function(self, fx_node) -> None:
+        """F.max_pool2d / F.avg_pool2d: the equivalent module's geometry."""
+        module_type, names = _POOL_FUNCTIONS[fx_node.target]
+        params = dict(zip(names, fx_node.args[1:]))
+        params.update(fx_node.kwargs)
+        try:
+            module = module_type(**params)
+        except TypeError as error:
+            self._unsupported(fx_node, f"{_name(fx_node.target)} with arguments {params} ({error})")
+        pool = self._max_pool if module_type is nn.MaxPool2d else self._avg_pool
+        self._add(fx_node, pool(fx_node, module), self._source(fx_node), fx_node.name)
+
     # ---------------------------------------------------------- functions
 
     def _call_function(self, fx_node) -> None:
@@ -388,6 +445,15 @@ class _Importer:
             self._passthrough(fx_node)
         elif target == "size":
             pass  # x.size(0) in x.view(x.size(0), -1): only the view's result matters
+        elif target in _POOL_FUNCTIONS:
+            self._call_pool_function(fx_node)
+        elif target in _ADAPTIVE_AVG_POOL_FUNCTIONS:
+            size = fx_node.args[1] if len(fx_node.args) > 1 else fx_node.kwargs["output_size"]
+            self._adaptive_avg_pool(fx_node, size, fx_node.name)
+        elif target in _MEAN_FUNCTIONS or target == "mean":
+            args = dict(zip(("dim", "keepdim"), fx_node.args[1:]))
+            args.update({k: v for k, v in fx_node.kwargs.items() if k in ("dim", "keepdim")})
+            self._spatial_mean(fx_node, args.get("dim"), bool(args.get("keepdim", False)))
         elif target in _FLATTEN_FUNCTIONS or target in ("flatten", "view", "reshape"):
             if len(self._shape(fx_node)) != 1:
                 self._unsupported(fx_node, f"{_name(target)} to a shape other than (N, -1)")

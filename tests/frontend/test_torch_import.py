@@ -85,6 +85,92 @@ def test_functional_forms_view_and_standalone_relu():
     assert graph.nodes[0].name == "conv"
 
 
+class _ExamplesMnistNet(nn.Module):
+    """The network of the PyTorch examples repository's MNIST script,
+    narrower (its layer sequence and functional calls, fewer channels)."""
+
+    def __init__(self, log_softmax: bool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, 1)
+        self.conv2 = nn.Conv2d(8, 16, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(16 * 12 * 12, 32)
+        self.fc2 = nn.Linear(32, 10)
+        self.log_softmax = log_softmax
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = self.dropout2(F.relu(self.fc1(x)))
+        x = self.fc2(x)
+        return F.log_softmax(x, dim=1) if self.log_softmax else x
+
+
+def test_the_pytorch_examples_mnist_network_imports_up_to_its_log_softmax():
+    graph = _check_against_torch(_ExamplesMnistNet(log_softmax=False))
+    assert [type(n.op).__name__ for n in graph.nodes] == [
+        "Conv2D", "Conv2D", "MaxPool", "Reshape", "FullyConnected", "FullyConnected"]
+    with pytest.raises(UserError, match="at log_softmax: log_softmax"):
+        import_model(_ExamplesMnistNet(log_softmax=True).eval(), torch.zeros(1, 1, 28, 28))
+
+
+class _GlobalPools(nn.Module):
+    """Every way of writing average pooling over whole windows."""
+
+    def __init__(self, form: str):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 6, 3, stride=2, padding=1)  # 14x14x6
+        self.adaptive = nn.AdaptiveAvgPool2d((7, 2))
+        self.form = form
+        self.fc = nn.Linear(6 * (14 if form == "adaptive-7x2" else 1), 5)
+
+    def forward(self, x):
+        x = F.relu(self.conv(x))
+        x = F.avg_pool2d(x, 2, 2) if self.form.endswith("after-avg") else x
+        if self.form == "adaptive-7x2":
+            x = torch.flatten(self.adaptive(x), 1)
+        elif self.form.startswith("F.adaptive"):
+            x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        elif self.form == "mean":
+            x = x.mean((2, 3))
+        elif self.form == "torch.mean-keepdim":
+            x = torch.mean(x, dim=[-1, -2], keepdim=True).view(x.size(0), -1)
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("form", ["adaptive-7x2", "F.adaptive", "F.adaptive-after-avg", "mean",
+                                  "torch.mean-keepdim"])
+def test_average_pooling_over_whole_windows(form):
+    graph = _check_against_torch(_GlobalPools(form))
+    pools = [n.op for n in graph.nodes if type(n.op).__name__ == "AvgPool"]
+    assert pools[-1].kernel == ((2, 7) if form == "adaptive-7x2" else
+                                (7, 7) if form.endswith("after-avg") else (14, 14))
+
+
+@pytest.mark.parametrize("model, message", [
+    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(4)),
+     r"AdaptiveAvgPool2d\(4\) on 26x26: its windows are not all the same size"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.AvgPool2d(3, padding=1), nn.Flatten(),
+                   nn.Linear(324, 2)),
+     r"AvgPool2d with padding and count_include_pad=True"),
+])
+def test_pooling_that_edgegen_cannot_compute_is_refused(model, message):
+    with pytest.raises(UserError, match=message):
+        import_model(model.eval(), torch.zeros(1, 1, 28, 28))
+
+
+def test_a_mean_over_channels_is_refused():
+    class ChannelMean(nn.Module):
+        def forward(self, x):
+            return x.mean(1)
+    with pytest.raises(UserError, match=r"mean over dimensions \(1,\)"):
+        import_model(ChannelMean(), torch.zeros(1, 2, 8, 8))
+
+
 def test_mlp_on_flat_input():
     model = nn.Sequential(nn.Linear(20, 8), nn.ReLU(), nn.Linear(8, 3))
     graph = _check_against_torch(model, shape=(20,))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from toolchain_support import require_tool
 from edgegen.host.compiler import WARNING_FLAGS, compile_executable
@@ -32,7 +33,24 @@ def small_conv_net():
     )
 
 
-FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net}
+class FunctionalNet(nn.Module):
+    """Pooling written as functions, as published forward() methods do:
+    F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d before the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.avg_pool2d(F.relu6(self.conv2(x)), 2)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, (7, 7)), 1))
+
+
+FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net,
+             "functional": FunctionalNet}
 _trained_cache = {}
 
 
