@@ -60,7 +60,14 @@ def _add_quantize(p: argparse.ArgumentParser) -> None:
                    help="with --calibration percentile: the upper percentile kept (default 99.99)")
     p.add_argument("--rounding", choices=("double", "single"), default="double",
                    help="requantization rounding: double (TFLite/CMSIS-NN default) or single")
+    _add_drop_softmax(p)
     _add_size_limit(p)
+
+
+def _add_drop_softmax(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drop-softmax", action="store_true",
+                   help="leave out a softmax or log_softmax that is the model's output: the "
+                        "outputs are the logits before it (same predictions); the report says so")
 
 
 def _add_size_limit(p: argparse.ArgumentParser) -> None:
@@ -157,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-epochs", type=int, default=2,
                    help="centroid fine-tuning epochs (default 2; Adam, lr 1e-4)")
     p.add_argument("--lr", type=float, default=0.04, help="retraining learning rate (SGD, cosine)")
+    _add_drop_softmax(p)
     p.add_argument("--init", choices=("linear", "density", "random"), default="linear",
                    help="k-means initialisation (default linear, the paper's choice)")
     p.add_argument("--sensitivity", action="store_true",
@@ -363,7 +371,7 @@ def _quantize_options(args):
     spec = CalibrationSpec(method=RangeMethod(args.calibration), percentile=args.percentile,
                            input_range=IMAGE_INPUT_RANGE)
     return QuantizeOptions(spec, args.calib_samples, Rounding(args.rounding),
-                           max_model_bytes=_size_limit(args))
+                           max_model_bytes=_size_limit(args), drop_softmax=args.drop_softmax)
 
 
 def _size_limit(args) -> int:
@@ -545,6 +553,7 @@ def _with_layer_bits(spec, per_layer_bits: dict[str, int]):
 
 def cmd_compress(args) -> int:
     from edgegen.jobs.compress import ARTIFACT_NAME, RetrainRecipe, run_compress
+    from edgegen.jobs.quantize import QuantizeOptions
     from edgegen.data.datasets import load_dataset
 
     _preflight(args)
@@ -564,7 +573,8 @@ def cmd_compress(args) -> int:
     model_source = {"zoo": args.model} if "zoo" in source else {"factory": args.model}
     run_compress(model, name, model_source, dataset, spec, args.out,
                  recipe=RetrainRecipe(lr=args.lr), force=args.force, sensitivity=args.sensitivity,
-                 inputs=tuple(_inputs(args)))
+                 inputs=tuple(_inputs(args)),
+                 quantize_options=QuantizeOptions(drop_softmax=args.drop_softmax))
     print((args.out / "report.md").read_text().split("\n## Weight distributions")[0])
     print(f"wrote {args.out}: deploy it with `edgegen deploy {args.out / ARTIFACT_NAME} --out DIR`")
     return 0

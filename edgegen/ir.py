@@ -129,6 +129,9 @@ class Graph:
     tensors: tuple[Tensor, ...]
     input: str
     output: str
+    # What the import changed that the user must know (a dropped final
+    # softmax): carried into the quantized graph's metadata and the report.
+    notes: tuple[str, ...] = ()
 
     def tensor(self, name: str) -> Tensor:
         return _lookup(self.tensors, name)

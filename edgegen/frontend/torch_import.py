@@ -59,11 +59,19 @@ _POOL_FUNCTIONS = {
                                   "count_include_pad", "divisor_override")),
 }
 _ADAPTIVE_AVG_POOL_FUNCTIONS = {F.adaptive_avg_pool2d}
+_SOFTMAX_FUNCTIONS = {F.softmax, F.log_softmax, torch.softmax, torch.log_softmax}
+_SOFTMAX_METHODS = ("softmax", "log_softmax")
+_SOFTMAX_MODULES = (nn.Softmax, nn.LogSoftmax)
 _MEAN_FUNCTIONS = {torch.mean}
 
 
-def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "model") -> Graph:
-    """Trace ``model`` on ``example_input`` (batch 1, NCHW or (1, F))."""
+def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "model", *,
+                 drop_final_softmax: bool = False) -> Graph:
+    """Trace ``model`` on ``example_input`` (batch 1, NCHW or (1, F)).
+    ``drop_final_softmax``: a softmax or log_softmax that is the model's
+    output is left out (the outputs are then the logits before it, with the
+    same argmax) and the graph's notes say so; without it such a model is
+    refused with a message naming the option."""
     if example_input.dim() not in (2, 4) or example_input.shape[0] != 1:
         raise UserError(
             f"example input has shape {tuple(example_input.shape)}: edgegen takes one "
@@ -89,7 +97,7 @@ def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "mod
         ) from None
     with torch.no_grad():
         ShapeProp(traced).propagate(example_input.float())
-    graph = _Importer(traced, name).run()
+    graph = _Importer(traced, name, drop_final_softmax).run()
     if all(isinstance(node.op, Reshape) for node in graph.nodes):
         raise UserError(
             f"model {name} computes nothing: its output is its input"
@@ -127,8 +135,10 @@ def _pair(v) -> tuple[int, int]:
 
 
 class _Importer:
-    def __init__(self, traced: torch.fx.GraphModule, name: str):
+    def __init__(self, traced: torch.fx.GraphModule, name: str, drop_final_softmax: bool):
         self.traced = traced
+        self.drop_final_softmax = drop_final_softmax
+        self.notes: list[str] = []
         self.modules = dict(traced.named_modules())
         self.name = name
         self.nodes: list[Node] = []
@@ -158,6 +168,7 @@ class _Importer:
             tensors=tuple(self.tensors[t] for t in self._live_tensors()),
             input=self.input,
             output=self.output,
+            notes=tuple(self.notes),
         )
 
     def _live_tensors(self) -> list[str]:
@@ -239,6 +250,8 @@ class _Importer:
             self._add(fx_node, self._max_pool(fx_node, module), self._source(fx_node), path)
         elif isinstance(module, nn.AvgPool2d):
             self._add(fx_node, self._avg_pool(fx_node, module), self._source(fx_node), path)
+        elif isinstance(module, _SOFTMAX_MODULES):
+            self._final_softmax(fx_node, type(module).__name__)
         elif isinstance(module, nn.AdaptiveAvgPool2d):
             self._adaptive_avg_pool(fx_node, module.output_size, path)
         elif isinstance(module, nn.Flatten):
@@ -421,6 +434,20 @@ class _Importer:
         self.users[pooled] = 1
         self._add(fx_node, Reshape(), pooled, fx_node.name)
 
+    def _final_softmax(self, fx_node, what: str) -> None:
+        """A softmax that is the model's output keeps the argmax of the
+        logits it takes: dropped on request (the report says so)."""
+        if [user.op for user in fx_node.users] != ["output"]:
+            self._unsupported(fx_node, f"{what} inside the model (only a final one can be "
+                                       "dropped)")
+        if not self.drop_final_softmax:
+            self._unsupported(fx_node, f"{what} as the model's output: edgegen has no int8 "
+                                       "softmax yet; pass --drop-softmax to compute the logits "
+                                       "before it (the same argmax, so the same predictions)")
+        self._passthrough(fx_node)
+        self.notes.append(f"the final {what} ({fx_node.name}) was dropped on request "
+                          "(--drop-softmax): the outputs are the logits before it")
+
     def _call_pool_function(self, fx_node) -> None:
         """F.max_pool2d / F.avg_pool2d: the equivalent module's geometry."""
         module_type, names = _POOL_FUNCTIONS[fx_node.target]
@@ -445,6 +472,8 @@ class _Importer:
             self._passthrough(fx_node)
         elif target == "size":
             pass  # x.size(0) in x.view(x.size(0), -1): only the view's result matters
+        elif target in _SOFTMAX_FUNCTIONS or target in _SOFTMAX_METHODS:
+            self._final_softmax(fx_node, _name(target))
         elif target in _POOL_FUNCTIONS:
             self._call_pool_function(fx_node)
         elif target in _ADAPTIVE_AVG_POOL_FUNCTIONS:

@@ -102,10 +102,12 @@ def measure(compressed: CompressedModel, name: str, dataset: Dataset,
 def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, spec: CompressSpec,
                  out: Path, *, recipe: RetrainRecipe = RetrainRecipe(), force: bool = False,
                  sensitivity: bool = False, progress: bool = True, inputs: tuple[Path, ...] = (),
+                 quantize_options: QuantizeOptions = QuantizeOptions(),
                  log=print) -> CompressOutcome:
     """Compress into the folder ``out``; with ``sensitivity``, first scan how
     each layer alone tolerates pruning (sensitivity.md and .png). ``out``
-    may not hold ``inputs``; ``force`` replaces only a folder edgegen wrote."""
+    may not hold ``inputs``; ``force`` replaces only a folder edgegen wrote.
+    ``quantize_options``: how the compressed model is measured in int8."""
     started = time.perf_counter()
     with atomic_folder(out, force, inputs) as folder:
         if sensitivity:
@@ -114,7 +116,7 @@ def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, sp
             log(f"sensitivity scan written to {out / 'sensitivity.md'}")
         compressed = compress(model, spec, train_fn=dataset_train_fn(dataset, recipe, spec.seed),
                               eval_fn=dataset_eval_fn(dataset), progress=progress, log=log)
-        qgraph, storage, acc8 = measure(compressed, name, dataset)
+        qgraph, storage, acc8 = measure(compressed, name, dataset, quantize_options)
         outcome = CompressOutcome(compressed, qgraph, storage,
                                   compressed.stage_accuracy["baseline"], acc8,
                                   time.perf_counter() - started)

@@ -33,6 +33,7 @@ class QuantizeOptions:
     rounding: Rounding = Rounding.DOUBLE
     seed: int = 0
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES  # see edgegen.frontend.limits
+    drop_softmax: bool = False  # leave out a final softmax (see import_model)
 
 
 def model_input_shape(dataset: Dataset) -> tuple[int, ...]:
@@ -48,7 +49,8 @@ def quantize_model(model: nn.Module, name: str, dataset: Dataset, options: Quant
                    weight_grids: dict | None = None) -> QGraph:
     """Import and quantize; ``weight_grids`` fix the int8 grid and codebook of layers
     compressed with shared weights (see ``quantize.quantize``)."""
-    graph = import_model(model, torch.zeros(model_input_shape(dataset)), name)
+    graph = import_model(model, torch.zeros(model_input_shape(dataset)), name,
+                         drop_final_softmax=options.drop_softmax)
     check_graph_size(graph, options.max_model_bytes)
     rng = np.random.default_rng(options.seed)
     count = min(options.calib_samples, len(dataset.train_images))

@@ -98,6 +98,8 @@ def quantize(
         "calibration_samples": int(len(samples)),
         "input_range": list(spec.input_range) if spec.input_range else None,
     }
+    if graph.notes:
+        metadata["import_notes"] = list(graph.notes)
     return QGraph(graph.name, nodes, tensors, graph.input, graph.output, rounding, metadata)
 
 

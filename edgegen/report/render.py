@@ -85,6 +85,7 @@ def markdown(report: dict) -> str:
         "",
         f"Dataset {report['dataset']['name']}; int8 per the TFLite spec, "
         f"{report['rounding']} rounding; quantized graph sha256 `{report['qgraph_sha256'][:16]}…`.",
+        *[f"Import: {note}." for note in report["quantization"].get("import_notes", [])],
         "",
         "| # | layer | op | output | params | weights stored | const bytes | activation bytes "
         "| scratch | placed |",

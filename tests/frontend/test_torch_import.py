@@ -110,12 +110,55 @@ class _ExamplesMnistNet(nn.Module):
         return F.log_softmax(x, dim=1) if self.log_softmax else x
 
 
-def test_the_pytorch_examples_mnist_network_imports_up_to_its_log_softmax():
+def test_the_pytorch_examples_mnist_network_imports():
+    """Its final log_softmax is refused with the option that drops it;
+    dropped, the graph computes the logits (the same argmax) and says so."""
     graph = _check_against_torch(_ExamplesMnistNet(log_softmax=False))
     assert [type(n.op).__name__ for n in graph.nodes] == [
         "Conv2D", "Conv2D", "MaxPool", "Reshape", "FullyConnected", "FullyConnected"]
-    with pytest.raises(UserError, match="at log_softmax: log_softmax"):
-        import_model(_ExamplesMnistNet(log_softmax=True).eval(), torch.zeros(1, 1, 28, 28))
+    assert graph.notes == ()
+    with_softmax = _ExamplesMnistNet(log_softmax=True).eval()
+    with pytest.raises(UserError, match="at log_softmax: log_softmax as the model's output.*"
+                                        "pass --drop-softmax"):
+        import_model(with_softmax, torch.zeros(1, 1, 28, 28))
+    dropped = import_model(with_softmax, torch.zeros(1, 1, 28, 28), drop_final_softmax=True)
+    assert [type(n.op) for n in dropped.nodes] == [type(n.op) for n in graph.nodes]
+    assert len(dropped.notes) == 1 and "log_softmax" in dropped.notes[0]
+
+
+class _Softmaxes(nn.Module):
+    def __init__(self, form: str):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(12, 8), nn.Linear(8, 4)
+        self.module = nn.Softmax(dim=1)
+        self.form = form
+
+    def forward(self, x):
+        x = self.fc1(x)
+        if self.form == "inside":
+            x = F.softmax(x, dim=1)
+        x = self.fc2(x)
+        if self.form == "module":
+            return self.module(x)
+        if self.form == "torch.softmax":
+            return torch.softmax(x, 1)
+        return x.log_softmax(1)
+
+
+@pytest.mark.parametrize("form", ["module", "torch.softmax", "method"])
+def test_a_final_softmax_in_any_form_is_dropped_on_request(form):
+    model = _Softmaxes(form).eval()
+    graph = import_model(model, torch.zeros(1, 12), drop_final_softmax=True)
+    assert [type(n.op) for n in graph.nodes] == [FullyConnected, FullyConnected]
+    x = torch.rand(5, 12)
+    with torch.no_grad():
+        logits = model.fc2(model.fc1(x)).numpy()
+    np.testing.assert_allclose(run_float(graph, x.numpy()), logits, rtol=1e-5, atol=1e-5)
+
+
+def test_a_softmax_inside_the_model_is_refused():
+    with pytest.raises(UserError, match="softmax inside the model"):
+        import_model(_Softmaxes("inside").eval(), torch.zeros(1, 12), drop_final_softmax=True)
 
 
 class _GlobalPools(nn.Module):

@@ -92,6 +92,24 @@ def test_golden_equals_host_c(kind, weights, fashion, tmp_path):
         assert (out / name).is_file(), name
 
 
+class LogSoftmaxNet(FunctionalNet):
+    def forward(self, x):
+        return F.log_softmax(super().forward(x), dim=1)
+
+
+def test_a_dropped_final_softmax_is_reported(fashion, tmp_path):
+    """--drop-softmax: the C computes the logits, bit-exact, the accuracy is
+    the softmax model's (same argmax), and the report says what was left out."""
+    model = LogSoftmaxNet().eval()
+    result = deploy(model, "logsoftmax", fashion, tmp_path / "out",
+                    quantize_options=QuantizeOptions(calib_samples=100, drop_softmax=True),
+                    verify_options=VerifyOptions(test_samples=100, random_samples=20),
+                    log=lambda *_: None)
+    assert result.comparison.bit_exact
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Import: the final log_softmax (log_softmax) was dropped on request" in report
+
+
 def test_single_rounding_is_bit_exact_and_differs_from_double(fashion, tmp_path):
     model = make_model("lenet5", "trained", fashion)
     outputs = {}
