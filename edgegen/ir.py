@@ -59,11 +59,16 @@ def frozen_array(values, dtype) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Conv2D:
+    """``groups``: PyTorch's; the input channels split into that many
+    groups, each seen by O / groups consecutive output channels (weight I =
+    input channels / groups). groups == input channels is depthwise."""
+
     weight: np.ndarray  # float32, OHWI
     bias: np.ndarray  # float32, (O,)
     stride: tuple[int, int]
     padding: tuple[int, int, int, int]  # top, bottom, left, right
     activation: Activation = Activation.NONE
+    groups: int = 1
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,7 @@ class QConv2D:
     input_zero_point: int
     requant: Requant
     codebook: np.ndarray | None = None  # int8: 0, then the shared values (see below)
+    groups: int = 1  # as Conv2D's
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,21 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
                        void *scratch, int32_t scratch_bytes,
                        int8_t *output, const eg_shape *out);
 
+/* ---- depthwise_conv2d.c ---------------------------------------------- */
+
+/* Depthwise 2-D convolution (PyTorch groups = in->c): output channel o reads
+ * input channel o / (out->c / in->c) only; out->c must be a multiple of
+ * in->c (the depth multiplier). filter: [kernel_h][kernel_w][out->c], the
+ * output channels innermost (TFLite's depthwise layout). bias: the folded
+ * bias as for eg_conv2d_s8 (NULL: all zero); a padded tap contributes real
+ * zero. Argument rules as eg_conv2d_s8 (scratch is unused: NULL, 0). */
+eg_status eg_depthwise_conv2d_s8(const int8_t *input, const eg_shape *in,
+                                 const int8_t *filter, int32_t kernel_h, int32_t kernel_w,
+                                 const int32_t *bias, const eg_conv_params *params,
+                                 const eg_requant *requant,
+                                 void *scratch, int32_t scratch_bytes,
+                                 int8_t *output, const eg_shape *out);
+
 /* ---- fully_connected.c ----------------------------------------------- */
 
 /* Fully connected: the weight matrix W[out_features][in_features], int8,

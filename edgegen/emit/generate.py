@@ -52,6 +52,7 @@ KERNELS = {
     ("fully_connected", "sparse"): "eg_fully_connected_sparse_s8",
     ("fully_connected", "huffman"): "eg_fully_connected_huffman_s8",
     ("conv2d", "dense"): "eg_conv2d_s8",
+    ("depthwise_conv2d", "dense"): "eg_depthwise_conv2d_s8",
     ("conv2d", "codebook"): "eg_conv2d_codebook_s8",
     ("conv2d", "sparse"): "eg_conv2d_sparse_s8",
     ("conv2d", "huffman"): "eg_conv2d_huffman_s8",

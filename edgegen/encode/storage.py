@@ -208,13 +208,38 @@ def deinterleave_rows(flat: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return values.reshape(rows, columns)
 
 
-def store_dense(matrix: WeightMatrix, interleaved: bool = False) -> StoredWeights:
-    """``interleaved``: the fully connected layout (interleave_rows);
-    convolutions keep their filters row-major (OHWI)."""
+# How a dense layer's int8 matrix (rows = output channels) is laid out for
+# its kernel: "rows" row-major (convolutions: OHWI filters one after
+# another), "row_blocks" (fully connected: interleave_rows), "columns"
+# column-major (depthwise convolutions: [tap][output channel], the channels
+# innermost like their NHWC inputs).
+DENSE_LAYOUTS = ("rows", "row_blocks", "columns")
+
+
+def dense_values(values: np.ndarray, layout: str) -> np.ndarray:
+    """The flat array of the matrix ``values`` in ``layout``."""
+    if layout == "row_blocks":
+        return interleave_rows(values)
+    if layout == "columns":
+        return values.T.ravel().copy()
+    return values.ravel().copy()
+
+
+def dense_matrix(flat: np.ndarray, rows: int, columns: int, layout: str) -> np.ndarray:
+    """The matrix that dense_values laid out as ``flat``."""
+    if layout == "row_blocks":
+        return deinterleave_rows(flat, rows, columns)
+    if layout == "columns":
+        return flat.reshape(columns, rows).T.copy()
+    return flat.reshape(rows, columns)
+
+
+def store_dense(matrix: WeightMatrix, layout: str = "rows") -> StoredWeights:
+    """The int8 matrix in the kernel's ``layout`` (DENSE_LAYOUTS)."""
     rows, columns = matrix.values.shape
-    values = interleave_rows(matrix.values) if interleaved else matrix.values.ravel().copy()
-    params = {"nonzeros": matrix.nonzeros, "row_block": ROW_BLOCK if interleaved else 1}
-    return StoredWeights("dense", (rows, columns), {"weights": values}, (),
+    params = {"nonzeros": matrix.nonzeros, "layout": layout}
+    return StoredWeights("dense", (rows, columns),
+                         {"weights": dense_values(matrix.values, layout)}, (),
                          params, rows * columns, matrix.max_row_nonzeros)
 
 

@@ -44,6 +44,7 @@ from edgegen.encode.storage import (
     weight_matrix,
 )
 from edgegen.encode.stream_decode import StreamError, verify_stored
+from edgegen.errors import UserError
 from edgegen.ir import QConv2D, QFullyConnected, QGraph, op_kind
 from edgegen.reference.numerics import fold_zero_point
 
@@ -101,7 +102,7 @@ class LayerPlan:
 
     index: int  # position of the node in the graph
     name: str
-    kind: str  # "conv2d" | "fully_connected"
+    kind: str  # the kernel family: "conv2d" | "depthwise_conv2d" | "fully_connected"
     stored: StoredWeights
     bias: np.ndarray  # int32: what the chosen kernel takes
     scratch_bytes: int  # RAM the kernel needs during the layer
@@ -140,10 +141,11 @@ def _huffman_variants(matrix: WeightMatrix):
                 yield lambda g=gap_bits, p=pair_bits: store_huffman(matrix, g, PAIR_LUT_BITS, p)
 
 
-def _variants(matrix: WeightMatrix, fmt: str, fully_connected: bool):
-    """Makers of every variant of ``fmt`` for the layer."""
+def _variants(matrix: WeightMatrix, fmt: str, layout: str):
+    """Makers of every variant of ``fmt`` for the layer (``layout``: the
+    dense kernel's, DENSE_LAYOUTS)."""
     if fmt == "dense":
-        yield lambda: store_dense(matrix, interleaved=fully_connected)
+        yield lambda: store_dense(matrix, layout)
     elif fmt == "codebook":
         yield lambda: store_codebook(matrix)
     elif fmt == "sparse":
@@ -154,10 +156,10 @@ def _variants(matrix: WeightMatrix, fmt: str, fully_connected: bool):
 
 
 def _stored_variants(matrix: WeightMatrix, formats,
-                     fully_connected: bool = False) -> list[StoredWeights]:
+                     layout: str = "rows") -> list[StoredWeights]:
     stored = []
     for fmt in formats:
-        for make in _variants(matrix, fmt, fully_connected):
+        for make in _variants(matrix, fmt, layout):
             try:
                 stored.append(make())
             except FormatUnavailable:
@@ -188,12 +190,17 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
                costs: dict) -> LayerPlan:
     node = qgraph.nodes[index]
     op = node.op
+    kind = kernel_kind(qgraph, index)
     matrix = weight_matrix(op.weight, op.codebook)
     work = layer_work_of(qgraph, index)
     formats = FORMATS if requested == AUTO else (requested,)
-    variants = _stored_variants(matrix, formats, isinstance(op, QFullyConnected))
+    if kind == "depthwise_conv2d":
+        formats = tuple(f for f in formats if f == "dense")  # its only kernel so far
+    variants = _stored_variants(matrix, formats, DENSE_LAYOUT[kind])
     if not variants:
-        raise FormatUnavailable(f"layer {node.name} cannot be stored as {requested}")
+        raise FormatUnavailable(f"layer {node.name} cannot be stored as {requested}"
+                                + (" (a depthwise convolution is stored dense)"
+                                   if kind == "depthwise_conv2d" else ""))
     scored = [(s, s.flash_bytes, instructions(s, work, costs)) for s in variants]
     stored, _, instr = _pick(scored, optimize)
     try:
@@ -202,7 +209,7 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
         raise RuntimeError(f"edgegen wrote a stream that does not decode: {error}") from error
     is_conv = isinstance(op, QConv2D)
     return LayerPlan(
-        index=index, name=node.name, kind=op_kind(op), stored=stored,
+        index=index, name=node.name, kind=kind, stored=stored,
         # every kernel multiplies raw inputs: the bias has the zero point folded in
         bias=fold_zero_point(op.weight, op.bias, op.input_zero_point),
         scratch_bytes=_scratch_bytes(stored, op) if is_conv else 0,
@@ -211,9 +218,32 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
     )
 
 
+# The dense layout each kernel reads (encode.storage.DENSE_LAYOUTS).
+DENSE_LAYOUT = {"conv2d": "rows", "depthwise_conv2d": "columns", "fully_connected": "row_blocks"}
+
+
+def kernel_kind(qgraph: QGraph, index: int) -> str:
+    """Which family of kernels computes weight layer ``index``: conv2d,
+    depthwise_conv2d or fully_connected. A grouped convolution that is not
+    depthwise has no kernel yet."""
+    node = qgraph.nodes[index]
+    op = node.op
+    if isinstance(op, QConv2D) and op.groups > 1:
+        channels = qgraph.tensor(node.inputs[0]).shape[2]
+        if op.groups != channels:
+            raise UserError(f"layer {node.name}: a grouped convolution (groups={op.groups} of "
+                            f"{channels} channels) has no kernel yet; only depthwise (groups = "
+                            "input channels) and groups=1 are generated")
+        return "depthwise_conv2d"
+    return op_kind(op)
+
+
 def _scratch_bytes(stored: StoredWeights, op: QConv2D) -> int:
     """RAM the convolution kernel needs during the layer: the dense kernel's
-    im2col rows, or a compressed kernel's decoded filter."""
+    im2col rows, or a compressed kernel's decoded filter (a depthwise
+    kernel needs none)."""
+    if op.groups > 1:
+        return 0
     if stored.format == "dense":
         kernel_h, kernel_w, in_channels = op.weight.shape[1:]
         return dense_conv_scratch_bytes(kernel_h, kernel_w, in_channels)

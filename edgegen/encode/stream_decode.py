@@ -19,8 +19,9 @@ from edgegen.encode.storage import (
     PAIR_GAP_SHIFT,
     PAIR_LENGTH_SHIFT,
     STREAM_FORMAT_VERSION,
+    DENSE_LAYOUTS,
     StoredWeights,
-    deinterleave_rows,
+    dense_matrix,
 )
 
 
@@ -199,11 +200,11 @@ def _decode_huffman(stored: StoredWeights) -> np.ndarray:
 def _decode_dense(stored: StoredWeights) -> np.ndarray:
     values = _array(stored, "weights").astype(np.int8)
     rows, columns = stored.shape
-    if values.size != rows * columns:
-        raise StreamError(f"{values.size} dense weights for a {rows} x {columns} matrix")
-    if stored.params.get("row_block", 1) == 1:
-        return values.reshape(rows, columns)
-    return deinterleave_rows(values.ravel(), rows, columns)
+    layout = stored.params.get("layout", "rows")
+    if values.size != rows * columns or layout not in DENSE_LAYOUTS:
+        raise StreamError(f"{values.size} dense weights in layout {layout!r} for a {rows} x "
+                          f"{columns} matrix")
+    return dense_matrix(values.ravel(), rows, columns, layout)
 
 
 _DECODERS = {

@@ -40,7 +40,7 @@ from edgegen.ir import (
 )
 
 SUPPORTED = (
-    "Conv2d (groups=1, dilation=1, zero padding), Linear, ReLU, ReLU6, "
+    "Conv2d (groups=1 or depthwise, dilation=1, zero padding), Linear, ReLU, ReLU6, "
     "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d), AdaptiveAvgPool2d and "
     "mean over H and W with whole windows, Flatten / view / reshape to (N, -1), "
     "BatchNorm2d after a Conv2d, Dropout, Identity"
@@ -263,8 +263,9 @@ class _Importer:
             self._unsupported(fx_node, type(module).__name__)
 
     def _conv(self, fx_node, m: nn.Conv2d) -> Conv2D:
-        if m.groups != 1:
-            self._unsupported(fx_node, f"Conv2d with groups={m.groups}")
+        if m.groups not in (1, m.in_channels):
+            self._unsupported(fx_node, f"Conv2d with groups={m.groups} (grouped; depthwise, "
+                                       "groups = in_channels, is supported)")
         if _pair(m.dilation) != (1, 1):
             self._unsupported(fx_node, f"Conv2d with dilation={m.dilation}")
         if m.padding_mode != "zeros":
@@ -284,6 +285,7 @@ class _Importer:
             bias=frozen_array(bias, np.float32),
             stride=stride,
             padding=padding,
+            groups=m.groups,
         )
 
     def _string_padding(self, fx_node, mode, kernel, stride):

@@ -43,6 +43,7 @@ VERSION = 2  # 2: weight layers carry their codebook
 _OPS = {cls.__name__: cls for cls in (QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp)}
 _ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift", "codebook"})
 _OPTIONAL_FIELDS = frozenset({"codebook"})  # may be null
+_DEFAULTED_FIELDS = {"groups": 1}  # absent from files written before the field existed
 _REMEDY = "regenerate it with `edgegen deploy`"
 
 
@@ -152,6 +153,9 @@ def _decode(cls, desc, arrays: dict, where: str):
     for name in sorted(names):
         if name in _OPTIONAL_FIELDS and desc.get(name, 0) is None:
             kwargs[name] = None
+            continue
+        if name in _DEFAULTED_FIELDS and name not in desc:
+            kwargs[name] = _DEFAULTED_FIELDS[name]
             continue
         value = _field(desc, name, (dict, list, int, float, str), where)
         if name in _ARRAY_FIELDS:

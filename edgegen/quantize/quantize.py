@@ -225,7 +225,7 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
             codebook=codebook,
         )
         if isinstance(op, Conv2D):
-            qop = QConv2D(stride=op.stride, padding=op.padding, **common)
+            qop = QConv2D(stride=op.stride, padding=op.padding, groups=op.groups, **common)
         else:
             qop = QFullyConnected(**common)
     elif isinstance(op, MaxPool):

@@ -322,9 +322,13 @@ def _conv(op: QConv2D, where: str, x: QTensor, y: QTensor, rounding: Rounding) -
     _rank(y, 3, where, "output")
     channels = _weights(op, where, 4)
     _, kh, kw, in_channels = op.weight.shape
-    if in_channels != x.shape[2]:
-        raise ValueError(f"{where}: weight (OHWI {op.weight.shape}) takes {in_channels} input "
-                         f"channels, input {x.name!r} of shape {x.shape} has {x.shape[2]}")
+    if not isinstance(op.groups, int) or op.groups < 1 or channels % op.groups:
+        raise ValueError(f"{where}: groups {op.groups!r} must be a positive integer dividing "
+                         f"the {channels} output channels")
+    if in_channels * op.groups != x.shape[2]:
+        raise ValueError(f"{where}: weight (OHWI {op.weight.shape}) in {op.groups} group(s) "
+                         f"takes {in_channels * op.groups} input channels, input {x.name!r} "
+                         f"of shape {x.shape} has {x.shape[2]}")
     _window((kh, kw), op.stride, op.padding, where, x, y, channels)
     _input_zero_point(op, where, x)
     _requant(op.requant, channels, where, y, rounding)

@@ -22,7 +22,7 @@ from edgegen.ir import (
     MaxPool,
     Reshape,
 )
-from edgegen.reference.kernels import windows
+from edgegen.reference.kernels import grouped_products, windows
 
 
 def _activate(x: np.ndarray, act: Activation) -> np.ndarray:
@@ -37,7 +37,10 @@ def _conv(x, op: Conv2D):
     o, kh, kw, ci = op.weight.shape
     cols = windows(x, (kh, kw), op.stride, op.padding, fill=0.0)
     n, oh, ow = cols.shape[:3]
-    out = cols.reshape(n * oh * ow, -1) @ op.weight.reshape(o, -1).T.astype(np.float64)
+    if op.groups == 1:
+        out = cols.reshape(n * oh * ow, -1) @ op.weight.reshape(o, -1).T.astype(np.float64)
+    else:
+        out = grouped_products(cols, op.weight, op.groups, np.float64)
     out = out + op.bias
     return _activate(out.reshape(n, oh, ow, o), op.activation)
 

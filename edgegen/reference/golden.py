@@ -16,7 +16,7 @@ def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarr
     op = node.op
     if isinstance(op, QConv2D):
         return kernels.conv2d(x, op.weight, op.bias, op.stride, op.padding,
-                              op.input_zero_point, op.requant)
+                              op.input_zero_point, op.requant, op.groups)
     if isinstance(op, QFullyConnected):
         return kernels.fully_connected(x, op.weight, op.bias, op.input_zero_point, op.requant)
     if isinstance(op, QMaxPool):

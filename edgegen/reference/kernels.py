@@ -60,19 +60,37 @@ def output_stage(acc: np.ndarray, requant: Requant) -> np.ndarray:
     return np.clip(out, requant.act_min, requant.act_max).astype(np.int8)
 
 
-def conv2d(x, weight, bias, stride, padding, input_zero_point: int, requant: Requant):
-    """int8 NHWC x int8 OHWI -> int8 NHWC; padding contributes real zero."""
+def conv2d(x, weight, bias, stride, padding, input_zero_point: int, requant: Requant,
+           groups: int = 1):
+    """int8 NHWC x int8 OHWI -> int8 NHWC; padding contributes real zero.
+    ``groups`` as PyTorch's (weight I = input channels / groups)."""
     x = np.asarray(x, dtype=np.int8)
     o, kh, kw, ci = weight.shape
-    if x.shape[3] != ci:
-        raise ValueError(f"conv2d: input has {x.shape[3]} channels, filter {ci}")
+    if x.shape[3] != ci * groups or o % groups:
+        raise ValueError(f"conv2d: input has {x.shape[3]} channels, filter {ci} per group of "
+                         f"{groups}, {o} outputs")
     offset = x.astype(np.float64) - input_zero_point
     cols = windows(offset, (kh, kw), stride, padding, fill=0.0)
     n, oh, ow = cols.shape[:3]
-    acc = _exact_matmul(cols.reshape(n * oh * ow, kh * kw * ci), weight.reshape(o, -1).T)
+    if groups == 1:
+        acc = _exact_matmul(cols.reshape(n * oh * ow, kh * kw * ci), weight.reshape(o, -1).T)
+    else:
+        acc = grouped_products(cols, weight, groups, np.int64).reshape(n * oh * ow, o)
     if bias is not None:
         acc = acc + np.asarray(bias, dtype=np.int64)
     return output_stage(acc, requant).reshape(n, oh, ow, o)
+
+
+def grouped_products(cols: np.ndarray, weight: np.ndarray, groups: int, dtype) -> np.ndarray:
+    """Each output channel's sum over its group's window values:
+    windows [N, OH, OW, KH, KW, C] x OHWI weights -> [N, OH, OW, O], output
+    channel o reading input channels of group o // (O / groups). In
+    ``dtype`` (int64: exact for int8 windows and weights)."""
+    n, oh, ow, kh, kw, c = cols.shape
+    o, per_group = weight.shape[0], c // groups
+    x = cols.reshape(n * oh * ow, kh * kw, groups, per_group).astype(dtype)
+    w = weight.reshape(groups, o // groups, kh * kw, per_group).astype(dtype)
+    return np.einsum("mkgc,gokc->mgo", x, w).reshape(n, oh, ow, o)
 
 
 def fully_connected(x, weight, bias, input_zero_point: int, requant: Requant):

@@ -28,7 +28,8 @@ def layer(seed=0, shape=(6, 40), density=0.2, values=9):
 
 STORES = {
     "dense": store_dense,
-    "dense-fully-connected": lambda m: store_dense(m, interleaved=True),
+    "dense-fully-connected": lambda m: store_dense(m, "row_blocks"),
+    "dense-depthwise": lambda m: store_dense(m, "columns"),
     "codebook": store_codebook,
     "sparse8": lambda m: store_sparse(m, 8),
     "sparse16": lambda m: store_sparse(m, 16),

@@ -58,7 +58,20 @@ def wide_conv() -> nn.Sequential:
                          nn.Flatten(), nn.Linear(12 * 12 * 32, 10))
 
 
-SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv}
+def separable() -> nn.Sequential:
+    """Depthwise-separable convolutions (MobileNet's block): a depthwise 3x3,
+    a pointwise 1x1, a strided depthwise with depth multiplier 2."""
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU6(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(),
+        nn.Conv2d(8, 16, 1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1, groups=16), nn.ReLU6(),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
+    )
+
+
+SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
+                "separable": separable}
 
 
 @pytest.fixture(scope="session")

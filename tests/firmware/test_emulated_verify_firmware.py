@@ -53,3 +53,13 @@ def test_outputs_differ_between_inputs(qgraphs, fashion, tmp_path):
     build = build_firmware(qgraph, board, tmp_path / "fw")
     run = run_harness(build, board_vectors(qgraph, fashion, 4, 4), tmp_path / "run")
     assert len({row.tobytes() for row in run.outputs}) > 1
+
+
+@pytest.mark.parametrize("board_name", ["qemu-mps2-an386", "qemu-virt-rv32"])
+def test_depthwise_separable_model_is_bit_exact(small_qgraphs, fashion, tmp_path, board_name):
+    """The depthwise kernel on a DSP board and on a portable one."""
+    board = load_board(board_name)
+    require_board_tools(board, emulate=True)
+    qgraph = small_qgraphs["separable"]
+    vectors = board_vectors(qgraph, fashion, TEST_IMAGES, RANDOM_VECTORS)
+    check_verified_run(verify_on_board(qgraph, board, vectors, tmp_path), board, qgraph, vectors)

@@ -232,6 +232,20 @@ def test_grouped_conv_is_refused():
         import_model(model, torch.zeros(1, 4, 8, 8))
 
 
+def test_depthwise_convolutions_with_batchnorm_and_a_multiplier():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6),
+        nn.BatchNorm2d(6), nn.ReLU6(), nn.Conv2d(6, 12, (3, 5), padding=(1, 2), groups=6),
+        nn.Flatten(), nn.Linear(12 * 14 * 14, 3),
+    )
+    _randomize_bn(model[2])
+    graph = _check_against_torch(model)
+    convs = [n.op for n in graph.nodes if isinstance(n.op, Conv2D)]
+    assert [c.groups for c in convs] == [1, 6, 6]
+    assert convs[2].weight.shape == (12, 3, 5, 1)
+
+
 def test_nan_weights_are_refused():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     with torch.no_grad():

@@ -49,8 +49,20 @@ class FunctionalNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, (7, 7)), 1))
 
 
+def separable_net():
+    """MobileNet's depthwise-separable block: a strided stem, a depthwise
+    3x3 (BN, ReLU6), a pointwise 1x1, a strided depthwise with multiplier 2."""
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU6(),
+        nn.Conv2d(8, 16, 1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1, groups=16), nn.ReLU6(),  # multiplier 2
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
+    )
+
+
 FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net,
-             "functional": FunctionalNet}
+             "functional": FunctionalNet, "separable": separable_net}
 _trained_cache = {}
 
 

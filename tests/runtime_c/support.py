@@ -106,15 +106,19 @@ class CKernels:
 
     # -- kernels, batched like the golden model
 
-    def conv2d(self, x, weight, bias, stride, padding, input_zero_point, requant):
+    def conv2d(self, x, weight, bias, stride, padding, input_zero_point, requant,
+               groups: int = 1):
+        """groups 1: eg_conv2d_s8; groups = channels: eg_depthwise_conv2d_s8,
+        with the OHWI weights (O, KH, KW, 1) passed as its [KH][KW][O]."""
         x = np.asarray(x, dtype=np.int8)
         n, h, w, c = x.shape
         o, kh, kw, ci = weight.shape
-        assert ci == c
+        assert ci * groups == c and groups in (1, c)
+        depthwise = groups > 1
         top, bottom, left, right = padding
         oh = (h + top + bottom - kh) // stride[0] + 1
         ow = (w + left + right - kw) // stride[1] + 1
-        filt, filt_p = self.i8(weight)
+        filt, filt_p = self.i8(weight[..., 0].transpose(1, 2, 0) if depthwise else weight)
         # The kernel takes the folded bias (see eg_conv2d_s8).
         bias_arr, bias_p = self.i32(fold_zero_point(weight, np.zeros(o) if bias is None else bias,
                                                     input_zero_point))
@@ -132,17 +136,18 @@ class CKernels:
         in_shape, out_shape = self.shape(h, w, c), self.shape(oh, ow, o)
         out = np.full((n, oh, ow, o), 0x5A, dtype=np.int8)
         # Exactly the documented scratch, one byte past a word boundary.
-        scratch_bytes = dense_conv_scratch_bytes(kh, kw, c)
+        scratch_bytes = 0 if depthwise else dense_conv_scratch_bytes(kh, kw, c)
         scratch = np.zeros(scratch_bytes + 1, dtype=np.uint8)
         scratch_p = self.ffi.from_buffer("uint8_t[]", scratch) + 1 if scratch_bytes else self.ffi.NULL
+        name = "eg_depthwise_conv2d_s8" if depthwise else "eg_conv2d_s8"
         for i in range(n):
             sample, sample_p = self.i8(x[i])
             out_p = self.ffi.from_buffer("int8_t[]", out[i])
-            status = self.lib.eg_conv2d_s8(
+            status = getattr(self.lib, name)(
                 sample_p, in_shape, filt_p, kh, kw, bias_p, params, rq,
                 scratch_p, scratch_bytes, out_p, out_shape
             )
-            self._check(status, "eg_conv2d_s8")
+            self._check(status, name)
         del keep, bias_arr, filt
         return out
 
