@@ -21,7 +21,8 @@
 #define MAX_PARAMS 32
 #define MAX_ARRAYS 8
 
-enum { OP_CONV = 1, OP_FC, OP_MAX_POOL, OP_AVG_POOL, OP_CLAMP, OP_REQUANTIZE, OP_SRDHM, OP_RDBP };
+enum { OP_CONV = 1, OP_FC, OP_MAX_POOL, OP_AVG_POOL, OP_CLAMP, OP_REQUANTIZE, OP_SRDHM, OP_RDBP,
+       OP_DEPTHWISE };
 
 static FILE *cases;
 static FILE *results;
@@ -80,10 +81,11 @@ static int32_t shape_size(const eg_shape *s)
 
 static void run_record(int32_t op, const int32_t *p, void *const *a)
 {
-    if (op == OP_CONV) {
+    if (op == OP_CONV || op == OP_DEPTHWISE) {
         /* in h w c, out h w c, kh, kw, sh, sw, pt, pl, input_offset,
          * rounding, output_offset, act_min, act_max;
-         * arrays: input, filter, bias, multiplier, shift */
+         * arrays: input, filter (OHWI; depthwise: [kh][kw][out]), bias,
+         * multiplier, shift */
         const eg_shape in = shape_at(p), out = shape_at(p + 3);
         eg_conv_params params;
         eg_requant rq;
@@ -100,11 +102,14 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         rq.output_offset = p[14];
         rq.act_min = p[15];
         rq.act_max = p[16];
+        rq.per_tensor = 0;
         /* exactly the documented scratch: an overrun is caught */
-        const int32_t scratch_bytes = EG_CONV2D_S8_SCRATCH_BYTES(p[6], p[7], in.c);
+        const int32_t scratch_bytes =
+            op == OP_CONV ? EG_CONV2D_S8_SCRATCH_BYTES(p[6], p[7], in.c) : 0;
         void *scratch = scratch_bytes > 0 ? must_alloc((size_t)scratch_bytes) : NULL;
-        st = eg_conv2d_s8(a[0], &in, a[1], p[6], p[7], a[2], &params, &rq,
-                          scratch, scratch_bytes, output, &out);
+        st = (op == OP_CONV ? eg_conv2d_s8 : eg_depthwise_conv2d_s8)(
+            a[0], &in, a[1], p[6], p[7], a[2], &params, &rq, scratch, scratch_bytes, output,
+            &out);
         write_result((int32_t)st, output, shape_size(&out));
         free(scratch);
         free(output);
@@ -120,6 +125,7 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         rq.output_offset = p[3];
         rq.act_min = p[4];
         rq.act_max = p[5];
+        rq.per_tensor = 0;
         st = eg_fully_connected_s8(a[0], p[0], a[1], a[2], p[1], &rq, output);
         write_result((int32_t)st, output, p[1]);
         free(output);

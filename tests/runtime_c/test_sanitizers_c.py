@@ -38,7 +38,7 @@ DRIVER = Path(__file__).with_name("sanitize_driver.c")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer", "-g")
 OP = {"conv": 1, "fc": 2, "max_pool": 3, "avg_pool": 4, "clamp": 5,
-      "requantize": 6, "srdhm": 7, "rdbp": 8}
+      "requantize": 6, "srdhm": 7, "rdbp": 8, "depthwise": 9}
 ROUNDING = {Rounding.DOUBLE: 0, Rounding.SINGLE: 1}
 
 
@@ -68,20 +68,25 @@ def _requant_params(rq):
 
 
 def conv_case(cases, rng, h, w, c, o, kernel, stride, padding, rounding, has_bias=True,
-              regime="realistic", fill="uniform"):
+              regime="realistic", fill="uniform", depthwise=False):
+    """A convolution; ``depthwise``: groups = c (o a multiple of c), the
+    filter passed as eg_depthwise_conv2d_s8 takes it, [kh][kw][o]."""
     kh, kw = kernel
+    groups, per_group = (c, 1) if depthwise else (1, c)
     x = random_int8(rng, (1, h, w, c), fill)
-    weight = random_weights(rng, (o, kh, kw, c), fill)
-    bias = random_bias(rng, o, kh * kw * c) if has_bias else None
+    weight = random_weights(rng, (o, kh, kw, per_group), fill)
+    bias = random_bias(rng, o, kh * kw * per_group) if has_bias else None
     zp = int(rng.integers(-128, 128))
-    rq = random_requant(rng, o, kh * kw * c, rounding, regime)
-    expected = kernels.conv2d(x, weight, bias, stride, padding, zp, rq)[0]
+    rq = random_requant(rng, o, kh * kw * per_group, rounding, regime)
+    expected = kernels.conv2d(x, weight, bias, stride, padding, zp, rq, groups)[0]
     oh, ow = expected.shape[:2]
     params = [h, w, c, oh, ow, o, kh, kw, *stride, padding[0], padding[2], -zp,
               *_requant_params(rq)]
     folded = fold_zero_point(weight, bias if has_bias else np.zeros(o), zp)
-    arrays = [x, weight, folded, rq.multiplier, rq.shift]
-    cases.add(f"conv {h}x{w}x{c}->{o} k{kernel} s{stride} p{padding}", "conv",
+    stored = np.ascontiguousarray(weight[..., 0].transpose(1, 2, 0)) if depthwise else weight
+    arrays = [x, stored, folded, rq.multiplier, rq.shift]
+    op = "depthwise" if depthwise else "conv"
+    cases.add(f"{op} {h}x{w}x{c}->{o} k{kernel} s{stride} p{padding}", op,
               params, arrays, expected)
 
 
@@ -118,6 +123,12 @@ def build_cases() -> Cases:
         conv_case(cases, rng, 1, 1, 17, 5, (1, 1), (1, 1), (0, 0, 0, 0), rounding)
         conv_case(cases, rng, 5, 5, 4, 6, (3, 3), (1, 1), (2, 2, 2, 2), rounding,
                   regime="wild", fill="extremes")
+        conv_case(cases, rng, 6, 7, 5, 10, (3, 3), (1, 1), (1, 1, 1, 1), rounding,
+                  depthwise=True)
+        conv_case(cases, rng, 9, 9, 8, 8, (3, 3), (2, 2), (0, 1, 0, 1), rounding,
+                  has_bias=False, depthwise=True)
+        conv_case(cases, rng, 3, 2, 3, 3, (5, 4), (1, 3), (2, 2, 3, 1), rounding,
+                  regime="wild", fill="extremes", depthwise=True)
         fc_case(cases, rng, 1, 1, rounding)
         fc_case(cases, rng, 37, 10, rounding)
         fc_case(cases, rng, 3, 9, rounding)  # fewer inputs than a chunk
