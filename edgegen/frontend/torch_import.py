@@ -41,8 +41,9 @@ from edgegen.ir import (
 
 SUPPORTED = (
     "Conv2d (groups=1 or depthwise, dilation=1, zero padding), Linear, ReLU, ReLU6, "
-    "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d), AdaptiveAvgPool2d and "
-    "mean over H and W with whole windows, Flatten / view / reshape to (N, -1), "
+    "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d; ceil_mode too), "
+    "AdaptiveAvgPool2d and mean over H and W with whole windows, "
+    "Flatten / view / reshape to (N, -1), "
     "BatchNorm2d after a Conv2d, Dropout, Identity"
 )
 
@@ -377,12 +378,20 @@ class _Importer:
         self.nodes[index] = replace(node, op=op)
 
     def _pool_geometry(self, fx_node, m):
-        if m.ceil_mode:
-            self._unsupported(fx_node, f"{type(m).__name__} with ceil_mode=True")
+        """kernel, stride, padding (top, bottom, left, right). ceil_mode's
+        last windows, which hang over the bottom and right edges, read
+        padding that pooling ignores: extra bottom/right padding, sized from
+        the traced output shape."""
         kernel = _pair(m.kernel_size)
-        stride = _pair(m.stride if m.stride is not None else m.kernel_size)
+        stride = _pair(m.stride if m.stride else m.kernel_size)
         ph, pw = _pair(m.padding)
         padding = (ph, ph, pw, pw)
+        if m.ceil_mode:
+            (in_h, in_w, _), (out_h, out_w) = (self._feature_map_shape(self._source(fx_node)),
+                                               self._shape(fx_node)[:2])
+            extra_h = max(0, (out_h - 1) * stride[0] + kernel[0] - in_h - 2 * ph)
+            extra_w = max(0, (out_w - 1) * stride[1] + kernel[1] - in_w - 2 * pw)
+            padding = (ph, ph + extra_h, pw, pw + extra_w)
         self._check_padding(fx_node, padding, kernel)
         return kernel, stride, padding
 
@@ -395,7 +404,7 @@ class _Importer:
 
     def _avg_pool(self, fx_node, m: nn.AvgPool2d) -> AvgPool:
         kernel, stride, padding = self._pool_geometry(fx_node, m)
-        if any(padding) and m.count_include_pad:
+        if any(_pair(m.padding)) and m.count_include_pad:
             self._unsupported(
                 fx_node, "AvgPool2d with padding and count_include_pad=True "
                 "(use count_include_pad=False)"

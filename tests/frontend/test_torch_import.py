@@ -206,6 +206,24 @@ def test_pooling_that_edgegen_cannot_compute_is_refused(model, message):
         import_model(model.eval(), torch.zeros(1, 1, 28, 28))
 
 
+class _CeilPools(nn.Module):
+    """ceil_mode=True: the last windows hang over the bottom and right."""
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(x, 2, ceil_mode=True)  # 27x25 -> 14x13
+        x = nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True)  # -> 8x7 (explicit padding)
+        x = nn.functional.avg_pool2d(x, 3, 2, ceil_mode=True)  # -> 4x3, in-bounds divisor
+        return nn.functional.avg_pool2d(x, 2, 1, ceil_mode=True, count_include_pad=False)
+
+
+def test_ceil_mode_pools_match_torch():
+    graph = _check_against_torch(nn.Sequential(nn.Conv2d(1, 3, 3, padding=(0, 1)), _CeilPools(),
+                                               nn.Flatten(), nn.Linear(3 * 3 * 2, 4)),
+                                 shape=(1, 29, 25))
+    paddings = [n.op.padding for n in graph.nodes if type(n.op).__name__ in ("MaxPool", "AvgPool")]
+    assert paddings[0] == (0, 1, 0, 1) and paddings[1][0] == 1
+
+
 def test_a_mean_over_channels_is_refused():
     class ChannelMean(nn.Module):
         def forward(self, x):

@@ -35,7 +35,7 @@ def small_conv_net():
 
 class FunctionalNet(nn.Module):
     """Pooling written as functions, as published forward() methods do:
-    F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d before the classifier."""
+    F.max_pool2d (ceil_mode), F.avg_pool2d, F.adaptive_avg_pool2d."""
 
     def __init__(self):
         super().__init__()
@@ -44,7 +44,7 @@ class FunctionalNet(nn.Module):
         self.fc = nn.Linear(32 * 7 * 7, 10)
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 3, 2, ceil_mode=True)  # 28 -> 14
         x = F.avg_pool2d(F.relu6(self.conv2(x)), 2)
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, (7, 7)), 1))
 
