@@ -106,7 +106,15 @@ class Clamp:
     activation: Activation
 
 
-FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp]
+@dataclass(frozen=True)
+class Add:
+    """Element-wise sum of the node's two inputs (same shape): a residual
+    join."""
+
+    activation: Activation = Activation.NONE
+
+
+FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp, Add]
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,32 @@ class QClamp:
     act_max: int
 
 
-QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp]
+@dataclass(frozen=True)
+class QAdd:
+    """TFLite's int8 ADD: each input, offset by its zero point and shifted
+    left by ADD_LEFT_SHIFT, is scaled by its (multiplier, shift) to a common
+    grid; the sum is scaled by the output's (multiplier, shift) and offset
+    by the output zero point, then clamped. All shifts <= 0 (TFLite's
+    MultiplyByQuantizedMultiplierSmallerThanOneExp), in the graph's
+    rounding."""
+
+    input1_zero_point: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_zero_point: int
+    input2_multiplier: int
+    input2_shift: int
+    output_zero_point: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+
+
+ADD_LEFT_SHIFT = 20  # TFLite's left_shift for int8 ADD
+
+
+QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp, QAdd]
 
 
 @dataclass(frozen=True)
@@ -271,6 +304,7 @@ _KINDS = {
     QAvgPool: "avg_pool",
     QReshape: "reshape",
     QClamp: "clamp",
+    QAdd: "add",
 }
 
 

@@ -367,6 +367,36 @@ eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
                          const eg_pool_params *params,
                          int8_t *output, const eg_shape *out);
 
+/* ---- add.c ----------------------------------------------------------- */
+
+/* TFLite's int8 ADD, element-wise over two tensors of `size` values:
+ *   one = scale((input1 + input1_offset) << 20, input1_multiplier, input1_shift)
+ *   two = scale((input2 + input2_offset) << 20, input2_multiplier, input2_shift)
+ *   out = clamp(scale(one + two, output_multiplier, output_shift) + output_offset,
+ *               act_min, act_max)
+ * where scale is eg_requantize in `rounding`. Offsets: minus the input zero
+ * points, in [-127, 128]; output_offset, the output zero point, in
+ * [-128, 127]; multipliers >= 0 (normally in [2^30, 2^31), the input ones
+ * from scales below 1/2) and shifts in [-31, 30]. output may be one of the
+ * inputs (in place). EG_ERR_ARG for values outside these ranges. */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input1_multiplier;
+    int32_t input1_shift;
+    int32_t input2_offset;
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    eg_rounding rounding;
+} eg_add_params;
+
+eg_status eg_add_s8(const int8_t *input1, const int8_t *input2, int32_t size,
+                    const eg_add_params *params, int8_t *output);
+
 /* ---- clamp.c --------------------------------------------------------- */
 
 /* Element-wise clamp to [act_min, act_max]: a stand-alone ReLU or ReLU6

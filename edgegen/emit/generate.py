@@ -27,6 +27,7 @@ from edgegen.emit.c_format import (
     c_type,
 )
 from edgegen.ir import (
+    QAdd,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -238,12 +239,24 @@ class _Builder:
         elif isinstance(op, QClamp):
             layer.update(size=self.q.tensor(node.output).size,
                          act_min=c_int(op.act_min), act_max=c_int(op.act_max))
+        elif isinstance(op, QAdd):
+            layer.update(input2=_pointer(self.plan.location(node.inputs[1])),
+                         size=self.q.tensor(node.output).size,
+                         add_params=self.add_params(op))
         pair = self.plan.fused_pair(index)
         if pair is not None and pair.conv == index:
             layer["fused"] = self.fused(pair)
         elif pair is not None:
             layer["fused_into"] = pair.conv
         return layer
+
+    def add_params(self, op: QAdd) -> str:
+        """The initializer of the layer's eg_add_params, field by field."""
+        values = (-op.input1_zero_point, op.input1_multiplier, op.input1_shift,
+                  -op.input2_zero_point, op.input2_multiplier, op.input2_shift,
+                  op.output_zero_point, op.output_multiplier, op.output_shift,
+                  op.act_min, op.act_max)
+        return ", ".join(c_int(v) for v in values) + ", " + _ROUNDING_ENUM[self.q.rounding]
 
     def fused(self, pair) -> dict:
         """The loop of a convolution fused with its pooling: bands of

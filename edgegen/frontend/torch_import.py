@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import operator
+
 import numpy as np
 import torch
 import torch.fx
@@ -27,6 +29,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from edgegen.errors import UserError
 from edgegen.ir import (
     Activation,
+    Add,
     AvgPool,
     Clamp,
     Conv2D,
@@ -44,7 +47,7 @@ SUPPORTED = (
     "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d; ceil_mode too), "
     "AdaptiveAvgPool2d and mean over H and W with whole windows, "
     "Flatten / view / reshape to (N, -1), "
-    "BatchNorm2d after a Conv2d, Dropout, Identity"
+    "BatchNorm2d after a Conv2d, tensor + tensor of one shape (residual add), Dropout, Identity"
 )
 
 _RELU_FUNCTIONS = {torch.relu, F.relu, torch.nn.functional.relu}
@@ -64,6 +67,8 @@ _SOFTMAX_FUNCTIONS = {F.softmax, F.log_softmax, torch.softmax, torch.log_softmax
 _SOFTMAX_METHODS = ("softmax", "log_softmax")
 _SOFTMAX_MODULES = (nn.Softmax, nn.LogSoftmax)
 _MEAN_FUNCTIONS = {torch.mean}
+_ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
+_ADD_METHODS = ("add", "add_")
 
 
 def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "model", *,
@@ -361,7 +366,7 @@ class _Importer:
         producer = self._producer(source)
         fusable = (
             producer is not None
-            and isinstance(producer.op, (Conv2D, FullyConnected))
+            and isinstance(producer.op, (Conv2D, FullyConnected, Add))
             and producer.op.activation is Activation.NONE
             and self.users[source] == 1
             and source != self.input
@@ -445,6 +450,23 @@ class _Importer:
         self.users[pooled] = 1
         self._add(fx_node, Reshape(), pooled, fx_node.name)
 
+    def _residual_add(self, fx_node) -> None:
+        """a + b of two tensors of one shape: a join of two branches."""
+        args = fx_node.args[:2]
+        if (len(args) != 2 or not all(isinstance(a, torch.fx.Node) for a in args)
+                or fx_node.kwargs.get("alpha", 1) != 1):
+            self._unsupported(fx_node, "an add with a constant or an alpha (only tensor + tensor)")
+        first, second = (self.alias[a.name] for a in args)
+        shapes = (self.tensors[first].shape, self.tensors[second].shape)
+        if shapes[0] != shapes[1]:
+            self._unsupported(fx_node, f"an add of shapes {shapes[0]} and {shapes[1]} "
+                                       "(broadcasting)")
+        out = fx_node.name
+        self.tensors[out] = Tensor(out, self._shape(fx_node))
+        self.nodes.append(Node(fx_node.name, Add(), (first, second), out))
+        self.alias[fx_node.name] = out
+        self.users[out] = len(fx_node.users)
+
     def _final_softmax(self, fx_node, what: str) -> None:
         """A softmax that is the model's output keeps the argmax of the
         logits it takes: dropped on request (the report says so)."""
@@ -483,6 +505,8 @@ class _Importer:
             self._passthrough(fx_node)
         elif target == "size":
             pass  # x.size(0) in x.view(x.size(0), -1): only the view's result matters
+        elif target in _ADD_FUNCTIONS or target in _ADD_METHODS:
+            self._residual_add(fx_node)
         elif target in _SOFTMAX_FUNCTIONS or target in _SOFTMAX_METHODS:
             self._final_softmax(fx_node, _name(target))
         elif target in _POOL_FUNCTIONS:

@@ -20,13 +20,16 @@ import numpy as np
 
 from edgegen.errors import UserError
 from edgegen.ir import (
+    ADD_LEFT_SHIFT,
     Activation,
+    Add,
     AvgPool,
     Clamp,
     Conv2D,
     FullyConnected,
     Graph,
     MaxPool,
+    QAdd,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -199,6 +202,18 @@ def layer_codebook(node_name: str, weight: np.ndarray, shared) -> np.ndarray:
     return codebook
 
 
+def _quantize_add(op: Add, first: QuantParams, second: QuantParams, out: QuantParams) -> QAdd:
+    """TFLite's int8 ADD parameters: both inputs rescaled to a grid of twice
+    the larger input scale over 2^ADD_LEFT_SHIFT, the sum to the output's."""
+    twice_max = 2.0 * max(first.scale, second.scale)
+    m1, s1 = quantize_multiplier(first.scale / twice_max)
+    m2, s2 = quantize_multiplier(second.scale / twice_max)
+    mo, so = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * out.scale))
+    lo, hi = activation_bounds(op.activation, out)
+    return QAdd(first.zero_point, m1, s1, second.zero_point, m2, s2, out.zero_point, mo, so,
+                lo, hi)
+
+
 def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
                    grid: WeightGrid | None = None) -> QNode:
     op = node.op
@@ -236,6 +251,8 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
         qop = QReshape()
     elif isinstance(op, Clamp):
         qop = QClamp(*activation_bounds(op.activation, out))
+    elif isinstance(op, Add):
+        qop = _quantize_add(op, src, qparams[node.inputs[1]], out)
     else:
         raise TypeError(f"no quantization rule for {type(op).__name__}")
     return QNode(node.name, qop, node.inputs, node.output)

@@ -22,6 +22,7 @@ import numpy as np
 
 from edgegen.errors import brief
 from edgegen.ir import (
+    QAdd,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -174,8 +175,12 @@ def _nodes(qgraph: QGraph, tensors: dict[str, QTensor]) -> None:
         if node.name in names:
             raise ValueError(f"{where}: the node name is used twice")
         names.add(node.name)
-        source = _node_tensors(node, where, tensors, written)
-        _check_op(node.op, where, tensors[source], tensors[node.output], qgraph.rounding)
+        sources = _node_tensors(node, where, tensors, written)
+        source = sources[0]
+        if isinstance(node.op, QAdd):
+            _add(node.op, where, [tensors[s] for s in sources], tensors[node.output])
+        else:
+            _check_op(node.op, where, tensors[source], tensors[node.output], qgraph.rounding)
         written.add(node.output)
         storage[node.output] = storage[source] if isinstance(node.op, QReshape) else node.output
     unwritten = sorted(set(tensors) - written)
@@ -185,22 +190,24 @@ def _nodes(qgraph: QGraph, tensors: dict[str, QTensor]) -> None:
         raise ValueError("the graph output is its input (or a reshape of it): nothing to compute")
 
 
-def _node_tensors(node: QNode, where: str, tensors: dict, written: set) -> str:
-    """The node's one input, after checking its input and output names."""
+def _node_tensors(node: QNode, where: str, tensors: dict, written: set) -> tuple[str, ...]:
+    """The node's inputs (two for an add, else one), after checking its
+    input and output names."""
     inputs = node.inputs
-    if not isinstance(inputs, tuple) or len(inputs) != 1:
-        raise ValueError(f"{where}: must have exactly one input, got {brief(inputs)}")
-    source = inputs[0]
-    if not isinstance(source, str) or source not in tensors:
-        raise ValueError(f"{where}: input {brief(source)} is not a tensor of the graph")
-    if source not in written:
-        raise ValueError(f"{where}: input {source!r} is read before any node writes it")
+    arity = 2 if isinstance(node.op, QAdd) else 1
+    if not isinstance(inputs, tuple) or len(inputs) != arity:
+        raise ValueError(f"{where}: must have exactly {arity} input(s), got {brief(inputs)}")
+    for source in inputs:
+        if not isinstance(source, str) or source not in tensors:
+            raise ValueError(f"{where}: input {brief(source)} is not a tensor of the graph")
+        if source not in written:
+            raise ValueError(f"{where}: input {source!r} is read before any node writes it")
     out = node.output
     if not isinstance(out, str) or out not in tensors:
         raise ValueError(f"{where}: output {brief(out)} is not a tensor of the graph")
     if out in written:
         raise ValueError(f"{where}: output {out!r} is written a second time (or is the graph input)")
-    return source
+    return inputs
 
 
 def _check_op(op, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
@@ -370,6 +377,28 @@ def _clamp(op: QClamp, where: str, x: QTensor, y: QTensor, rounding: Rounding) -
         raise ValueError(f"{where}: clamp output shape {y.shape} differs from its input's {x.shape}")
     _act_range(op.act_min, op.act_max, where)
     _same_params(x, y, where)
+
+
+def _add(op: QAdd, where: str, inputs: list, y: QTensor) -> None:
+    """Both inputs and the output of one shape; the zero points those of the
+    tensors; multipliers and shifts in the ranges the kernels take."""
+    if any(x.shape != y.shape for x in inputs):
+        raise ValueError(f"{where}: add of shapes {[x.shape for x in inputs]} into {y.shape}: "
+                         "the shapes must be equal")
+    for x, zp in zip(inputs, (op.input1_zero_point, op.input2_zero_point)):
+        if zp != x.qparams.zero_point:
+            raise ValueError(f"{where}: input zero point {brief(zp)} is not that of {x.name!r} "
+                             f"({x.qparams.zero_point})")
+    if op.output_zero_point != y.qparams.zero_point:
+        raise ValueError(f"{where}: output zero point {brief(op.output_zero_point)} is not "
+                         f"that of {y.name!r} ({y.qparams.zero_point})")
+    for name in ("input1", "input2", "output"):
+        multiplier = getattr(op, f"{name}_multiplier")
+        if not _is_int(multiplier) or not (multiplier == 0 or
+                                           MULTIPLIER_MIN <= multiplier <= INT32_MAX):
+            raise ValueError(f"{where}: {name}_multiplier must be 0 or in [2^30, 2^31)")
+        _int_in(getattr(op, f"{name}_shift"), SHIFT_MIN, SHIFT_MAX, f"{where}: {name}_shift")
+    _act_range(op.act_min, op.act_max, where)
 
 
 _OP_CHECKS = {

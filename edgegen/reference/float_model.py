@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edgegen.ir import (
+    Add,
     Activation,
     AvgPool,
     Clamp,
@@ -85,6 +86,8 @@ def run_float(
             out = src.reshape((src.shape[0],) + graph.tensor(node.output).shape)
         elif isinstance(op, Clamp):
             out = _activate(src, op.activation)
+        elif isinstance(op, Add):
+            out = _activate(src + values[node.inputs[1]], op.activation)
         else:
             raise TypeError(f"no float kernel for {type(op).__name__}")
         values[node.output] = out

@@ -8,12 +8,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgegen.ir import QAvgPool, QClamp, QConv2D, QFullyConnected, QGraph, QMaxPool, QNode, QReshape
+from edgegen.ir import (
+    QAdd,
+    QAvgPool,
+    QClamp,
+    QConv2D,
+    QFullyConnected,
+    QGraph,
+    QMaxPool,
+    QNode,
+    QReshape,
+)
 from edgegen.reference import kernels
 
 
-def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
+             rounding=None, second: np.ndarray | None = None) -> np.ndarray:
+    """``second``: the second input of a two-input node (add); ``rounding``:
+    the graph's, for ops whose parameters do not carry it."""
     op = node.op
+    if isinstance(op, QAdd):
+        return kernels.add(x, second, op, rounding)
     if isinstance(op, QConv2D):
         return kernels.conv2d(x, op.weight, op.bias, op.stride, op.padding,
                               op.input_zero_point, op.requant, op.groups)
@@ -40,8 +55,10 @@ def run_golden(qgraph: QGraph, x: np.ndarray, batch_size: int = 1000) -> np.ndar
     for start in range(0, len(x), batch_size):
         values = {qgraph.input: x[start : start + batch_size]}
         for node in qgraph.nodes:
+            second = values[node.inputs[1]] if len(node.inputs) > 1 else None
             values[node.output] = run_node(
-                node, values[node.inputs[0]], qgraph.tensor(node.output).shape
+                node, values[node.inputs[0]], qgraph.tensor(node.output).shape,
+                qgraph.rounding, second,
             )
         outputs.append(values[qgraph.output])
     out_shape = (0,) + qgraph.tensor(qgraph.output).shape

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgegen.ir import Requant
+from edgegen.ir import ADD_LEFT_SHIFT, Requant
 from edgegen.reference.numerics import fold_zero_point, requantize_fast
 
 _MAX_EXACT_TERMS = 1 << 36
@@ -102,6 +102,21 @@ def fully_connected(x, weight, bias, input_zero_point: int, requant: Requant):
         )
     acc = _exact_matmul(x, weight.T) + fold_zero_point(weight, bias, input_zero_point)
     return output_stage(acc, requant)
+
+
+def add(a, b, op, rounding) -> np.ndarray:
+    """TFLite's int8 ADD (see QAdd), exactly: int8 arrays of one shape in,
+    int8 out."""
+    a = np.asarray(a, dtype=np.int8).astype(np.int64)
+    b = np.asarray(b, dtype=np.int8).astype(np.int64)
+    if a.shape != b.shape:
+        raise ValueError(f"add: inputs of shapes {a.shape} and {b.shape}")
+    one = (a - op.input1_zero_point) * (1 << ADD_LEFT_SHIFT)
+    two = (b - op.input2_zero_point) * (1 << ADD_LEFT_SHIFT)
+    total = (requantize_fast(one, op.input1_multiplier, op.input1_shift, rounding)
+             + requantize_fast(two, op.input2_multiplier, op.input2_shift, rounding))
+    out = requantize_fast(total, op.output_multiplier, op.output_shift, rounding)
+    return np.clip(out + op.output_zero_point, op.act_min, op.act_max).astype(np.int8)
 
 
 def max_pool(x, kernel, stride, padding, act_min: int, act_max: int):

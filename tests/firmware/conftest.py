@@ -70,8 +70,23 @@ def separable() -> nn.Sequential:
     )
 
 
+class Residual(nn.Module):
+    """A residual join (ResNet's basic block) after a strided stem."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.conv1, self.conv2 = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 14 * 14, 10)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.stem(x))
+        x = nn.functional.relu(x + self.conv2(nn.functional.relu(self.conv1(x))))
+        return self.fc(torch.flatten(x, 1))
+
+
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
-                "separable": separable}
+                "separable": separable, "residual": Residual}
 
 
 @pytest.fixture(scope="session")

@@ -56,10 +56,12 @@ def test_outputs_differ_between_inputs(qgraphs, fashion, tmp_path):
 
 
 @pytest.mark.parametrize("board_name", ["qemu-mps2-an386", "qemu-virt-rv32"])
-def test_depthwise_separable_model_is_bit_exact(small_qgraphs, fashion, tmp_path, board_name):
-    """The depthwise kernel on a DSP board and on a portable one."""
+@pytest.mark.parametrize("model", ["separable", "residual"])
+def test_compact_network_blocks_are_bit_exact(small_qgraphs, fashion, tmp_path, model,
+                                              board_name):
+    """The depthwise and add kernels on a DSP board and on a portable one."""
     board = load_board(board_name)
     require_board_tools(board, emulate=True)
-    qgraph = small_qgraphs["separable"]
+    qgraph = small_qgraphs[model]
     vectors = board_vectors(qgraph, fashion, TEST_IMAGES, RANDOM_VECTORS)
     check_verified_run(verify_on_board(qgraph, board, vectors, tmp_path), board, qgraph, vectors)

@@ -61,8 +61,28 @@ def separable_net():
     )
 
 
+class ResidualNet(nn.Module):
+    """Two residual joins (ResNet's basic block: conv-BN-ReLU-conv-BN, + the
+    block input, ReLU), a branch read twice, and a join of two convs."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.conv1, self.bn1 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.side = nn.Conv2d(8, 8, 1)
+        self.fc = nn.Linear(8 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        x = F.relu(x + y)
+        x = self.side(x) + x
+        return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
+
+
 FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net,
-             "functional": FunctionalNet, "separable": separable_net}
+             "functional": FunctionalNet, "separable": separable_net, "residual": ResidualNet}
 _trained_cache = {}
 
 

@@ -34,6 +34,36 @@ def test_round_trip_keeps_everything(qgraph, tmp_path):
     assert [n.op for n in loaded.nodes][0].weight.flags.writeable is False
 
 
+class _Branches(nn.Module):
+    """A depthwise convolution and a residual add: the groups field and a
+    two-input node survive the round trip."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.depthwise = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.fc = nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(torch.flatten(torch.relu(x + self.depthwise(x)), 1))
+
+
+def test_round_trip_of_a_graph_with_branches(tmp_path):
+    torch.manual_seed(0)
+    graph = import_model(_Branches().eval(), torch.zeros(1, 1, 8, 8), "branches")
+    x_float = np.random.default_rng(0).random((20, 8, 8, 1))
+    qgraph = quantize(graph, x_float, CalibrationSpec(input_range=(0.0, 1.0)))
+    path = tmp_path / "b.npz"
+    artifact.save_qgraph(qgraph, path)
+    loaded = artifact.load_qgraph(path)
+    assert [type(n.op).__name__ for n in loaded.nodes] == [
+        "QConv2D", "QConv2D", "QAdd", "QReshape", "QFullyConnected"]
+    assert loaded.nodes[1].op.groups == 4 and loaded.nodes[2].inputs == ("conv", "depthwise")
+    x = np.random.default_rng(1).integers(-128, 128, (10, 8, 8, 1)).astype(np.int8)
+    np.testing.assert_array_equal(run_golden(loaded, x), run_golden(qgraph, x))
+
+
 def test_truncated_file(qgraph, tmp_path):
     path = tmp_path / "m.npz"
     artifact.save_qgraph(qgraph, path)

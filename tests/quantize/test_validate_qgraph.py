@@ -108,7 +108,7 @@ def test_tensor_names(qgraph):
 
 def test_node_wiring(qgraph):
     refused(node(qgraph, MAXPOOL, inputs=("nope",)), "input 'nope' is not a tensor of the graph")
-    refused(node(qgraph, MAXPOOL, inputs=("_0", "_0")), "exactly one input")
+    refused(node(qgraph, MAXPOOL, inputs=("_0", "_0")), "exactly 1 input")
     refused(node(qgraph, MAXPOOL, output="_0"), "output '_0' is written a second time")
     refused(node(qgraph, MAXPOOL, output="input_1"), "written a second time .or is the graph input")
     refused(node(qgraph, MAXPOOL, name="0"), "node name is used twice")
@@ -212,3 +212,38 @@ def test_damage_in_the_file_is_a_user_error_naming_it(qgraph, tmp_path):
     artifact.save_qgraph(tensor(qgraph, "input_1", shape=(6, 6, 3)), path)
     with pytest.raises(UserError, match=f"{path} is inconsistent .*takes 1 input channels"):
         artifact.load_qgraph(path)
+
+
+@pytest.fixture(scope="module")
+def with_add():
+    """x -> conv -> conv, and their sum: a QAdd reading two tensors."""
+    import torch.nn as nn
+
+    from edgegen.frontend.torch_import import import_model
+    from edgegen.quantize.calibrate import CalibrationSpec
+    from edgegen.quantize.quantize import quantize
+
+    class Join(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 1)
+
+        def forward(self, x):
+            y = self.a(x)
+            return y + self.b(y)
+
+    torch.manual_seed(0)
+    graph = import_model(Join().eval(), torch.zeros(1, 1, 4, 4), "join")
+    return quantize(graph, np.random.default_rng(0).random((8, 4, 4, 1)),
+                    CalibrationSpec(input_range=(0.0, 1.0)))
+
+
+def test_an_add_is_checked(with_add):
+    validate_qgraph(with_add)
+    index = next(i for i, n in enumerate(with_add.nodes) if n.inputs and len(n.inputs) == 2)
+    add = with_add.nodes[index]
+    refused(node(with_add, index, inputs=add.inputs[:1]), "exactly 2 input")
+    refused(node(with_add, index, op=replace(add.op, input2_zero_point=add.op.input2_zero_point ^ 1)),
+            "input zero point")
+    refused(node(with_add, index, op=replace(add.op, output_shift=31)), "output_shift")
+    refused(node(with_add, index, op=replace(add.op, input1_multiplier=5)), "input1_multiplier")
