@@ -6,7 +6,8 @@
  * for boards whose `kernels` field is "dsp"; leave it out to build the
  * portable C, which stays the reference). Then:
  *  - on a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
- *    M33) the intrinsics of <arm_acle.h> compile to SXTB16 and SMLAD;
+ *    M33) the intrinsics of <arm_acle.h> compile to SXTB16, SMLAD,
+ *    SMLABB/SMLATT (and asm gives SSUB8/SEL);
  *  - with EG_DSP_EMULATE (host builds only) the C models below compute
  *    the same values, so that the host property tests cover the DSP
  *    kernels' arithmetic (lane order, widening, wrap-around);
@@ -73,6 +74,17 @@ static inline uint32_t eg_smlad(uint32_t a, uint32_t b, uint32_t acc)
     return (uint32_t)__smlad((int32_t)a, (int32_t)b, (int32_t)acc);
 }
 
+/* acc + lo(a) * lo(b), and acc + hi(a) * hi(b): one lane each. */
+static inline uint32_t eg_smlabb(uint32_t a, uint32_t b, uint32_t acc)
+{
+    return (uint32_t)__smlabb((int32_t)a, (int32_t)b, (int32_t)acc);
+}
+
+static inline uint32_t eg_smlatt(uint32_t a, uint32_t b, uint32_t acc)
+{
+    return (uint32_t)__smlatt((int32_t)a, (int32_t)b, (int32_t)acc);
+}
+
 /* Byte-wise signed maximum and minimum: SSUB8 sets a GE flag per byte
  * where a >= b, SEL picks by them (one asm statement: the flags must not
  * be separated from their use). */
@@ -112,6 +124,16 @@ static inline int32_t eg_halfword(uint32_t x, int32_t high)
 {
     const uint32_t h = high ? x >> 16 : x & 0xFFFFu;
     return (int32_t)(h ^ 0x8000u) - 0x8000;
+}
+
+static inline uint32_t eg_smlabb(uint32_t a, uint32_t b, uint32_t acc)
+{
+    return acc + (uint32_t)(eg_halfword(a, 0) * eg_halfword(b, 0));
+}
+
+static inline uint32_t eg_smlatt(uint32_t a, uint32_t b, uint32_t acc)
+{
+    return acc + (uint32_t)(eg_halfword(a, 1) * eg_halfword(b, 1));
 }
 
 static inline uint32_t eg_smlad(uint32_t a, uint32_t b, uint32_t acc)
