@@ -48,6 +48,21 @@ static int32_t clip_end(int32_t start, int32_t kernel, int32_t length)
     return length - start < kernel ? length - start : kernel;
 }
 
+static uint32_t bias_at(const depthwise_layer *g, int32_t oc)
+{
+    return g->bias != NULL ? (uint32_t)g->bias[oc] : 0u;
+}
+
+/* The output stage of channels [oc, oc + 4). */
+static void store_four(layer_stage stage, int32_t oc, uint32_t a0, uint32_t a1, uint32_t a2,
+                       uint32_t a3, int8_t *out)
+{
+    out[oc] = layer_output(stage, oc, wrap_int32(a0));
+    out[oc + 1] = layer_output(stage, oc + 1, wrap_int32(a1));
+    out[oc + 2] = layer_output(stage, oc + 2, wrap_int32(a2));
+    out[oc + 3] = layer_output(stage, oc + 3, wrap_int32(a3));
+}
+
 /* Output channels [oc, oc + 4) of one pixel (all four exist). */
 static void four_channels(const depthwise_layer *g, window_span s, int32_t oc, int8_t *out)
 {
@@ -56,10 +71,10 @@ static void four_channels(const depthwise_layer *g, window_span s, int32_t oc, i
     const int32_t c0 = oc / m, c1 = (oc + 1) / m, c2 = (oc + 2) / m, c3 = (oc + 3) / m;
     uint32_t a0, a1, a2, a3;
     int32_t ky, kx;
-    a0 = g->bias != NULL ? (uint32_t)g->bias[oc] : 0u;
-    a1 = g->bias != NULL ? (uint32_t)g->bias[oc + 1] : 0u;
-    a2 = g->bias != NULL ? (uint32_t)g->bias[oc + 2] : 0u;
-    a3 = g->bias != NULL ? (uint32_t)g->bias[oc + 3] : 0u;
+    a0 = bias_at(g, oc);
+    a1 = bias_at(g, oc + 1);
+    a2 = bias_at(g, oc + 2);
+    a3 = bias_at(g, oc + 3);
     for (ky = 0; ky < g->kernel_h; ++ky) {
         const int row_inside = ky >= s.ky_begin && ky < s.ky_end;
         for (kx = 0; kx < g->kernel_w; ++kx) {
@@ -79,10 +94,7 @@ static void four_channels(const depthwise_layer *g, window_span s, int32_t oc, i
             }
         }
     }
-    out[oc] = layer_output(g->stage, oc, wrap_int32(a0));
-    out[oc + 1] = layer_output(g->stage, oc + 1, wrap_int32(a1));
-    out[oc + 2] = layer_output(g->stage, oc + 2, wrap_int32(a2));
-    out[oc + 3] = layer_output(g->stage, oc + 3, wrap_int32(a3));
+    store_four(g->stage, oc, a0, a1, a2, a3, out);
 }
 
 /* Output channels [oc, oc + 4) of one pixel whose window lies inside the
@@ -91,16 +103,16 @@ static void four_channels(const depthwise_layer *g, window_span s, int32_t oc, i
  * multiplied lane by lane with SMLABB/SMLATT). */
 static void four_inside(const depthwise_layer *g, const int8_t *window, int32_t oc, int8_t *out)
 {
-    const layer_stage stage = g->stage;
+    const layer_stage stage = g->stage; /* in locals across the output stores */
     const int8_t *row = window + oc;
     const int8_t *w = g->filter + oc;
     const int32_t in_row = g->in_w * g->in_c;
     uint32_t a0, a1, a2, a3;
     int32_t ky, kx;
-    a0 = g->bias != NULL ? (uint32_t)g->bias[oc] : 0u;
-    a1 = g->bias != NULL ? (uint32_t)g->bias[oc + 1] : 0u;
-    a2 = g->bias != NULL ? (uint32_t)g->bias[oc + 2] : 0u;
-    a3 = g->bias != NULL ? (uint32_t)g->bias[oc + 3] : 0u;
+    a0 = bias_at(g, oc);
+    a1 = bias_at(g, oc + 1);
+    a2 = bias_at(g, oc + 2);
+    a3 = bias_at(g, oc + 3);
     for (ky = 0; ky < g->kernel_h; ++ky) {
         const int8_t *px = row;
         for (kx = 0; kx < g->kernel_w; ++kx) {
@@ -123,17 +135,14 @@ static void four_inside(const depthwise_layer *g, const int8_t *window, int32_t 
         }
         row += in_row;
     }
-    out[oc] = layer_output(stage, oc, wrap_int32(a0));
-    out[oc + 1] = layer_output(stage, oc + 1, wrap_int32(a1));
-    out[oc + 2] = layer_output(stage, oc + 2, wrap_int32(a2));
-    out[oc + 3] = layer_output(stage, oc + 3, wrap_int32(a3));
+    store_four(stage, oc, a0, a1, a2, a3, out);
 }
 
 /* Output channel oc of one pixel. */
 static void one_channel(const depthwise_layer *g, window_span s, int32_t oc, int8_t *out)
 {
     const int32_t c = oc / g->multiplier;
-    uint32_t acc = g->bias != NULL ? (uint32_t)g->bias[oc] : 0u;
+    uint32_t acc = bias_at(g, oc);
     int32_t ky, kx;
     for (ky = 0; ky < g->kernel_h; ++ky) {
         for (kx = 0; kx < g->kernel_w; ++kx) {
