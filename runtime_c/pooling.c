@@ -53,6 +53,11 @@ static void window_span(int32_t o, int32_t stride, int32_t pad, int32_t kernel,
     *end = min_i32(start + kernel, in_len);
 }
 
+static int8_t clamp_int8(int8_t v, int8_t lo, int8_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 /* One output pixel of max pooling: the window's `rows` x `columns`
  * pixels from `window` (rows `row_stride` apart), every channel, clamped
  * to [lo, hi]. Each channel's maximum stays in a register; with the DSP
@@ -74,6 +79,25 @@ static void max_pixel(const int8_t *window, int32_t rows, int32_t columns, int32
         }
         eg_store4(out + c, eg_min4(eg_max4(m, lo4), hi4));
     }
+#else
+    /* Four running maxima in registers: one pointer step serves four. */
+    for (; c + 4 <= channels; c += 4) {
+        int8_t m0 = INT8_MIN, m1 = INT8_MIN, m2 = INT8_MIN, m3 = INT8_MIN;
+        for (y = 0; y < rows; ++y) {
+            const int8_t *px = window + y * row_stride + c;
+            for (x = 0; x < columns; ++x) {
+                m0 = px[0] > m0 ? px[0] : m0;
+                m1 = px[1] > m1 ? px[1] : m1;
+                m2 = px[2] > m2 ? px[2] : m2;
+                m3 = px[3] > m3 ? px[3] : m3;
+                px += channels;
+            }
+        }
+        out[c] = clamp_int8(m0, lo, hi);
+        out[c + 1] = clamp_int8(m1, lo, hi);
+        out[c + 2] = clamp_int8(m2, lo, hi);
+        out[c + 3] = clamp_int8(m3, lo, hi);
+    }
 #endif
     for (; c < channels; ++c) {
         int8_t m = INT8_MIN;
@@ -84,7 +108,7 @@ static void max_pixel(const int8_t *window, int32_t rows, int32_t columns, int32
                 px += channels;
             }
         }
-        out[c] = m < lo ? lo : m > hi ? hi : m;
+        out[c] = clamp_int8(m, lo, hi);
     }
 }
 
