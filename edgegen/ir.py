@@ -114,7 +114,16 @@ class Add:
     activation: Activation = Activation.NONE
 
 
-FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp, Add]
+@dataclass(frozen=True)
+class ChannelShuffle:
+    """ShuffleNet's channel shuffle: channels split into ``groups`` groups,
+    then interleaved (output channel j * groups + i is input channel
+    i * (C / groups) + j)."""
+
+    groups: int
+
+
+FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp, Add, ChannelShuffle]
 
 
 @dataclass(frozen=True)
@@ -261,7 +270,16 @@ class QAdd:
 ADD_LEFT_SHIFT = 20  # TFLite's left_shift for int8 ADD
 
 
-QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp, QAdd]
+@dataclass(frozen=True)
+class QChannelShuffle:
+    """ChannelShuffle on int8 values (a permutation: the output shares the
+    input's quantization parameters)."""
+
+    groups: int
+
+
+QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp, QAdd,
+            QChannelShuffle]
 
 
 @dataclass(frozen=True)
@@ -305,6 +323,7 @@ _KINDS = {
     QReshape: "reshape",
     QClamp: "clamp",
     QAdd: "add",
+    QChannelShuffle: "channel_shuffle",
 }
 
 

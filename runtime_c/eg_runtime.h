@@ -397,6 +397,15 @@ typedef struct {
 eg_status eg_add_s8(const int8_t *input1, const int8_t *input2, int32_t size,
                     const eg_add_params *params, int8_t *output);
 
+/* ---- channel_shuffle.c ----------------------------------------------- */
+
+/* ShuffleNet's channel shuffle of `pixels` NHWC pixels of `channels`
+ * channels in `groups` groups (PyTorch's ChannelShuffle): output channel
+ * j * groups + i is input channel i * (channels / groups) + j. groups must
+ * divide channels; input and output must not overlap. */
+eg_status eg_channel_shuffle_s8(const int8_t *input, int32_t pixels, int32_t channels,
+                                int32_t groups, int8_t *output);
+
 /* ---- clamp.c --------------------------------------------------------- */
 
 /* Element-wise clamp to [act_min, act_max]: a stand-alone ReLU or ReLU6

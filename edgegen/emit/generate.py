@@ -28,6 +28,7 @@ from edgegen.emit.c_format import (
 )
 from edgegen.ir import (
     QAdd,
+    QChannelShuffle,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -239,6 +240,9 @@ class _Builder:
         elif isinstance(op, QClamp):
             layer.update(size=self.q.tensor(node.output).size,
                          act_min=c_int(op.act_min), act_max=c_int(op.act_max))
+        elif isinstance(op, QChannelShuffle):
+            h, w, c = self.q.tensor(node.output).shape
+            layer.update(pixels=h * w, channels=c, groups=op.groups)
         elif isinstance(op, QAdd):
             layer.update(input2=_pointer(self.plan.location(node.inputs[1])),
                          size=self.q.tensor(node.output).size,

@@ -30,6 +30,7 @@ from edgegen.errors import UserError
 from edgegen.ir import (
     Activation,
     Add,
+    ChannelShuffle,
     AvgPool,
     Clamp,
     Conv2D,
@@ -47,7 +48,8 @@ SUPPORTED = (
     "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d; ceil_mode too), "
     "AdaptiveAvgPool2d and mean over H and W with whole windows, "
     "Flatten / view / reshape to (N, -1), "
-    "BatchNorm2d after a Conv2d, tensor + tensor of one shape (residual add), Dropout, Identity"
+    "BatchNorm2d after a Conv2d, tensor + tensor of one shape (residual add), "
+    "ChannelShuffle (or its view/transpose/view form), Dropout, Identity"
 )
 
 _RELU_FUNCTIONS = {torch.relu, F.relu, torch.nn.functional.relu}
@@ -68,6 +70,8 @@ _SOFTMAX_METHODS = ("softmax", "log_softmax")
 _SOFTMAX_MODULES = (nn.Softmax, nn.LogSoftmax)
 _MEAN_FUNCTIONS = {torch.mean}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
+_SHUFFLE_FUNCTIONS = {F.channel_shuffle, torch.channel_shuffle}
+_SHUFFLE_STEPS = ("view", "reshape", "transpose", "contiguous")  # methods or torch functions
 _ADD_METHODS = ("add", "add_")
 
 
@@ -145,6 +149,8 @@ class _Importer:
         self.traced = traced
         self.drop_final_softmax = drop_final_softmax
         self.notes: list[str] = []
+        # fx node -> a step of a written-out channel shuffle (see _shuffle_step)
+        self.shuffle: dict[str, tuple[str, str, int]] = {}
         self.modules = dict(traced.named_modules())
         self.name = name
         self.nodes: list[Node] = []
@@ -185,6 +191,10 @@ class _Importer:
         arg = fx_node.args[0]
         if not isinstance(arg, torch.fx.Node):
             self._unsupported(fx_node, "an operation on a constant")
+        if arg.name in self.shuffle:
+            self._unsupported(fx_node, f"{_name(fx_node.target)} of a 5-D view that is not a "
+                                       "channel shuffle (view(N, g, C/g, H, W).transpose(1, 2)"
+                                       ".view(N, C, H, W))")
         return self.alias[arg.name]
 
     def _shape(self, fx_node) -> tuple[int, ...]:
@@ -256,6 +266,8 @@ class _Importer:
             self._add(fx_node, self._max_pool(fx_node, module), self._source(fx_node), path)
         elif isinstance(module, nn.AvgPool2d):
             self._add(fx_node, self._avg_pool(fx_node, module), self._source(fx_node), path)
+        elif isinstance(module, nn.ChannelShuffle):
+            self._channel_shuffle(fx_node, self._source(fx_node), module.groups, path)
         elif isinstance(module, _SOFTMAX_MODULES):
             self._final_softmax(fx_node, type(module).__name__)
         elif isinstance(module, nn.AdaptiveAvgPool2d):
@@ -450,6 +462,44 @@ class _Importer:
         self.users[pooled] = 1
         self._add(fx_node, Reshape(), pooled, fx_node.name)
 
+    def _channel_shuffle(self, fx_node, source: str, groups: int, name: str) -> None:
+        channels = self._feature_map_shape(source)[2]
+        if groups < 1 or channels % groups:
+            self._unsupported(fx_node, f"a channel shuffle in {groups} groups of {channels} "
+                                       "channels (the groups must divide the channels)")
+        self._add(fx_node, ChannelShuffle(groups), source, name)
+
+    def _shuffle_step(self, fx_node) -> bool:
+        """PyTorch's channel shuffle written out, view(N, g, C/g, H, W) ->
+        transpose(1, 2) [-> contiguous()] -> view(N, C, H, W): each step is
+        followed here (True), the last one becomes a ChannelShuffle. False:
+        not such a step (the caller handles the node)."""
+        arg = fx_node.args[0]
+        if not isinstance(arg, torch.fx.Node):
+            return False
+        state = self.shuffle.get(arg.name)
+        shape = tuple(fx_node.meta["tensor_meta"].shape)
+        target = _name(fx_node.target)
+        if state is None:
+            in_shape = tuple(arg.meta["tensor_meta"].shape)
+            if target in ("view", "reshape") and len(in_shape) == 4 and len(shape) == 5 \
+                    and shape[1] * shape[2] == in_shape[1] and shape[3:] == in_shape[2:]:
+                self.shuffle[fx_node.name] = ("split", self.alias[arg.name], shape[1])
+                return True
+            return False
+        step, source, groups = state
+        dims = sorted(int(d) % 5 for d in fx_node.args[1:3]) if target == "transpose" else None
+        if step == "split" and target == "transpose" and dims == [1, 2]:
+            self.shuffle[fx_node.name] = ("transposed", source, groups)
+        elif step == "transposed" and target == "contiguous":
+            self.shuffle[fx_node.name] = state
+        elif step == "transposed" and target in ("view", "reshape") and len(shape) == 4:
+            self._channel_shuffle(fx_node, source, groups, fx_node.name)
+        else:
+            self._unsupported(fx_node, f"{_name(target)} of a 5-D view that is not a channel "
+                                       "shuffle (view(N, g, C/g, H, W).transpose(1, 2).view(N, C, H, W))")
+        return True
+
     def _residual_add(self, fx_node) -> None:
         """a + b of two tensors of one shape: a join of two branches."""
         args = fx_node.args[:2]
@@ -497,13 +547,15 @@ class _Importer:
 
     def _call_function(self, fx_node) -> None:
         target = fx_node.target
+        if _name(target) in _SHUFFLE_STEPS and self._shuffle_step(fx_node):
+            return  # a step of view(N, g, C/g, H, W).transpose(1, 2).view(N, C, H, W)
         if target in _RELU_FUNCTIONS or target == "relu":
             self._activation(fx_node, Activation.RELU, fx_node.name)
         elif target in _RELU6_FUNCTIONS:
             self._activation(fx_node, Activation.RELU6, fx_node.name)
         elif target in _IDENTITY_FUNCTIONS or target == "contiguous":
             self._passthrough(fx_node)
-        elif target == "size":
+        elif fx_node.meta.get("tensor_meta") is None and _shape_arithmetic(fx_node):
             pass  # x.size(0) in x.view(x.size(0), -1): only the view's result matters
         elif target in _ADD_FUNCTIONS or target in _ADD_METHODS:
             self._residual_add(fx_node)
@@ -518,12 +570,30 @@ class _Importer:
             args = dict(zip(("dim", "keepdim"), fx_node.args[1:]))
             args.update({k: v for k, v in fx_node.kwargs.items() if k in ("dim", "keepdim")})
             self._spatial_mean(fx_node, args.get("dim"), bool(args.get("keepdim", False)))
+        elif target in _SHUFFLE_FUNCTIONS:
+            groups = fx_node.args[1] if len(fx_node.args) > 1 else fx_node.kwargs["groups"]
+            self._channel_shuffle(fx_node, self._source(fx_node), int(groups), fx_node.name)
         elif target in _FLATTEN_FUNCTIONS or target in ("flatten", "view", "reshape"):
             if len(self._shape(fx_node)) != 1:
                 self._unsupported(fx_node, f"{_name(target)} to a shape other than (N, -1)")
             self._add(fx_node, Reshape(), self._source(fx_node), fx_node.name)
         else:
             self._unsupported(fx_node, _name(target))
+
+
+_SHAPE_ARITHMETIC = {operator.getitem, operator.floordiv, operator.mul, operator.add,
+                     operator.sub}
+
+
+def _shape_arithmetic(fx_node) -> bool:
+    """A size (x.size(), n, c, h, w = x.size(), c // groups): a value that
+    is not a tensor, computed from sizes and constants only. It can only
+    reach the graph as a shape argument, which the traced shapes already
+    hold."""
+    if fx_node.target != "size" and fx_node.target not in _SHAPE_ARITHMETIC:
+        return False
+    operands = [a for a in fx_node.args if isinstance(a, torch.fx.Node)]
+    return all(a.meta.get("tensor_meta") is None for a in operands) or fx_node.target == "size"
 
 
 def _name(target) -> str:

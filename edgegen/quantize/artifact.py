@@ -24,6 +24,7 @@ from edgegen.npz_file import read_npz, write_npz
 from edgegen.quantize.validate import validate_qgraph
 from edgegen.ir import (
     QAdd,
+    QChannelShuffle,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -42,7 +43,7 @@ from edgegen.ir import (
 FORMAT = "edgegen.qgraph"
 VERSION = 2  # 2: weight layers carry their codebook
 _OPS = {cls.__name__: cls for cls in (QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp,
-                                       QAdd)}
+                                       QAdd, QChannelShuffle)}
 _ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift", "codebook"})
 _OPTIONAL_FIELDS = frozenset({"codebook"})  # may be null
 _DEFAULTED_FIELDS = {"groups": 1}  # absent from files written before the field existed

@@ -24,6 +24,7 @@ from edgegen.ir import (
     Activation,
     Add,
     AvgPool,
+    ChannelShuffle,
     Clamp,
     Conv2D,
     FullyConnected,
@@ -31,6 +32,7 @@ from edgegen.ir import (
     MaxPool,
     QAdd,
     QAvgPool,
+    QChannelShuffle,
     QClamp,
     QConv2D,
     QFullyConnected,
@@ -55,7 +57,7 @@ from edgegen.reference.numerics import (
 )
 
 WEIGHT_QMAX = 127
-_SHARES_INPUT_PARAMS = (MaxPool, AvgPool, Reshape, Clamp)
+_SHARES_INPUT_PARAMS = (MaxPool, AvgPool, Reshape, Clamp, ChannelShuffle)
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,8 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
         qop = QClamp(*activation_bounds(op.activation, out))
     elif isinstance(op, Add):
         qop = _quantize_add(op, src, qparams[node.inputs[1]], out)
+    elif isinstance(op, ChannelShuffle):
+        qop = QChannelShuffle(op.groups)
     else:
         raise TypeError(f"no quantization rule for {type(op).__name__}")
     return QNode(node.name, qop, node.inputs, node.output)

@@ -23,6 +23,7 @@ import numpy as np
 from edgegen.errors import brief
 from edgegen.ir import (
     QAdd,
+    QChannelShuffle,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -372,6 +373,15 @@ def _reshape(op: QReshape, where: str, x: QTensor, y: QTensor, rounding: Roundin
     _same_params(x, y, where)
 
 
+def _shuffle(op: QChannelShuffle, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    _rank(x, 3, where, "input")
+    if x.shape != y.shape:
+        raise ValueError(f"{where}: shuffle output shape {y.shape} differs from its input's {x.shape}")
+    if not _is_int(op.groups) or op.groups < 1 or x.shape[2] % op.groups:
+        raise ValueError(f"{where}: groups {brief(op.groups)} must divide the {x.shape[2]} channels")
+    _same_params(x, y, where)
+
+
 def _clamp(op: QClamp, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
     if x.shape != y.shape:
         raise ValueError(f"{where}: clamp output shape {y.shape} differs from its input's {x.shape}")
@@ -408,4 +418,5 @@ _OP_CHECKS = {
     QAvgPool: _pool,
     QReshape: _reshape,
     QClamp: _clamp,
+    QChannelShuffle: _shuffle,
 }

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgegen.ir import (
     Add,
+    ChannelShuffle,
     Activation,
     AvgPool,
     Clamp,
@@ -23,7 +24,7 @@ from edgegen.ir import (
     MaxPool,
     Reshape,
 )
-from edgegen.reference.kernels import grouped_products, windows
+from edgegen.reference.kernels import channel_shuffle, grouped_products, windows
 
 
 def _activate(x: np.ndarray, act: Activation) -> np.ndarray:
@@ -86,6 +87,8 @@ def run_float(
             out = src.reshape((src.shape[0],) + graph.tensor(node.output).shape)
         elif isinstance(op, Clamp):
             out = _activate(src, op.activation)
+        elif isinstance(op, ChannelShuffle):
+            out = channel_shuffle(src, op.groups)
         elif isinstance(op, Add):
             out = _activate(src + values[node.inputs[1]], op.activation)
         else:

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgegen.ir import (
     QAdd,
+    QChannelShuffle,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -29,6 +30,8 @@ def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
     op = node.op
     if isinstance(op, QAdd):
         return kernels.add(x, second, op, rounding)
+    if isinstance(op, QChannelShuffle):
+        return kernels.channel_shuffle(x, op.groups)
     if isinstance(op, QConv2D):
         return kernels.conv2d(x, op.weight, op.bias, op.stride, op.padding,
                               op.input_zero_point, op.requant, op.groups)

@@ -119,6 +119,14 @@ def add(a, b, op, rounding) -> np.ndarray:
     return np.clip(out + op.output_zero_point, op.act_min, op.act_max).astype(np.int8)
 
 
+def channel_shuffle(x: np.ndarray, groups: int) -> np.ndarray:
+    """NHWC channels split into ``groups`` groups and interleaved: output
+    channel j * groups + i is input channel i * (C / groups) + j (PyTorch's
+    view(N, g, C/g, H, W).transpose(1, 2))."""
+    c = x.shape[-1]
+    return x.reshape(x.shape[:-1] + (groups, c // groups)).swapaxes(-1, -2).reshape(x.shape)
+
+
 def max_pool(x, kernel, stride, padding, act_min: int, act_max: int):
     """Max over in-bounds window elements (padding never wins), then clamp."""
     x = np.asarray(x, dtype=np.int8)

@@ -85,8 +85,23 @@ class Residual(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class Shuffle(nn.Module):
+    """A channel shuffle between a stem and a depthwise convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 12, 3, stride=2, padding=1)
+        self.depthwise = nn.Conv2d(12, 12, 3, padding=1, groups=12)
+        self.fc = nn.Linear(12 * 14 * 14, 10)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.stem(x))
+        x = self.depthwise(nn.functional.channel_shuffle(x, 4))
+        return self.fc(torch.flatten(x, 1))
+
+
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
-                "separable": separable, "residual": Residual}
+                "separable": separable, "residual": Residual, "shuffle": Shuffle}
 
 
 @pytest.fixture(scope="session")

@@ -224,6 +224,50 @@ def test_ceil_mode_pools_match_torch():
     assert paddings[0] == (0, 1, 0, 1) and paddings[1][0] == 1
 
 
+class _Shuffles(nn.Module):
+    """ShuffleNet's channel shuffle in its three spellings."""
+
+    def __init__(self, form: str, groups: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 12, 3)
+        self.shuffle = nn.ChannelShuffle(groups)
+        self.form, self.groups = form, groups
+        self.fc = nn.Linear(12 * 26 * 26, 4)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if self.form == "module":
+            x = self.shuffle(x)
+        elif self.form == "function":
+            x = F.channel_shuffle(x, self.groups)
+        else:
+            n, c, h, w = x.size()
+            x = torch.transpose(x.view(n, self.groups, c // self.groups, h, w), 1, 2)
+            x = x.contiguous().view(n, -1, h, w)
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.parametrize("form", ["module", "function", "written out"])
+def test_channel_shuffle_in_every_spelling(form):
+    graph = _check_against_torch(_Shuffles(form))
+    assert [type(n.op).__name__ for n in graph.nodes] == [
+        "Conv2D", "ChannelShuffle", "Reshape", "FullyConnected"]
+    assert graph.nodes[1].op.groups == 3
+
+
+def test_a_shuffle_whose_groups_do_not_divide_the_channels_is_refused():
+    with pytest.raises(UserError, match="divisible by groups"):
+        import_model(_Shuffles("module", groups=5).eval(), torch.zeros(1, 1, 28, 28))
+
+
+def test_a_five_dimensional_view_that_is_no_shuffle_is_refused():
+    class Split(nn.Module):
+        def forward(self, x):
+            return torch.relu(x.view(1, 2, 2, 4, 4))
+    with pytest.raises(UserError, match="5-D view that is not a channel shuffle"):
+        import_model(Split(), torch.zeros(1, 4, 4, 4))
+
+
 def test_a_mean_over_channels_is_refused():
     class ChannelMean(nn.Module):
         def forward(self, x):

@@ -81,8 +81,28 @@ class ResidualNet(nn.Module):
         return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
 
 
+class ShuffleUnit(nn.Module):
+    """ShuffleNet's unit without its grouped 1x1 convolutions: a channel
+    shuffle, a depthwise 3x3 with BN, a pointwise 1x1, a residual add."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 12, 3, stride=2, padding=1)
+        self.depthwise = nn.Conv2d(12, 12, 3, padding=1, groups=12)
+        self.bn = nn.BatchNorm2d(12)
+        self.pointwise = nn.Conv2d(12, 12, 1)
+        self.fc = nn.Linear(12 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        y = self.bn(self.depthwise(F.channel_shuffle(x, 3)))
+        x = F.relu(x + self.pointwise(y))
+        return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
+
+
 FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net,
-             "functional": FunctionalNet, "separable": separable_net, "residual": ResidualNet}
+             "functional": FunctionalNet, "separable": separable_net, "residual": ResidualNet,
+             "shuffle": ShuffleUnit}
 _trained_cache = {}
 
 
