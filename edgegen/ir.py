@@ -123,7 +123,13 @@ class ChannelShuffle:
     groups: int
 
 
-FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp, Add, ChannelShuffle]
+@dataclass(frozen=True)
+class Concat:
+    """The node's inputs joined along the channel (last) axis, in order."""
+
+
+FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp, Add, ChannelShuffle,
+                Concat]
 
 
 @dataclass(frozen=True)
@@ -278,8 +284,21 @@ class QChannelShuffle:
     groups: int
 
 
+@dataclass(frozen=True)
+class QConcat:
+    """Concat on int8 values: input i, offset by its zero point, is scaled by
+    (multipliers[i], shifts[i]) (its scale over the output's) in the graph's
+    rounding, offset by the output zero point and saturated to int8; an
+    input with the output's quantization is copied unchanged."""
+
+    zero_points: tuple[int, ...]
+    multipliers: tuple[int, ...]
+    shifts: tuple[int, ...]
+    output_zero_point: int
+
+
 QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp, QAdd,
-            QChannelShuffle]
+            QChannelShuffle, QConcat]
 
 
 @dataclass(frozen=True)
@@ -324,6 +343,7 @@ _KINDS = {
     QClamp: "clamp",
     QAdd: "add",
     QChannelShuffle: "channel_shuffle",
+    QConcat: "concat",
 }
 
 

@@ -397,6 +397,34 @@ typedef struct {
 eg_status eg_add_s8(const int8_t *input1, const int8_t *input2, int32_t size,
                     const eg_add_params *params, int8_t *output);
 
+/* ---- concat.c -------------------------------------------------------- */
+
+/* One input of eg_concat_s8: its channel count, minus its zero point (in
+ * [-127, 128]) and its scale over the output's as a multiplier >= 0 and a
+ * shift in [-31, 30] (multiplier 2^30 with shift 1 is a scale of 1). */
+typedef struct {
+    int32_t channels;
+    int32_t offset;
+    int32_t multiplier;
+    int32_t shift;
+} eg_concat_input;
+
+typedef struct {
+    const eg_concat_input *inputs;
+    int32_t count;              /* >= 1 */
+    int32_t output_offset;      /* the output zero point, in [-128, 127] */
+    eg_rounding rounding;
+} eg_concat_params;
+
+/* Tensors of `pixels` NHWC pixels joined along the channels, in order:
+ * output value = saturate_int8(eg_requantize(x + offset, multiplier, shift,
+ * rounding) + output_offset) for each input value x (an input with a scale
+ * of exactly 1 and the output's zero point is copied). inputs[i] holds
+ * pixels x params->inputs[i].channels values; no input may overlap the
+ * output. EG_ERR_ARG for values outside these ranges. */
+eg_status eg_concat_s8(const int8_t *const *inputs, int32_t pixels,
+                       const eg_concat_params *params, int8_t *output);
+
 /* ---- channel_shuffle.c ----------------------------------------------- */
 
 /* ShuffleNet's channel shuffle of `pixels` NHWC pixels of `channels`

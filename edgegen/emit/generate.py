@@ -29,6 +29,7 @@ from edgegen.emit.c_format import (
 from edgegen.ir import (
     QAdd,
     QChannelShuffle,
+    QConcat,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -240,6 +241,18 @@ class _Builder:
         elif isinstance(op, QClamp):
             layer.update(size=self.q.tensor(node.output).size,
                          act_min=c_int(op.act_min), act_max=c_int(op.act_max))
+        elif isinstance(op, QConcat):
+            shape = self.q.tensor(node.output).shape
+            layer.update(
+                inputs=[_pointer(self.plan.location(name)) for name in node.inputs],
+                pixels=int(np.prod(shape[:-1])),
+                parts=[{"channels": self.q.tensor(name).shape[-1], "offset": c_int(-zp),
+                        "multiplier": c_int(m), "shift": c_int(s)}
+                       for name, zp, m, s in zip(node.inputs, op.zero_points, op.multipliers,
+                                                 op.shifts)],
+                output_offset=c_int(op.output_zero_point),
+                rounding=_ROUNDING_ENUM[self.q.rounding],
+            )
         elif isinstance(op, QChannelShuffle):
             h, w, c = self.q.tensor(node.output).shape
             layer.update(pixels=h * w, channels=c, groups=op.groups)

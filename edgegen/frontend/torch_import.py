@@ -31,6 +31,7 @@ from edgegen.ir import (
     Activation,
     Add,
     ChannelShuffle,
+    Concat,
     AvgPool,
     Clamp,
     Conv2D,
@@ -49,7 +50,8 @@ SUPPORTED = (
     "AdaptiveAvgPool2d and mean over H and W with whole windows, "
     "Flatten / view / reshape to (N, -1), "
     "BatchNorm2d after a Conv2d, tensor + tensor of one shape (residual add), "
-    "ChannelShuffle (or its view/transpose/view form), Dropout, Identity"
+    "ChannelShuffle (or its view/transpose/view form), torch.cat along the channels, "
+    "Dropout, Identity"
 )
 
 _RELU_FUNCTIONS = {torch.relu, F.relu, torch.nn.functional.relu}
@@ -71,6 +73,7 @@ _SOFTMAX_MODULES = (nn.Softmax, nn.LogSoftmax)
 _MEAN_FUNCTIONS = {torch.mean}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _SHUFFLE_FUNCTIONS = {F.channel_shuffle, torch.channel_shuffle}
+_CONCAT_FUNCTIONS = {torch.cat, torch.concat}
 _SHUFFLE_STEPS = ("view", "reshape", "transpose", "contiguous")  # methods or torch functions
 _ADD_METHODS = ("add", "add_")
 
@@ -500,6 +503,28 @@ class _Importer:
                                        "shuffle (view(N, g, C/g, H, W).transpose(1, 2).view(N, C, H, W))")
         return True
 
+    def _concat(self, fx_node) -> None:
+        """torch.cat of tensors along the channels (dim 1 of NCHW, or of a
+        flat (N, F) batch): the last axis in edgegen's layout."""
+        parts = fx_node.args[0]
+        dim = fx_node.args[1] if len(fx_node.args) > 1 else fx_node.kwargs.get("dim", 0)
+        rank = len(fx_node.meta["tensor_meta"].shape)
+        if not isinstance(parts, (list, tuple)) or \
+                not all(isinstance(p, torch.fx.Node) for p in parts):
+            self._unsupported(fx_node, "a concatenation of something other than tensors")
+        if int(dim) % rank != 1:
+            self._unsupported(fx_node, f"a concatenation along dimension {dim} (only the "
+                                       "channels, dim=1)")
+        for part in parts:
+            if part.name in self.shuffle:
+                self._unsupported(fx_node, "a concatenation of a 5-D view")
+        sources = tuple(self.alias[p.name] for p in parts)
+        out = fx_node.name
+        self.tensors[out] = Tensor(out, self._shape(fx_node))
+        self.nodes.append(Node(fx_node.name, Concat(), sources, out))
+        self.alias[fx_node.name] = out
+        self.users[out] = len(fx_node.users)
+
     def _residual_add(self, fx_node) -> None:
         """a + b of two tensors of one shape: a join of two branches."""
         args = fx_node.args[:2]
@@ -570,6 +595,8 @@ class _Importer:
             args = dict(zip(("dim", "keepdim"), fx_node.args[1:]))
             args.update({k: v for k, v in fx_node.kwargs.items() if k in ("dim", "keepdim")})
             self._spatial_mean(fx_node, args.get("dim"), bool(args.get("keepdim", False)))
+        elif target in _CONCAT_FUNCTIONS:
+            self._concat(fx_node)
         elif target in _SHUFFLE_FUNCTIONS:
             groups = fx_node.args[1] if len(fx_node.args) > 1 else fx_node.kwargs["groups"]
             self._channel_shuffle(fx_node, self._source(fx_node), int(groups), fx_node.name)

@@ -25,6 +25,7 @@ from edgegen.quantize.validate import validate_qgraph
 from edgegen.ir import (
     QAdd,
     QChannelShuffle,
+    QConcat,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -43,7 +44,7 @@ from edgegen.ir import (
 FORMAT = "edgegen.qgraph"
 VERSION = 2  # 2: weight layers carry their codebook
 _OPS = {cls.__name__: cls for cls in (QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp,
-                                       QAdd, QChannelShuffle)}
+                                       QAdd, QChannelShuffle, QConcat)}
 _ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift", "codebook"})
 _OPTIONAL_FIELDS = frozenset({"codebook"})  # may be null
 _DEFAULTED_FIELDS = {"groups": 1}  # absent from files written before the field existed

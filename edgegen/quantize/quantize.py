@@ -26,6 +26,7 @@ from edgegen.ir import (
     AvgPool,
     ChannelShuffle,
     Clamp,
+    Concat,
     Conv2D,
     FullyConnected,
     Graph,
@@ -34,6 +35,7 @@ from edgegen.ir import (
     QAvgPool,
     QChannelShuffle,
     QClamp,
+    QConcat,
     QConv2D,
     QFullyConnected,
     QGraph,
@@ -204,6 +206,13 @@ def layer_codebook(node_name: str, weight: np.ndarray, shared) -> np.ndarray:
     return codebook
 
 
+def _quantize_concat(inputs: list, out: QuantParams) -> QConcat:
+    """Each input's scale over the output's, as a multiplier and shift."""
+    scales = [quantize_multiplier(p.scale / out.scale) for p in inputs]
+    return QConcat(tuple(p.zero_point for p in inputs), tuple(m for m, _ in scales),
+                   tuple(s for _, s in scales), out.zero_point)
+
+
 def _quantize_add(op: Add, first: QuantParams, second: QuantParams, out: QuantParams) -> QAdd:
     """TFLite's int8 ADD parameters: both inputs rescaled to a grid of twice
     the larger input scale over 2^ADD_LEFT_SHIFT, the sum to the output's."""
@@ -257,6 +266,8 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
         qop = _quantize_add(op, src, qparams[node.inputs[1]], out)
     elif isinstance(op, ChannelShuffle):
         qop = QChannelShuffle(op.groups)
+    elif isinstance(op, Concat):
+        qop = _quantize_concat([qparams[name] for name in node.inputs], out)
     else:
         raise TypeError(f"no quantization rule for {type(op).__name__}")
     return QNode(node.name, qop, node.inputs, node.output)

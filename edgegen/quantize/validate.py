@@ -24,6 +24,7 @@ from edgegen.errors import brief
 from edgegen.ir import (
     QAdd,
     QChannelShuffle,
+    QConcat,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -180,6 +181,8 @@ def _nodes(qgraph: QGraph, tensors: dict[str, QTensor]) -> None:
         source = sources[0]
         if isinstance(node.op, QAdd):
             _add(node.op, where, [tensors[s] for s in sources], tensors[node.output])
+        elif isinstance(node.op, QConcat):
+            _concat(node.op, where, [tensors[s] for s in sources], tensors[node.output])
         else:
             _check_op(node.op, where, tensors[source], tensors[node.output], qgraph.rounding)
         written.add(node.output)
@@ -196,7 +199,11 @@ def _node_tensors(node: QNode, where: str, tensors: dict, written: set) -> tuple
     input and output names."""
     inputs = node.inputs
     arity = 2 if isinstance(node.op, QAdd) else 1
-    if not isinstance(inputs, tuple) or len(inputs) != arity:
+    if isinstance(node.op, QConcat):
+        if not isinstance(inputs, tuple) or not 1 <= len(inputs) <= MAX_CONCAT_INPUTS:
+            raise ValueError(f"{where}: must have 1 to {MAX_CONCAT_INPUTS} inputs, got "
+                             f"{brief(inputs)}")
+    elif not isinstance(inputs, tuple) or len(inputs) != arity:
         raise ValueError(f"{where}: must have exactly {arity} input(s), got {brief(inputs)}")
     for source in inputs:
         if not isinstance(source, str) or source not in tensors:
@@ -387,6 +394,32 @@ def _clamp(op: QClamp, where: str, x: QTensor, y: QTensor, rounding: Rounding) -
         raise ValueError(f"{where}: clamp output shape {y.shape} differs from its input's {x.shape}")
     _act_range(op.act_min, op.act_max, where)
     _same_params(x, y, where)
+
+
+MAX_CONCAT_INPUTS = 16
+
+
+def _concat(op: QConcat, where: str, inputs: list, y: QTensor) -> None:
+    """Inputs of the output's shape but for the last axis, whose sizes add
+    up; one zero point, multiplier and shift per input."""
+    if any(x.shape[:-1] != y.shape[:-1] for x in inputs) or \
+            sum(x.shape[-1] for x in inputs) != y.shape[-1]:
+        raise ValueError(f"{where}: concat of shapes {[x.shape for x in inputs]} into {y.shape}")
+    count = len(inputs)
+    for name in ("zero_points", "multipliers", "shifts"):
+        values = getattr(op, name)
+        if not isinstance(values, tuple) or len(values) != count:
+            raise ValueError(f"{where}: {name} must hold one value per input ({count})")
+    for x, zp, m, s in zip(inputs, op.zero_points, op.multipliers, op.shifts):
+        if zp != x.qparams.zero_point:
+            raise ValueError(f"{where}: zero point {brief(zp)} is not that of {x.name!r} "
+                             f"({x.qparams.zero_point})")
+        if not _is_int(m) or not (m == 0 or MULTIPLIER_MIN <= m <= INT32_MAX):
+            raise ValueError(f"{where}: multiplier {brief(m)} must be 0 or in [2^30, 2^31)")
+        _int_in(s, SHIFT_MIN, SHIFT_MAX, f"{where}: shift")
+    if op.output_zero_point != y.qparams.zero_point:
+        raise ValueError(f"{where}: output zero point {brief(op.output_zero_point)} is not "
+                         f"that of {y.name!r} ({y.qparams.zero_point})")
 
 
 def _add(op: QAdd, where: str, inputs: list, y: QTensor) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from edgegen.ir import (
     Add,
     ChannelShuffle,
+    Concat,
     Activation,
     AvgPool,
     Clamp,
@@ -87,6 +88,8 @@ def run_float(
             out = src.reshape((src.shape[0],) + graph.tensor(node.output).shape)
         elif isinstance(op, Clamp):
             out = _activate(src, op.activation)
+        elif isinstance(op, Concat):
+            out = np.concatenate([values[name] for name in node.inputs], axis=-1)
         elif isinstance(op, ChannelShuffle):
             out = channel_shuffle(src, op.groups)
         elif isinstance(op, Add):

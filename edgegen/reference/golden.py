@@ -11,6 +11,7 @@ import numpy as np
 from edgegen.ir import (
     QAdd,
     QChannelShuffle,
+    QConcat,
     QAvgPool,
     QClamp,
     QConv2D,
@@ -24,12 +25,15 @@ from edgegen.reference import kernels
 
 
 def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
-             rounding=None, second: np.ndarray | None = None) -> np.ndarray:
-    """``second``: the second input of a two-input node (add); ``rounding``:
-    the graph's, for ops whose parameters do not carry it."""
+             rounding=None, others: tuple = ()) -> np.ndarray:
+    """``others``: the inputs after the first of a node that has several
+    (add, concat); ``rounding``: the graph's, for ops whose parameters do
+    not carry it."""
     op = node.op
     if isinstance(op, QAdd):
-        return kernels.add(x, second, op, rounding)
+        return kernels.add(x, others[0], op, rounding)
+    if isinstance(op, QConcat):
+        return kernels.concat((x,) + tuple(others), op, rounding)
     if isinstance(op, QChannelShuffle):
         return kernels.channel_shuffle(x, op.groups)
     if isinstance(op, QConv2D):
@@ -58,10 +62,10 @@ def run_golden(qgraph: QGraph, x: np.ndarray, batch_size: int = 1000) -> np.ndar
     for start in range(0, len(x), batch_size):
         values = {qgraph.input: x[start : start + batch_size]}
         for node in qgraph.nodes:
-            second = values[node.inputs[1]] if len(node.inputs) > 1 else None
+            others = tuple(values[name] for name in node.inputs[1:])
             values[node.output] = run_node(
                 node, values[node.inputs[0]], qgraph.tensor(node.output).shape,
-                qgraph.rounding, second,
+                qgraph.rounding, others,
             )
         outputs.append(values[qgraph.output])
     out_shape = (0,) + qgraph.tensor(qgraph.output).shape

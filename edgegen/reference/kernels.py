@@ -119,6 +119,17 @@ def add(a, b, op, rounding) -> np.ndarray:
     return np.clip(out + op.output_zero_point, op.act_min, op.act_max).astype(np.int8)
 
 
+def concat(inputs, op, rounding) -> np.ndarray:
+    """QConcat: each input rescaled to the output's quantization, joined
+    along the last axis."""
+    parts = []
+    for x, zp, m, s in zip(inputs, op.zero_points, op.multipliers, op.shifts):
+        x = np.asarray(x, dtype=np.int8).astype(np.int64)
+        scaled = requantize_fast(x - zp, m, s, rounding) + op.output_zero_point
+        parts.append(np.clip(scaled, -128, 127).astype(np.int8))
+    return np.concatenate(parts, axis=-1)
+
+
 def channel_shuffle(x: np.ndarray, groups: int) -> np.ndarray:
     """NHWC channels split into ``groups`` groups and interleaved: output
     channel j * groups + i is input channel i * (C / groups) + j (PyTorch's

@@ -100,8 +100,24 @@ class Shuffle(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class Fire(nn.Module):
+    """SqueezeNet's Fire module: two expands joined by a concatenation."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.squeeze = nn.Conv2d(8, 4, 1)
+        self.expand1, self.expand3 = nn.Conv2d(4, 6, 1), nn.Conv2d(4, 6, 3, padding=1)
+        self.fc = nn.Linear(12 * 14 * 14, 10)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.squeeze(nn.functional.relu(self.stem(x))))
+        x = torch.cat([nn.functional.relu(self.expand1(x)), self.expand3(x)], 1)
+        return self.fc(torch.flatten(x, 1))
+
+
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
-                "separable": separable, "residual": Residual, "shuffle": Shuffle}
+                "separable": separable, "residual": Residual, "shuffle": Shuffle, "fire": Fire}
 
 
 @pytest.fixture(scope="session")

@@ -268,6 +268,32 @@ def test_a_five_dimensional_view_that_is_no_shuffle_is_refused():
         import_model(Split(), torch.zeros(1, 4, 4, 4))
 
 
+class _Concats(nn.Module):
+    def __init__(self, dim=1):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 3, 3, padding=1), nn.Conv2d(1, 5, 1)
+        self.fc = nn.Linear(8 * 28 * 28, 2)
+        self.dim = dim
+
+    def forward(self, x):
+        x = torch.cat((self.a(x), torch.relu(self.b(x))), dim=self.dim)
+        return self.fc(torch.flatten(x, 1))
+
+
+def test_a_concatenation_along_the_channels():
+    graph = _check_against_torch(_Concats())
+    concat = next(n for n in graph.nodes if type(n.op).__name__ == "Concat")
+    assert concat.inputs == ("a", "b") and graph.tensor(concat.output).shape == (28, 28, 8)
+
+
+def test_a_concatenation_along_another_axis_is_refused():
+    model = _Concats(dim=2)
+    model.fc = nn.Linear(3 * 56 * 28, 2)
+    model.b = nn.Conv2d(1, 3, 1)
+    with pytest.raises(UserError, match="concatenation along dimension 2"):
+        import_model(model.eval(), torch.zeros(1, 1, 28, 28))
+
+
 def test_a_mean_over_channels_is_refused():
     class ChannelMean(nn.Module):
         def forward(self, x):

@@ -100,9 +100,27 @@ class ShuffleUnit(nn.Module):
         return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
 
 
+class FireNet(nn.Module):
+    """SqueezeNet's Fire module: a 1x1 squeeze, then 1x1 and 3x3 expands
+    joined by torch.cat along the channels (each branch its own
+    quantization: the concatenation rescales)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.squeeze = nn.Conv2d(8, 8, 1)
+        self.expand1, self.expand3 = nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = self.squeeze(F.relu(self.stem(x)))
+        x = torch.cat([self.expand1(x), F.relu(self.expand3(x))], 1)
+        return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
+
+
 FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net,
              "functional": FunctionalNet, "separable": separable_net, "residual": ResidualNet,
-             "shuffle": ShuffleUnit}
+             "shuffle": ShuffleUnit, "fire": FireNet}
 _trained_cache = {}
 
 

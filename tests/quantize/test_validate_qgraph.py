@@ -247,3 +247,31 @@ def test_an_add_is_checked(with_add):
             "input zero point")
     refused(node(with_add, index, op=replace(add.op, output_shift=31)), "output_shift")
     refused(node(with_add, index, op=replace(add.op, input1_multiplier=5)), "input1_multiplier")
+
+
+def test_a_concat_is_checked():
+    import torch.nn as nn
+
+    from edgegen.frontend.torch_import import import_model
+    from edgegen.quantize.calibrate import CalibrationSpec
+    from edgegen.quantize.quantize import quantize
+
+    class Cat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(1, 3, 1)
+
+        def forward(self, x):
+            return torch.cat([self.a(x), self.b(x)], 1)
+
+    torch.manual_seed(0)
+    q = quantize(import_model(Cat().eval(), torch.zeros(1, 1, 4, 4), "cat"),
+                 np.random.default_rng(0).random((8, 4, 4, 1)),
+                 CalibrationSpec(input_range=(0.0, 1.0)))
+    validate_qgraph(q)
+    index = len(q.nodes) - 1
+    op = q.nodes[index].op
+    refused(node(q, index, op=replace(op, shifts=op.shifts[:1])), "one value per input")
+    refused(node(q, index, op=replace(op, zero_points=(op.zero_points[0] ^ 1,) + op.zero_points[1:])),
+            "zero point")
+    refused(node(q, index, inputs=q.nodes[index].inputs[:1]), "concat of shapes")
