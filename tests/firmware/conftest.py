@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from compact_models import FireNet, ResidualNet, ShuffleUnit, separable_net
 from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.zoo import models
 
@@ -58,66 +59,9 @@ def wide_conv() -> nn.Sequential:
                          nn.Flatten(), nn.Linear(12 * 12 * 32, 10))
 
 
-def separable() -> nn.Sequential:
-    """Depthwise-separable convolutions (MobileNet's block): a depthwise 3x3,
-    a pointwise 1x1, a strided depthwise with depth multiplier 2."""
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU6(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(),
-        nn.Conv2d(8, 16, 1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2, padding=1, groups=16), nn.ReLU6(),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
-    )
-
-
-class Residual(nn.Module):
-    """A residual join (ResNet's basic block) after a strided stem."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
-        self.conv1, self.conv2 = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
-        self.fc = nn.Linear(8 * 14 * 14, 10)
-
-    def forward(self, x):
-        x = nn.functional.relu(self.stem(x))
-        x = nn.functional.relu(x + self.conv2(nn.functional.relu(self.conv1(x))))
-        return self.fc(torch.flatten(x, 1))
-
-
-class Shuffle(nn.Module):
-    """A channel shuffle between a stem and a depthwise convolution."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 12, 3, stride=2, padding=1)
-        self.depthwise = nn.Conv2d(12, 12, 3, padding=1, groups=12)
-        self.fc = nn.Linear(12 * 14 * 14, 10)
-
-    def forward(self, x):
-        x = nn.functional.relu(self.stem(x))
-        x = self.depthwise(nn.functional.channel_shuffle(x, 4))
-        return self.fc(torch.flatten(x, 1))
-
-
-class Fire(nn.Module):
-    """SqueezeNet's Fire module: two expands joined by a concatenation."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
-        self.squeeze = nn.Conv2d(8, 4, 1)
-        self.expand1, self.expand3 = nn.Conv2d(4, 6, 1), nn.Conv2d(4, 6, 3, padding=1)
-        self.fc = nn.Linear(12 * 14 * 14, 10)
-
-    def forward(self, x):
-        x = nn.functional.relu(self.squeeze(nn.functional.relu(self.stem(x))))
-        x = torch.cat([nn.functional.relu(self.expand1(x)), self.expand3(x)], 1)
-        return self.fc(torch.flatten(x, 1))
-
-
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
-                "separable": separable, "residual": Residual, "shuffle": Shuffle, "fire": Fire}
+                "separable": separable_net, "residual": ResidualNet, "shuffle": ShuffleUnit,
+                "fire": FireNet}
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from compact_models import FireNet, ResidualNet, ShuffleUnit, separable_net
 from toolchain_support import require_tool
 from edgegen.host.compiler import WARNING_FLAGS, compile_executable
 from edgegen.data.datasets import image_to_int8
@@ -47,75 +48,6 @@ class FunctionalNet(nn.Module):
         x = F.max_pool2d(F.relu(self.conv1(x)), 3, 2, ceil_mode=True)  # 28 -> 14
         x = F.avg_pool2d(F.relu6(self.conv2(x)), 2)
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, (7, 7)), 1))
-
-
-def separable_net():
-    """MobileNet's depthwise-separable block: a strided stem, a depthwise
-    3x3 (BN, ReLU6), a pointwise 1x1, a strided depthwise with multiplier 2."""
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU6(),
-        nn.Conv2d(8, 16, 1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2, padding=1, groups=16), nn.ReLU6(),  # multiplier 2
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 10),
-    )
-
-
-class ResidualNet(nn.Module):
-    """Two residual joins (ResNet's basic block: conv-BN-ReLU-conv-BN, + the
-    block input, ReLU), a branch read twice, and a join of two convs."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
-        self.conv1, self.bn1 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
-        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
-        self.side = nn.Conv2d(8, 8, 1)
-        self.fc = nn.Linear(8 * 7 * 7, 10)
-
-    def forward(self, x):
-        x = F.relu(self.stem(x))
-        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        x = F.relu(x + y)
-        x = self.side(x) + x
-        return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
-
-
-class ShuffleUnit(nn.Module):
-    """ShuffleNet's unit without its grouped 1x1 convolutions: a channel
-    shuffle, a depthwise 3x3 with BN, a pointwise 1x1, a residual add."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 12, 3, stride=2, padding=1)
-        self.depthwise = nn.Conv2d(12, 12, 3, padding=1, groups=12)
-        self.bn = nn.BatchNorm2d(12)
-        self.pointwise = nn.Conv2d(12, 12, 1)
-        self.fc = nn.Linear(12 * 7 * 7, 10)
-
-    def forward(self, x):
-        x = F.relu(self.stem(x))
-        y = self.bn(self.depthwise(F.channel_shuffle(x, 3)))
-        x = F.relu(x + self.pointwise(y))
-        return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
-
-
-class FireNet(nn.Module):
-    """SqueezeNet's Fire module: a 1x1 squeeze, then 1x1 and 3x3 expands
-    joined by torch.cat along the channels (each branch its own
-    quantization: the concatenation rescales)."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
-        self.squeeze = nn.Conv2d(8, 8, 1)
-        self.expand1, self.expand3 = nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 3, padding=1)
-        self.fc = nn.Linear(16 * 7 * 7, 10)
-
-    def forward(self, x):
-        x = self.squeeze(F.relu(self.stem(x)))
-        x = torch.cat([self.expand1(x), F.relu(self.expand3(x))], 1)
-        return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
 
 
 FACTORIES = {"lenet300": models.lenet300, "lenet5": models.lenet5, "smallconv": small_conv_net,
