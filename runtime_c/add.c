@@ -62,14 +62,9 @@ eg_status eg_add_s8(const int8_t *input1, const int8_t *input2, int32_t size,
         /* each scaled term is below 2^28 in magnitude: the sum fits */
         const int32_t sum = stage_scale(one, p.input1_multiplier, p.input1_shift, p.rounding) +
                             stage_scale(two, p.input2_multiplier, p.input2_shift, p.rounding);
-        int32_t v = stage_scale(sum, p.output_multiplier, p.output_shift, p.rounding) +
-                    p.output_offset;
-        if (v < p.act_min) {
-            v = p.act_min;
-        } else if (v > p.act_max) {
-            v = p.act_max;
-        }
-        output[i] = (int8_t)v;
+        const int32_t v = stage_scale(sum, p.output_multiplier, p.output_shift, p.rounding) +
+                          p.output_offset;
+        output[i] = (int8_t)clamp_range(v, p.act_min, p.act_max);
     }
     return EG_OK;
 }

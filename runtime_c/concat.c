@@ -48,9 +48,9 @@ static void rescale(const int8_t *src, int32_t n, const eg_concat_input *in,
         return;
     }
     for (k = 0; k < n; ++k) {
-        int32_t v = stage_scale(src[k] + in->offset, in->multiplier, in->shift, rounding) +
-                    output_offset;
-        dst[k] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+        const int32_t v =
+            stage_scale(src[k] + in->offset, in->multiplier, in->shift, rounding) + output_offset;
+        dst[k] = (int8_t)clamp_range(v, INT8_MIN, INT8_MAX);
     }
 }
 

@@ -202,23 +202,20 @@ static inline layer_stage layer_stage_of(const eg_requant *rq)
 }
 
 /* rq_scale for a requant_ok multiplier and shift, the rounding fixed
- * where the build fixes it. The double rounding's right shift
- * (RoundingDivideByPOT) has no branch: with shift 0 the mask is 0 and
- * the comparison never adds. */
+ * where the build fixes it. */
 static inline int32_t stage_scale(int32_t acc, int32_t multiplier, int32_t shift,
                                   eg_rounding rounding)
 {
-    uint32_t mask;
-    int32_t v;
 #if defined(EG_FIXED_ROUNDING)
     rounding = (eg_rounding)(EG_FIXED_ROUNDING);
 #endif
-    if (rounding == EG_ROUNDING_SINGLE || shift > 0) {
-        return rq_scale(acc, multiplier, shift, rounding);
-    }
-    v = rq_srdhm_nonnegative(acc, multiplier);
-    mask = ((uint32_t)1 << -shift) - 1u;
-    return rq_asr32(v, -shift) + (((uint32_t)v & mask) > (mask >> 1) + ((uint32_t)v >> 31));
+    return rq_scale(acc, multiplier, shift, rounding);
+}
+
+/* v limited to [lo, hi] (lo <= hi). */
+static inline int32_t clamp_range(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
 }
 
 /* The output of an accumulator of a channel with this multiplier and
@@ -226,13 +223,8 @@ static inline int32_t stage_scale(int32_t acc, int32_t multiplier, int32_t shift
 static inline int8_t scaled_output(layer_stage stage, int32_t multiplier, int32_t shift,
                                    int32_t acc)
 {
-    int32_t v = stage_scale(acc, multiplier, shift, stage.rounding);
-    if (v < stage.low) {
-        v = stage.low;
-    } else if (v > stage.high) {
-        v = stage.high;
-    }
-    return (int8_t)(v + stage.offset);
+    const int32_t v = stage_scale(acc, multiplier, shift, stage.rounding);
+    return (int8_t)(clamp_range(v, stage.low, stage.high) + stage.offset);
 }
 
 /* The output of an accumulator of channel o. */

@@ -108,7 +108,13 @@ static inline int32_t rq_scale(int32_t acc, int32_t multiplier, int32_t shift,
         const int64_t scaled = (int64_t)acc * ((int64_t)1 << shift);
         return rq_srdhm_nonnegative(rq_saturate_int32(scaled), multiplier);
     }
-    return rq_rdbp(rq_srdhm_nonnegative(acc, multiplier), -shift);
+    {
+        /* rq_rdbp by -shift in [0, 31], without its branches: with shift 0
+         * the mask is 0 and the comparison never adds. */
+        const int32_t v = rq_srdhm_nonnegative(acc, multiplier);
+        const uint32_t mask = ((uint32_t)1 << -shift) - 1u;
+        return rq_asr32(v, -shift) + (((uint32_t)v & mask) > (mask >> 1) + ((uint32_t)v >> 31));
+    }
 }
 
 /* rq_scale for any arguments: the shift clamped to [-31, 30], a negative

@@ -53,11 +53,6 @@ static void window_span(int32_t o, int32_t stride, int32_t pad, int32_t kernel,
     *end = min_i32(start + kernel, in_len);
 }
 
-static int8_t clamp_int8(int8_t v, int8_t lo, int8_t hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
 /* One output pixel of max pooling: the window's `rows` x `columns`
  * pixels from `window` (rows `row_stride` apart), every channel, clamped
  * to [lo, hi]. Each channel's maximum stays in a register; with the DSP
@@ -93,10 +88,10 @@ static void max_pixel(const int8_t *window, int32_t rows, int32_t columns, int32
                 px += channels;
             }
         }
-        out[c] = clamp_int8(m0, lo, hi);
-        out[c + 1] = clamp_int8(m1, lo, hi);
-        out[c + 2] = clamp_int8(m2, lo, hi);
-        out[c + 3] = clamp_int8(m3, lo, hi);
+        out[c] = (int8_t)clamp_range(m0, lo, hi);
+        out[c + 1] = (int8_t)clamp_range(m1, lo, hi);
+        out[c + 2] = (int8_t)clamp_range(m2, lo, hi);
+        out[c + 3] = (int8_t)clamp_range(m3, lo, hi);
     }
 #endif
     for (; c < channels; ++c) {
@@ -108,7 +103,7 @@ static void max_pixel(const int8_t *window, int32_t rows, int32_t columns, int32
                 px += channels;
             }
         }
-        out[c] = clamp_int8(m, lo, hi);
+        out[c] = (int8_t)clamp_range(m, lo, hi);
     }
 }
 
