@@ -128,8 +128,15 @@ class Concat:
     """The node's inputs joined along the channel (last) axis, in order."""
 
 
+@dataclass(frozen=True)
+class Softmax:
+    """Softmax over the channel (last) axis: exp(beta * x) normalised."""
+
+    beta: float = 1.0
+
+
 FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp, Add, ChannelShuffle,
-                Concat]
+                Concat, Softmax]
 
 
 @dataclass(frozen=True)
@@ -297,8 +304,21 @@ class QConcat:
     output_zero_point: int
 
 
+@dataclass(frozen=True)
+class QSoftmax:
+    """TFLite's int8 SOFTMAX over the last axis (edgegen.reference.softmax):
+    a difference to the row's maximum becomes Q5.26 by ``input_multiplier``
+    and ``input_left_shift`` (beta * input scale); differences below
+    ``diff_min`` give -128. The output's scale is 1/256, its zero point
+    -128."""
+
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
 QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp, QAdd,
-            QChannelShuffle, QConcat]
+            QChannelShuffle, QConcat, QSoftmax]
 
 
 @dataclass(frozen=True)
@@ -344,6 +364,7 @@ _KINDS = {
     QAdd: "add",
     QChannelShuffle: "channel_shuffle",
     QConcat: "concat",
+    QSoftmax: "softmax",
 }
 
 

@@ -397,6 +397,30 @@ typedef struct {
 eg_status eg_add_s8(const int8_t *input1, const int8_t *input2, int32_t size,
                     const eg_add_params *params, int8_t *output);
 
+/* ---- softmax.c ------------------------------------------------------- */
+
+/* The longest row eg_softmax_s8 takes: its sum of exponentials, each at
+ * most 2^19 in Q12.19, must fit int32. */
+#define EG_SOFTMAX_MAX_DEPTH 4095
+
+/* TFLite's int8 SOFTMAX parameters, from the input scale and beta (the
+ * generator computes them): a difference to the row's maximum becomes
+ * Q5.26 as srdhm(diff * 2^input_left_shift, input_multiplier);
+ * differences below diff_min (<= 0) count as probability 0. */
+typedef struct {
+    int32_t input_multiplier; /* >= 0 */
+    int32_t input_left_shift; /* in [0, 30], with -diff_min * 2^shift <= INT32_MAX */
+    int32_t diff_min;
+} eg_softmax_params;
+
+/* Softmax over each of `rows` rows of `depth` int8 values (the last axis
+ * of an NHWC tensor), bit-exact with TFLite's reference kernel; output
+ * scale 1/256, zero point -128. output may not overlap input. EG_ERR_ARG
+ * for a depth outside [1, EG_SOFTMAX_MAX_DEPTH] or parameters outside the
+ * ranges above. */
+eg_status eg_softmax_s8(const int8_t *input, int32_t rows, int32_t depth,
+                        const eg_softmax_params *params, int8_t *output);
+
 /* ---- concat.c -------------------------------------------------------- */
 
 /* One input of eg_concat_s8: its channel count, minus its zero point (in

@@ -29,6 +29,7 @@ from edgegen.emit.c_format import (
 from edgegen.ir import (
     QAdd,
     QChannelShuffle,
+    QSoftmax,
     QConcat,
     QAvgPool,
     QClamp,
@@ -256,6 +257,11 @@ class _Builder:
         elif isinstance(op, QChannelShuffle):
             h, w, c = self.q.tensor(node.output).shape
             layer.update(pixels=h * w, channels=c, groups=op.groups)
+        elif isinstance(op, QSoftmax):
+            shape = self.q.tensor(node.output).shape
+            layer.update(rows=int(np.prod(shape[:-1])), depth=shape[-1],
+                         softmax_params=", ".join(c_int(v) for v in (
+                             op.input_multiplier, op.input_left_shift, op.diff_min)))
         elif isinstance(op, QAdd):
             layer.update(input2=_pointer(self.plan.location(node.inputs[1])),
                          size=self.q.tensor(node.output).size,

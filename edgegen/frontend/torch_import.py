@@ -40,6 +40,7 @@ from edgegen.ir import (
     MaxPool,
     Node,
     Reshape,
+    Softmax,
     Tensor,
     frozen_array,
 )
@@ -51,7 +52,7 @@ SUPPORTED = (
     "Flatten / view / reshape to (N, -1), "
     "BatchNorm2d after a Conv2d, tensor + tensor of one shape (residual add), "
     "ChannelShuffle (or its view/transpose/view form), torch.cat along the channels, "
-    "Dropout, Identity"
+    "softmax over the channels (a final log_softmax with --drop-softmax), Dropout, Identity"
 )
 
 _RELU_FUNCTIONS = {torch.relu, F.relu, torch.nn.functional.relu}
@@ -272,7 +273,7 @@ class _Importer:
         elif isinstance(module, nn.ChannelShuffle):
             self._channel_shuffle(fx_node, self._source(fx_node), module.groups, path)
         elif isinstance(module, _SOFTMAX_MODULES):
-            self._final_softmax(fx_node, type(module).__name__)
+            self._softmax(fx_node, type(module).__name__, module.dim, path)
         elif isinstance(module, nn.AdaptiveAvgPool2d):
             self._adaptive_avg_pool(fx_node, module.output_size, path)
         elif isinstance(module, nn.Flatten):
@@ -542,19 +543,28 @@ class _Importer:
         self.alias[fx_node.name] = out
         self.users[out] = len(fx_node.users)
 
-    def _final_softmax(self, fx_node, what: str) -> None:
-        """A softmax that is the model's output keeps the argmax of the
-        logits it takes: dropped on request (the report says so)."""
-        if [user.op for user in fx_node.users] != ["output"]:
-            self._unsupported(fx_node, f"{what} inside the model (only a final one can be "
-                                       "dropped)")
-        if not self.drop_final_softmax:
-            self._unsupported(fx_node, f"{what} as the model's output: edgegen has no int8 "
-                                       "softmax yet; pass --drop-softmax to compute the logits "
-                                       "before it (the same argmax, so the same predictions)")
-        self._passthrough(fx_node)
-        self.notes.append(f"the final {what} ({fx_node.name}) was dropped on request "
-                          "(--drop-softmax): the outputs are the logits before it")
+    def _softmax(self, fx_node, what: str, dim, name: str) -> None:
+        """A softmax over the channels: TFLite's int8 SOFTMAX. A final one
+        is dropped on request (the logits have the same argmax; the report
+        says so); log_softmax has no int8 kernel, so only that way."""
+        final = [user.op for user in fx_node.users] == ["output"]
+        if self.drop_final_softmax and final:
+            self._passthrough(fx_node)
+            self.notes.append(f"the final {what} ({fx_node.name}) was dropped on request "
+                              "(--drop-softmax): the outputs are the logits before it")
+            return
+        if "log" in what.lower():
+            advice = ("pass --drop-softmax to compute the logits before it (the same argmax, "
+                      "so the same predictions), or end the model with softmax"
+                      if final else "only a final one can be dropped (--drop-softmax)")
+            self._unsupported(fx_node, f"{what}: edgegen has no int8 log_softmax; {advice}")
+        rank = len(fx_node.meta["tensor_meta"].shape)
+        if dim is None:  # PyTorch's implicit choice for 2-D and 4-D inputs
+            dim = 1
+        if rank not in (2, 4) or not isinstance(dim, int) or dim % rank != 1:
+            self._unsupported(fx_node, f"{what} over dim={dim} of a {rank}-D tensor (only over "
+                                       "the channels, dim=1, is supported)")
+        self._add(fx_node, Softmax(), self._source(fx_node), name)
 
     def _call_pool_function(self, fx_node) -> None:
         """F.max_pool2d / F.avg_pool2d: the equivalent module's geometry."""
@@ -585,7 +595,8 @@ class _Importer:
         elif target in _ADD_FUNCTIONS or target in _ADD_METHODS:
             self._residual_add(fx_node)
         elif target in _SOFTMAX_FUNCTIONS or target in _SOFTMAX_METHODS:
-            self._final_softmax(fx_node, _name(target))
+            dim = fx_node.args[1] if len(fx_node.args) > 1 else fx_node.kwargs.get("dim")
+            self._softmax(fx_node, _name(target), dim, fx_node.name)
         elif target in _POOL_FUNCTIONS:
             self._call_pool_function(fx_node)
         elif target in _ADAPTIVE_AVG_POOL_FUNCTIONS:

@@ -42,14 +42,19 @@ from edgegen.ir import (
     QMaxPool,
     QNode,
     QReshape,
+    QSoftmax,
     QTensor,
     QuantParams,
     Requant,
     Reshape,
     Rounding,
+    Softmax,
     frozen_array,
 )
 from edgegen.quantize.calibrate import CalibrationSpec, activation_params, observe_ranges
+from edgegen.reference.softmax import OUTPUT_SCALE as SOFTMAX_OUTPUT_SCALE
+from edgegen.reference.softmax import OUTPUT_ZERO_POINT as SOFTMAX_OUTPUT_ZERO_POINT
+from edgegen.reference.softmax import softmax_parameters
 from edgegen.reference.numerics import (
     INT32_MAX,
     INT32_MIN,
@@ -115,6 +120,8 @@ def _tensor_params(graph: Graph, ranges) -> dict[str, QuantParams]:
     for node in graph.nodes:
         if isinstance(node.op, _SHARES_INPUT_PARAMS):
             params[node.output] = params[node.inputs[0]]
+        elif isinstance(node.op, Softmax):  # TFLite fixes a softmax's output grid
+            params[node.output] = QuantParams(SOFTMAX_OUTPUT_SCALE, SOFTMAX_OUTPUT_ZERO_POINT)
         else:
             params[node.output] = activation_params(*ranges[node.output])
     return params
@@ -225,6 +232,13 @@ def _quantize_add(op: Add, first: QuantParams, second: QuantParams, out: QuantPa
                 lo, hi)
 
 
+def _quantize_softmax(node_name: str, op: Softmax, src: QuantParams) -> QSoftmax:
+    try:
+        return QSoftmax(*softmax_parameters(src.scale, op.beta))
+    except ValueError as error:
+        raise UserError(f"{node_name}: {error}; calibrate on more varied inputs") from None
+
+
 def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
                    grid: WeightGrid | None = None) -> QNode:
     op = node.op
@@ -268,6 +282,8 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
         qop = QChannelShuffle(op.groups)
     elif isinstance(op, Concat):
         qop = _quantize_concat([qparams[name] for name in node.inputs], out)
+    elif isinstance(op, Softmax):
+        qop = _quantize_softmax(node.name, op, src)
     else:
         raise TypeError(f"no quantization rule for {type(op).__name__}")
     return QNode(node.name, qop, node.inputs, node.output)

@@ -33,6 +33,7 @@ from edgegen.ir import (
     QMaxPool,
     QNode,
     QReshape,
+    QSoftmax,
     QTensor,
     QuantParams,
     Requant,
@@ -40,6 +41,7 @@ from edgegen.ir import (
 )
 from edgegen.reference.kernels import output_size
 from edgegen.reference.numerics import INT32_MAX, accumulator_bound
+from edgegen.reference import softmax as softmax_spec
 
 MAX_TENSOR_BYTES = 64 * 1024 * 1024  # int8 activations: bytes == elements
 MAX_NODES = 10_000
@@ -444,6 +446,26 @@ def _add(op: QAdd, where: str, inputs: list, y: QTensor) -> None:
     _act_range(op.act_min, op.act_max, where)
 
 
+def _softmax(op: QSoftmax, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+    """Rows of at most MAX_DEPTH values; the output on TFLite's fixed grid;
+    parameters in the ranges eg_softmax_s8 takes."""
+    if x.shape != y.shape:
+        raise ValueError(f"{where}: softmax output shape {y.shape} differs from its input's {x.shape}")
+    if not 1 <= x.shape[-1] <= softmax_spec.MAX_DEPTH:
+        raise ValueError(f"{where}: softmax over {x.shape[-1]} values; at most "
+                         f"{softmax_spec.MAX_DEPTH} are supported")
+    if (y.qparams.scale, y.qparams.zero_point) != (softmax_spec.OUTPUT_SCALE,
+                                                    softmax_spec.OUTPUT_ZERO_POINT):
+        raise ValueError(f"{where}: a softmax output must have scale 1/256 and zero point -128")
+    if not _is_int(op.input_multiplier) or not MULTIPLIER_MIN <= op.input_multiplier <= INT32_MAX:
+        raise ValueError(f"{where}: input_multiplier must be in [2^30, 2^31)")
+    shift = _int_in(op.input_left_shift, 0, 30, f"{where}: input_left_shift")
+    diff_min = _int_in(op.diff_min, -(2**31), 0, f"{where}: diff_min")
+    if -diff_min << shift > INT32_MAX:
+        raise ValueError(f"{where}: diff_min {diff_min} with input_left_shift {shift} "
+                         "overflows int32")
+
+
 _OP_CHECKS = {
     QConv2D: _conv,
     QFullyConnected: _fully_connected,
@@ -452,4 +474,5 @@ _OP_CHECKS = {
     QReshape: _reshape,
     QClamp: _clamp,
     QChannelShuffle: _shuffle,
+    QSoftmax: _softmax,
 }

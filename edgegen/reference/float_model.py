@@ -24,6 +24,7 @@ from edgegen.ir import (
     Graph,
     MaxPool,
     Reshape,
+    Softmax,
 )
 from edgegen.reference.kernels import channel_shuffle, grouped_products, windows
 
@@ -63,6 +64,12 @@ def _avg_pool(x, op: AvgPool):
     return total / count
 
 
+def _softmax(x: np.ndarray, beta: float) -> np.ndarray:
+    scaled = beta * (x - x.max(axis=-1, keepdims=True))
+    e = np.exp(scaled)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def run_float(
     graph: Graph, x: np.ndarray, observe: Callable[[str, np.ndarray], None] | None = None
 ) -> np.ndarray:
@@ -94,6 +101,8 @@ def run_float(
             out = channel_shuffle(src, op.groups)
         elif isinstance(op, Add):
             out = _activate(src + values[node.inputs[1]], op.activation)
+        elif isinstance(op, Softmax):
+            out = _softmax(src, op.beta)
         else:
             raise TypeError(f"no float kernel for {type(op).__name__}")
         values[node.output] = out

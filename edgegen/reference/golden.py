@@ -20,8 +20,10 @@ from edgegen.ir import (
     QMaxPool,
     QNode,
     QReshape,
+    QSoftmax,
 )
 from edgegen.reference import kernels
+from edgegen.reference.softmax import softmax
 
 
 def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
@@ -49,6 +51,8 @@ def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
         return x.reshape((x.shape[0],) + out_shape)
     if isinstance(op, QClamp):
         return kernels.clamp(x, op.act_min, op.act_max)
+    if isinstance(op, QSoftmax):
+        return softmax(x, op.input_multiplier, op.input_left_shift, op.diff_min)
     raise TypeError(f"no golden kernel for {type(op).__name__}")
 
 

@@ -59,9 +59,14 @@ def wide_conv() -> nn.Sequential:
                          nn.Flatten(), nn.Linear(12 * 12 * 32, 10))
 
 
+def small_conv_softmax() -> nn.Sequential:
+    """small_conv ending in a softmax: TFLite's int8 SOFTMAX on the board."""
+    return nn.Sequential(*small_conv(), nn.Softmax(dim=1))
+
+
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
                 "separable": separable_net, "residual": ResidualNet, "shuffle": ShuffleUnit,
-                "fire": FireNet}
+                "fire": FireNet, "softmax": small_conv_softmax}
 
 
 @pytest.fixture(scope="session")

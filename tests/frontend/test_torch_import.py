@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from edgegen.errors import UserError
 from edgegen.frontend.torch_import import count_parameters, import_model
-from edgegen.ir import Activation, Clamp, Conv2D, FullyConnected, Reshape
+from edgegen.ir import Activation, Clamp, Conv2D, FullyConnected, Reshape, Softmax
 from edgegen.reference.float_model import nchw_to_nhwc, run_float
 
 
@@ -118,8 +118,8 @@ def test_the_pytorch_examples_mnist_network_imports():
         "Conv2D", "Conv2D", "MaxPool", "Reshape", "FullyConnected", "FullyConnected"]
     assert graph.notes == ()
     with_softmax = _ExamplesMnistNet(log_softmax=True).eval()
-    with pytest.raises(UserError, match="at log_softmax: log_softmax as the model's output.*"
-                                        "pass --drop-softmax"):
+    with pytest.raises(UserError, match="at log_softmax: log_softmax: edgegen has no int8 "
+                                        "log_softmax; pass --drop-softmax"):
         import_model(with_softmax, torch.zeros(1, 1, 28, 28))
     dropped = import_model(with_softmax, torch.zeros(1, 1, 28, 28), drop_final_softmax=True)
     assert [type(n.op) for n in dropped.nodes] == [type(n.op) for n in graph.nodes]
@@ -156,9 +156,57 @@ def test_a_final_softmax_in_any_form_is_dropped_on_request(form):
     np.testing.assert_allclose(run_float(graph, x.numpy()), logits, rtol=1e-5, atol=1e-5)
 
 
-def test_a_softmax_inside_the_model_is_refused():
-    with pytest.raises(UserError, match="softmax inside the model"):
-        import_model(_Softmaxes("inside").eval(), torch.zeros(1, 12), drop_final_softmax=True)
+@pytest.mark.parametrize("form", ["module", "torch.softmax"])
+def test_a_softmax_is_imported_as_softmax_over_the_channels(form):
+    graph = _check_against_torch(_Softmaxes(form), shape=(12,))
+    assert [type(n.op) for n in graph.nodes] == [FullyConnected, FullyConnected, Softmax]
+    assert graph.notes == ()
+
+
+def test_a_softmax_inside_the_model_is_kept_even_when_a_final_one_is_dropped():
+    graph = import_model(_Softmaxes("inside").eval(), torch.zeros(1, 12), drop_final_softmax=True)
+    assert [type(n.op) for n in graph.nodes] == [FullyConnected, Softmax, FullyConnected]
+    assert "log_softmax" in graph.notes[0]
+
+
+class _SpatialSoftmax(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv, self.dim = nn.Conv2d(1, 4, 3), dim
+
+    def forward(self, x):
+        return F.softmax(self.conv(x), dim=self.dim)
+
+
+def test_a_softmax_over_the_channels_of_a_feature_map_matches_torch():
+    torch.manual_seed(0)
+    model = _SpatialSoftmax(1).eval()
+    x = torch.rand(3, 1, 6, 5)
+    graph = import_model(model, x[:1])
+    assert isinstance(graph.nodes[-1].op, Softmax)
+    with torch.no_grad():
+        expected = nchw_to_nhwc(model(x).numpy())
+    np.testing.assert_allclose(run_float(graph, nchw_to_nhwc(x.numpy())), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [2, -1, 0])
+def test_a_softmax_over_another_axis_is_refused_naming_it(dim):
+    with pytest.raises(UserError, match=f"at softmax: softmax over dim={dim} of a 4-D tensor"):
+        import_model(_SpatialSoftmax(dim).eval(), torch.zeros(1, 1, 6, 5))
+
+
+def test_a_log_softmax_inside_the_model_is_refused():
+    class Inside(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(12, 8), nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.fc2(F.log_softmax(self.fc1(x), dim=1))
+
+    with pytest.raises(UserError, match="no int8 log_softmax; only a final one can be dropped"):
+        import_model(Inside().eval(), torch.zeros(1, 12), drop_final_softmax=True)
 
 
 class _GlobalPools(nn.Module):

@@ -112,6 +112,34 @@ def test_a_dropped_final_softmax_is_reported(fashion, tmp_path):
     assert "Import: the final log_softmax (log_softmax) was dropped on request" in report
 
 
+class SoftmaxNet(FunctionalNet):
+    def forward(self, x):
+        return F.softmax(super().forward(x), dim=1)
+
+
+@pytest.mark.parametrize("weights", ["trained", "random"])
+def test_a_final_softmax_is_int8_softmax_bit_exact(weights, fashion, tmp_path):
+    """TFLite's int8 SOFTMAX at the output: C == golden on every byte, the
+    output on the grid 1/256 from -128, and the predictions the logits'."""
+    logits_model = make_model("functional", weights, fashion)
+    model = SoftmaxNet().eval()
+    model.load_state_dict(logits_model.state_dict())
+    result = deploy(model, "softmax", fashion, tmp_path / "out",
+                    quantize_options=QuantizeOptions(calib_samples=200),
+                    verify_options=VerifyOptions(test_samples=300, random_samples=100),
+                    log=lambda *_: None)
+    assert result.comparison.bit_exact, result.comparison.line("host")
+    assert result.c_accuracy == result.golden_accuracy
+    q = quantize_model(model, "softmax", fashion, QuantizeOptions(calib_samples=200))
+    assert q.nodes[-1].op.__class__.__name__ == "QSoftmax"
+    out = q.tensor(q.output).qparams
+    assert (out.scale, out.zero_point) == (1 / 256, -128)
+    probabilities = run_golden(q, image_to_int8(fashion.test_images[:300])).astype(int) + 128
+    assert (probabilities.sum(axis=1) > 200).all() and (probabilities.sum(axis=1) < 300).all()
+    if weights == "trained":
+        assert abs(result.golden_accuracy - result.float_accuracy) < 0.05
+
+
 def test_single_rounding_is_bit_exact_and_differs_from_double(fashion, tmp_path):
     model = make_model("lenet5", "trained", fashion)
     outputs = {}

@@ -22,7 +22,7 @@
 #define MAX_ARRAYS 8
 
 enum { OP_CONV = 1, OP_FC, OP_MAX_POOL, OP_AVG_POOL, OP_CLAMP, OP_REQUANTIZE, OP_SRDHM, OP_RDBP,
-       OP_DEPTHWISE };
+       OP_DEPTHWISE, OP_SOFTMAX = 20 };
 
 static FILE *cases;
 static FILE *results;
@@ -152,6 +152,13 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         int8_t *output = must_alloc((size_t)p[0]);
         eg_status st = eg_clamp_s8(a[0], p[0], p[1], p[2], output);
         write_result((int32_t)st, output, p[0]);
+        free(output);
+    } else if (op == OP_SOFTMAX) {
+        /* rows, depth, input_multiplier, input_left_shift, diff_min; array: input */
+        const eg_softmax_params params = {p[2], p[3], p[4]};
+        int8_t *output = must_alloc((size_t)p[0] * (size_t)p[1]);
+        eg_status st = eg_softmax_s8(a[0], p[0], p[1], &params, output);
+        write_result((int32_t)st, output, p[0] * p[1]);
         free(output);
     } else if (op == OP_REQUANTIZE || op == OP_SRDHM || op == OP_RDBP) {
         /* count [, rounding]; arrays: int32 operands */

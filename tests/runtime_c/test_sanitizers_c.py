@@ -20,6 +20,7 @@ from edgegen.ir import Rounding
 from edgegen.reference import numerics
 from edgegen.reference import kernels
 from edgegen.reference.numerics import fold_zero_point
+from edgegen.reference.softmax import MAX_DEPTH, softmax, softmax_parameters
 from toolchain_support import require_tool
 
 from .conftest import VARIANTS
@@ -38,7 +39,7 @@ DRIVER = Path(__file__).with_name("sanitize_driver.c")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer", "-g")
 OP = {"conv": 1, "fc": 2, "max_pool": 3, "avg_pool": 4, "clamp": 5,
-      "requantize": 6, "srdhm": 7, "rdbp": 8, "depthwise": 9}
+      "requantize": 6, "srdhm": 7, "rdbp": 8, "depthwise": 9, "softmax": 20}
 ROUNDING = {Rounding.DOUBLE: 0, Rounding.SINGLE: 1}
 
 
@@ -140,6 +141,12 @@ def build_cases() -> Cases:
         pool_case(cases, rng, pool, 1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0))
     x = np.arange(-128, 128, dtype=np.int8)
     cases.add("clamp relu6", "clamp", [x.size, -3, 40], [x], kernels.clamp(x, -3, 40))
+    for scale, rows, depth in ((0.004, 3, 10), (0.1, 2, 37), (2.0, 1, 1), (0.05, 2, MAX_DEPTH)):
+        x = random_int8(rng, (rows, depth), "extremes")
+        x[-1] = 5  # an all-equal row: the largest sum of exponentials
+        params = list(softmax_parameters(scale))
+        cases.add(f"softmax {rows}x{depth}", "softmax", [rows, depth, *params], [x],
+                  softmax(x, *params))
 
     corners = np.array([INT32_MIN, INT32_MIN + 1, -(1 << 30), -3, -1, 0, 1, 3, 1 << 30,
                         INT32_MAX], dtype=np.int64)
