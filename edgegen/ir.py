@@ -130,9 +130,11 @@ class Concat:
 
 @dataclass(frozen=True)
 class Softmax:
-    """Softmax over the channel (last) axis: exp(beta * x) normalised."""
+    """Softmax over the channel (last) axis: exp(beta * x) normalised; with
+    ``log``, its logarithm (log_softmax)."""
 
     beta: float = 1.0
+    log: bool = False
 
 
 FloatOp = Union[Conv2D, FullyConnected, MaxPool, AvgPool, Reshape, Clamp, Add, ChannelShuffle,
@@ -317,8 +319,22 @@ class QSoftmax:
     diff_min: int
 
 
+@dataclass(frozen=True)
+class QLogSoftmax:
+    """TFLite's int8 LOG_SOFTMAX over the last axis: QSoftmax's parameters
+    and the inverse of its input scaling (``reverse_multiplier``,
+    ``reverse_shift`` <= 0), both scalings in the graph's rounding. The
+    output's scale is 16/256, its zero point 127."""
+
+    input_multiplier: int
+    input_left_shift: int
+    reverse_multiplier: int
+    reverse_shift: int
+    diff_min: int
+
+
 QOp = Union[QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp, QAdd,
-            QChannelShuffle, QConcat, QSoftmax]
+            QChannelShuffle, QConcat, QSoftmax, QLogSoftmax]
 
 
 @dataclass(frozen=True)
@@ -365,6 +381,7 @@ _KINDS = {
     QChannelShuffle: "channel_shuffle",
     QConcat: "concat",
     QSoftmax: "softmax",
+    QLogSoftmax: "log_softmax",
 }
 
 

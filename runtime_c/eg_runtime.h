@@ -421,6 +421,25 @@ typedef struct {
 eg_status eg_softmax_s8(const int8_t *input, int32_t rows, int32_t depth,
                         const eg_softmax_params *params, int8_t *output);
 
+/* TFLite's int8 LOG_SOFTMAX parameters: the softmax's, with the inverse of
+ * the input scaling (reverse_multiplier >= 0, reverse_shift in [-31, 0])
+ * and the build's rounding for both scalings. */
+typedef struct {
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t reverse_multiplier;
+    int32_t reverse_shift;
+    int32_t diff_min;
+    eg_rounding rounding;
+} eg_log_softmax_params;
+
+/* log_softmax over each of `rows` rows of `depth` int8 values, bit-exact
+ * with TFLite's reference kernel; output scale 16/256, zero point 127.
+ * output may not overlap input. EG_ERR_ARG as eg_softmax_s8, and for a
+ * rounding other than the build's (EG_FIXED_ROUNDING). */
+eg_status eg_log_softmax_s8(const int8_t *input, int32_t rows, int32_t depth,
+                            const eg_log_softmax_params *params, int8_t *output);
+
 /* ---- concat.c -------------------------------------------------------- */
 
 /* One input of eg_concat_s8: its channel count, minus its zero point (in

@@ -1,25 +1,28 @@
 /*
- * softmax.c: TFLite's int8 SOFTMAX over the last axis, bit-exact with its
- * reference kernel (and with CMSIS-NN's arm_softmax_s8).
+ * softmax.c: TFLite's int8 SOFTMAX and LOG_SOFTMAX over the last axis,
+ * bit-exact with its reference kernels (SOFTMAX also with CMSIS-NN's
+ * arm_softmax_s8).
  *
  * In each row, differences to the row's maximum are scaled to Q5.26,
  * exponentiated in Q0.31 (gemmlowp's exp_on_negative_values: a Taylor
  * expansion around -1/8 on [-1/4, 0), then one multiplication by
  * exp(-2^k) per set bit k of the rest), summed in Q12.19; the sum's
  * reciprocal comes from three Newton-Raphson steps. The output has scale
- * 1/256 and zero point -128. Integer arithmetic only: the parameters come
+ * 1/256 and zero point -128. LOG_SOFTMAX takes the sum's log (gemmlowp's
+ * rational approximation on [sqrt(1/2), sqrt(2)) times a power of two)
+ * and outputs diff - log(sum) with scale 16/256 and zero point 127. Integer arithmetic only: the parameters come
  * from the generator. The numpy model is edgegen/reference/softmax.py.
  */
 #include <stddef.h>
 
-#include "eg_requantize.h"
+#include "eg_kernel_support.h"
 #include "eg_runtime.h"
 
 #define SCALED_DIFF_INTEGER_BITS 5
 #define ACCUMULATION_INTEGER_BITS 12
 #define FRACTION_BITS (31 - SCALED_DIFF_INTEGER_BITS)
 
-/* x * 2^exponent saturated to int32, exponent in [1, 30]. */
+/* x * 2^exponent saturated to int32, exponent in [0, 30]. */
 static int32_t saturating_left_shift(int32_t x, int32_t exponent)
 {
     const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
@@ -82,6 +85,52 @@ static int32_t one_over_one_plus_x(int32_t a)
         x = x + saturating_left_shift(rq_srdhm(x, one_minus), 2);
     }
     return saturating_left_shift(x, 1);
+}
+
+static int32_t saturating_add(int32_t a, int32_t b)
+{
+    return rq_saturate_int32((int64_t)a + (int64_t)b);
+}
+
+/* round((a + b) / 2), half away from zero. */
+static int32_t rounding_half_sum(int32_t a, int32_t b)
+{
+    const int64_t sum = (int64_t)a + (int64_t)b;
+    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+}
+
+static int32_t count_leading_zeros(uint32_t x);
+
+/* log(x) for x >= 1 given in Q12.19, as Q5.26. */
+static int32_t log_of_sum(int32_t x)
+{
+    const int32_t log_2 = 1488522236, sqrt_sqrt_half = 1805811301, sqrt_half = 1518500250;
+    const int32_t alpha_n = 117049297, alpha_d = 127690142, alpha_i = 1057819769,
+                  alpha_f = 638450708;
+    const int32_t accum_bits = SCALED_DIFF_INTEGER_BITS + 1;
+    const int32_t shifted_quarter = 1 << (29 - accum_bits); /* 1/4 in Q6.25 */
+    const int32_t a_headroom_plus_one = count_leading_zeros((uint32_t)x);
+    const int32_t r_a = saturating_left_shift(
+        rq_srdhm(saturating_left_shift(x, a_headroom_plus_one - 1), sqrt_half), 1);
+    const int32_t a_pow_2_adj = saturating_add(
+        saturating_left_shift(ACCUMULATION_INTEGER_BITS - a_headroom_plus_one, 31 - accum_bits),
+        shifted_quarter);
+    const int32_t b_headroom = count_leading_zeros((uint32_t)rq_srdhm(x, sqrt_half)) - 1;
+    const int32_t r_b = saturating_left_shift(x, b_headroom);
+    const int32_t b_pow_2_adj = saturating_add(
+        saturating_left_shift(ACCUMULATION_INTEGER_BITS - b_headroom, 31 - accum_bits),
+        -shifted_quarter);
+    const int32_t r = r_a < r_b ? r_a : r_b;
+    const int32_t pow_2_adj = a_pow_2_adj > b_pow_2_adj ? a_pow_2_adj : b_pow_2_adj;
+    const int32_t p = rounding_half_sum(r, sqrt_sqrt_half);
+    const int32_t q = 2 * (r - sqrt_sqrt_half);
+    const int32_t common_sq = rq_srdhm(q, q);
+    const int32_t num = rq_srdhm(q, r) + rq_srdhm(rq_srdhm(q, common_sq), alpha_n);
+    const int32_t denom_minus_one =
+        rq_srdhm(p, alpha_i + q + rq_srdhm(alpha_d, common_sq)) + rq_srdhm(alpha_f, q);
+    const int32_t reciprocal = one_over_one_plus_x(denom_minus_one);
+    const int32_t num_scaled = rq_rdbp(num, accum_bits);
+    return saturating_left_shift(rq_srdhm(pow_2_adj, log_2) + rq_srdhm(num_scaled, reciprocal), 1);
 }
 
 static int32_t count_leading_zeros(uint32_t x)
@@ -149,6 +198,61 @@ eg_status eg_softmax_s8(const int8_t *input, int32_t rows, int32_t depth,
                     scaled_diff(diff, params->input_multiplier, params->input_left_shift));
                 value = rounding_divide_nonnegative(rq_srdhm(reciprocal, e), bits_over_unit + 31 - 8) - 128;
                 value = value > 127 ? 127 : value;
+            }
+            out[c] = (int8_t)value;
+        }
+    }
+    return EG_OK;
+}
+
+eg_status eg_log_softmax_s8(const int8_t *input, int32_t rows, int32_t depth,
+                            const eg_log_softmax_params *params, int8_t *output)
+{
+    const int32_t output_shift = 31 - SCALED_DIFF_INTEGER_BITS - 4; /* Q5.26 to Q4.27 steps */
+    int32_t row;
+    if (input == NULL || output == NULL || params == NULL || rows < 0 || depth < 1 ||
+        depth > EG_SOFTMAX_MAX_DEPTH || params->input_multiplier < 0 ||
+        params->input_left_shift < 0 || params->input_left_shift > 30 ||
+        params->reverse_multiplier < 0 || params->reverse_shift < -31 ||
+        params->reverse_shift > 0 || params->diff_min > 0 ||
+        (int64_t)-params->diff_min << params->input_left_shift > INT32_MAX ||
+        (params->rounding != EG_ROUNDING_DOUBLE && params->rounding != EG_ROUNDING_SINGLE) ||
+        params->rounding != EG_ROUNDING_OF(params)) {
+        return EG_ERR_ARG;
+    }
+    for (row = 0; row < rows; ++row) {
+        const int8_t *in = input + (size_t)row * (size_t)depth;
+        int8_t *out = output + (size_t)row * (size_t)depth;
+        int32_t max_value = in[0];
+        int32_t sum = 0; /* Q12.19 */
+        int32_t log_sum, adjusted_min, c;
+        for (c = 1; c < depth; ++c) {
+            max_value = in[c] > max_value ? in[c] : max_value;
+        }
+        for (c = 0; c < depth; ++c) {
+            const int32_t diff = in[c] - max_value;
+            if (diff >= params->diff_min) {
+                const int32_t scaled = rq_scale(diff, params->input_multiplier,
+                                                params->input_left_shift, EG_ROUNDING_OF(params));
+                sum += rq_rdbp(exp_on_negative_values(scaled), ACCUMULATION_INTEGER_BITS);
+            }
+        }
+        log_sum = log_of_sum(sum);
+        /* Differences whose Q5.26 value minus the log would leave int32
+         * count as minus infinity. log_sum >= 0, so the sum cannot wrap. */
+        adjusted_min = rq_scale(log_sum + INT32_MIN, params->reverse_multiplier,
+                                params->reverse_shift, EG_ROUNDING_OF(params));
+        if (adjusted_min < params->diff_min - 1) {
+            adjusted_min = params->diff_min - 1;
+        }
+        for (c = 0; c < depth; ++c) {
+            const int32_t diff = in[c] - max_value;
+            int32_t value = -128;
+            if (diff > adjusted_min) {
+                const int32_t scaled = rq_scale(diff, params->input_multiplier,
+                                                params->input_left_shift, EG_ROUNDING_OF(params));
+                value = rq_rdbp(scaled - log_sum, output_shift) + 127;
+                value = value < -128 ? -128 : (value > 127 ? 127 : value);
             }
             out[c] = (int8_t)value;
         }

@@ -29,6 +29,7 @@ from edgegen.emit.c_format import (
 from edgegen.ir import (
     QAdd,
     QChannelShuffle,
+    QLogSoftmax,
     QSoftmax,
     QConcat,
     QAvgPool,
@@ -257,11 +258,10 @@ class _Builder:
         elif isinstance(op, QChannelShuffle):
             h, w, c = self.q.tensor(node.output).shape
             layer.update(pixels=h * w, channels=c, groups=op.groups)
-        elif isinstance(op, QSoftmax):
+        elif isinstance(op, (QSoftmax, QLogSoftmax)):
             shape = self.q.tensor(node.output).shape
             layer.update(rows=int(np.prod(shape[:-1])), depth=shape[-1],
-                         softmax_params=", ".join(c_int(v) for v in (
-                             op.input_multiplier, op.input_left_shift, op.diff_min)))
+                         softmax_params=self.softmax_params(op))
         elif isinstance(op, QAdd):
             layer.update(input2=_pointer(self.plan.location(node.inputs[1])),
                          size=self.q.tensor(node.output).size,
@@ -272,6 +272,15 @@ class _Builder:
         elif pair is not None:
             layer["fused_into"] = pair.conv
         return layer
+
+    def softmax_params(self, op) -> str:
+        """The initializer of eg_softmax_params or eg_log_softmax_params."""
+        if isinstance(op, QSoftmax):
+            return ", ".join(c_int(v) for v in (op.input_multiplier, op.input_left_shift,
+                                                op.diff_min))
+        values = (op.input_multiplier, op.input_left_shift, op.reverse_multiplier,
+                  op.reverse_shift, op.diff_min)
+        return ", ".join(c_int(v) for v in values) + ", " + _ROUNDING_ENUM[self.q.rounding]
 
     def add_params(self, op: QAdd) -> str:
         """The initializer of the layer's eg_add_params, field by field."""

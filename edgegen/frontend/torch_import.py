@@ -52,7 +52,7 @@ SUPPORTED = (
     "Flatten / view / reshape to (N, -1), "
     "BatchNorm2d after a Conv2d, tensor + tensor of one shape (residual add), "
     "ChannelShuffle (or its view/transpose/view form), torch.cat along the channels, "
-    "softmax over the channels (a final log_softmax with --drop-softmax), Dropout, Identity"
+    "softmax and log_softmax over the channels, Dropout, Identity"
 )
 
 _RELU_FUNCTIONS = {torch.relu, F.relu, torch.nn.functional.relu}
@@ -544,27 +544,22 @@ class _Importer:
         self.users[out] = len(fx_node.users)
 
     def _softmax(self, fx_node, what: str, dim, name: str) -> None:
-        """A softmax over the channels: TFLite's int8 SOFTMAX. A final one
-        is dropped on request (the logits have the same argmax; the report
-        says so); log_softmax has no int8 kernel, so only that way."""
+        """A softmax or log_softmax over the channels: TFLite's int8 SOFTMAX
+        or LOG_SOFTMAX. A final one is dropped on request (the logits have
+        the same argmax; the report says so)."""
         final = [user.op for user in fx_node.users] == ["output"]
         if self.drop_final_softmax and final:
             self._passthrough(fx_node)
             self.notes.append(f"the final {what} ({fx_node.name}) was dropped on request "
                               "(--drop-softmax): the outputs are the logits before it")
             return
-        if "log" in what.lower():
-            advice = ("pass --drop-softmax to compute the logits before it (the same argmax, "
-                      "so the same predictions), or end the model with softmax"
-                      if final else "only a final one can be dropped (--drop-softmax)")
-            self._unsupported(fx_node, f"{what}: edgegen has no int8 log_softmax; {advice}")
         rank = len(fx_node.meta["tensor_meta"].shape)
         if dim is None:  # PyTorch's implicit choice for 2-D and 4-D inputs
             dim = 1
         if rank not in (2, 4) or not isinstance(dim, int) or dim % rank != 1:
             self._unsupported(fx_node, f"{what} over dim={dim} of a {rank}-D tensor (only over "
                                        "the channels, dim=1, is supported)")
-        self._add(fx_node, Softmax(), self._source(fx_node), name)
+        self._add(fx_node, Softmax(log="log" in what.lower()), self._source(fx_node), name)
 
     def _call_pool_function(self, fx_node) -> None:
         """F.max_pool2d / F.avg_pool2d: the equivalent module's geometry."""

@@ -34,6 +34,7 @@ from edgegen.ir import (
     QMaxPool,
     QNode,
     QReshape,
+    QLogSoftmax,
     QSoftmax,
     QTensor,
     QuantParams,
@@ -45,7 +46,8 @@ from edgegen.ir import (
 FORMAT = "edgegen.qgraph"
 VERSION = 2  # 2: weight layers carry their codebook
 _OPS = {cls.__name__: cls for cls in (QConv2D, QFullyConnected, QMaxPool, QAvgPool, QReshape, QClamp,
-                                       QAdd, QChannelShuffle, QConcat, QSoftmax)}
+                                       QAdd, QChannelShuffle, QConcat, QSoftmax,
+                                       QLogSoftmax)}
 _ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift", "codebook"})
 _OPTIONAL_FIELDS = frozenset({"codebook"})  # may be null
 _DEFAULTED_FIELDS = {"groups": 1}  # absent from files written before the field existed

@@ -42,6 +42,7 @@ from edgegen.ir import (
     QMaxPool,
     QNode,
     QReshape,
+    QLogSoftmax,
     QSoftmax,
     QTensor,
     QuantParams,
@@ -52,9 +53,7 @@ from edgegen.ir import (
     frozen_array,
 )
 from edgegen.quantize.calibrate import CalibrationSpec, activation_params, observe_ranges
-from edgegen.reference.softmax import OUTPUT_SCALE as SOFTMAX_OUTPUT_SCALE
-from edgegen.reference.softmax import OUTPUT_ZERO_POINT as SOFTMAX_OUTPUT_ZERO_POINT
-from edgegen.reference.softmax import softmax_parameters
+from edgegen.reference import softmax as softmax_spec
 from edgegen.reference.numerics import (
     INT32_MAX,
     INT32_MIN,
@@ -121,7 +120,7 @@ def _tensor_params(graph: Graph, ranges) -> dict[str, QuantParams]:
         if isinstance(node.op, _SHARES_INPUT_PARAMS):
             params[node.output] = params[node.inputs[0]]
         elif isinstance(node.op, Softmax):  # TFLite fixes a softmax's output grid
-            params[node.output] = QuantParams(SOFTMAX_OUTPUT_SCALE, SOFTMAX_OUTPUT_ZERO_POINT)
+            params[node.output] = softmax_output_params(node.op)
         else:
             params[node.output] = activation_params(*ranges[node.output])
     return params
@@ -232,9 +231,19 @@ def _quantize_add(op: Add, first: QuantParams, second: QuantParams, out: QuantPa
                 lo, hi)
 
 
-def _quantize_softmax(node_name: str, op: Softmax, src: QuantParams) -> QSoftmax:
+def softmax_output_params(op: Softmax) -> QuantParams:
+    """TFLite's fixed output grid: [0, 1) in steps of 1/256 for softmax,
+    [-16, 0) in steps of 1/16 for log_softmax."""
+    if op.log:
+        return QuantParams(softmax_spec.LOG_OUTPUT_SCALE, softmax_spec.LOG_OUTPUT_ZERO_POINT)
+    return QuantParams(softmax_spec.OUTPUT_SCALE, softmax_spec.OUTPUT_ZERO_POINT)
+
+
+def _quantize_softmax(node_name: str, op: Softmax, src: QuantParams) -> QSoftmax | QLogSoftmax:
     try:
-        return QSoftmax(*softmax_parameters(src.scale, op.beta))
+        if op.log:
+            return QLogSoftmax(*softmax_spec.log_softmax_parameters(src.scale, op.beta))
+        return QSoftmax(*softmax_spec.softmax_parameters(src.scale, op.beta))
     except ValueError as error:
         raise UserError(f"{node_name}: {error}; calibrate on more varied inputs") from None
 

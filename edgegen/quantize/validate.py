@@ -33,6 +33,7 @@ from edgegen.ir import (
     QMaxPool,
     QNode,
     QReshape,
+    QLogSoftmax,
     QSoftmax,
     QTensor,
     QuantParams,
@@ -446,17 +447,20 @@ def _add(op: QAdd, where: str, inputs: list, y: QTensor) -> None:
     _act_range(op.act_min, op.act_max, where)
 
 
-def _softmax(op: QSoftmax, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
+def _softmax(op, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
     """Rows of at most MAX_DEPTH values; the output on TFLite's fixed grid;
-    parameters in the ranges eg_softmax_s8 takes."""
+    parameters in the ranges eg_softmax_s8 / eg_log_softmax_s8 take."""
+    log = isinstance(op, QLogSoftmax)
+    grid = ((softmax_spec.LOG_OUTPUT_SCALE, softmax_spec.LOG_OUTPUT_ZERO_POINT) if log else
+            (softmax_spec.OUTPUT_SCALE, softmax_spec.OUTPUT_ZERO_POINT))
     if x.shape != y.shape:
         raise ValueError(f"{where}: softmax output shape {y.shape} differs from its input's {x.shape}")
     if not 1 <= x.shape[-1] <= softmax_spec.MAX_DEPTH:
         raise ValueError(f"{where}: softmax over {x.shape[-1]} values; at most "
                          f"{softmax_spec.MAX_DEPTH} are supported")
-    if (y.qparams.scale, y.qparams.zero_point) != (softmax_spec.OUTPUT_SCALE,
-                                                    softmax_spec.OUTPUT_ZERO_POINT):
-        raise ValueError(f"{where}: a softmax output must have scale 1/256 and zero point -128")
+    if (y.qparams.scale, y.qparams.zero_point) != grid:
+        raise ValueError(f"{where}: a {'log_' if log else ''}softmax output must have scale "
+                         f"{round(grid[0] * 256)}/256 and zero point {grid[1]}")
     if not _is_int(op.input_multiplier) or not MULTIPLIER_MIN <= op.input_multiplier <= INT32_MAX:
         raise ValueError(f"{where}: input_multiplier must be in [2^30, 2^31)")
     shift = _int_in(op.input_left_shift, 0, 30, f"{where}: input_left_shift")
@@ -464,6 +468,11 @@ def _softmax(op: QSoftmax, where: str, x: QTensor, y: QTensor, rounding: Roundin
     if -diff_min << shift > INT32_MAX:
         raise ValueError(f"{where}: diff_min {diff_min} with input_left_shift {shift} "
                          "overflows int32")
+    if log:
+        if not _is_int(op.reverse_multiplier) or not (
+                op.reverse_multiplier == 0 or MULTIPLIER_MIN <= op.reverse_multiplier <= INT32_MAX):
+            raise ValueError(f"{where}: reverse_multiplier must be 0 or in [2^30, 2^31)")
+        _int_in(op.reverse_shift, SHIFT_MIN, 0, f"{where}: reverse_shift")
 
 
 _OP_CHECKS = {
@@ -475,4 +484,5 @@ _OP_CHECKS = {
     QClamp: _clamp,
     QChannelShuffle: _shuffle,
     QSoftmax: _softmax,
+    QLogSoftmax: _softmax,
 }

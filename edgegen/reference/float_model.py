@@ -64,10 +64,10 @@ def _avg_pool(x, op: AvgPool):
     return total / count
 
 
-def _softmax(x: np.ndarray, beta: float) -> np.ndarray:
+def _softmax(x: np.ndarray, beta: float, log: bool) -> np.ndarray:
     scaled = beta * (x - x.max(axis=-1, keepdims=True))
-    e = np.exp(scaled)
-    return e / e.sum(axis=-1, keepdims=True)
+    total = np.exp(scaled).sum(axis=-1, keepdims=True)
+    return scaled - np.log(total) if log else np.exp(scaled) / total
 
 
 def run_float(
@@ -102,7 +102,7 @@ def run_float(
         elif isinstance(op, Add):
             out = _activate(src + values[node.inputs[1]], op.activation)
         elif isinstance(op, Softmax):
-            out = _softmax(src, op.beta)
+            out = _softmax(src, op.beta, op.log)
         else:
             raise TypeError(f"no float kernel for {type(op).__name__}")
         values[node.output] = out

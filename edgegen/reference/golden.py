@@ -20,10 +20,11 @@ from edgegen.ir import (
     QMaxPool,
     QNode,
     QReshape,
+    QLogSoftmax,
     QSoftmax,
 )
 from edgegen.reference import kernels
-from edgegen.reference.softmax import softmax
+from edgegen.reference.softmax import log_softmax, softmax
 
 
 def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
@@ -53,6 +54,9 @@ def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
         return kernels.clamp(x, op.act_min, op.act_max)
     if isinstance(op, QSoftmax):
         return softmax(x, op.input_multiplier, op.input_left_shift, op.diff_min)
+    if isinstance(op, QLogSoftmax):
+        return log_softmax(x, op.input_multiplier, op.input_left_shift, op.reverse_multiplier,
+                           op.reverse_shift, op.diff_min, rounding)
     raise TypeError(f"no golden kernel for {type(op).__name__}")
 
 

@@ -64,9 +64,15 @@ def small_conv_softmax() -> nn.Sequential:
     return nn.Sequential(*small_conv(), nn.Softmax(dim=1))
 
 
+def small_conv_log_softmax() -> nn.Sequential:
+    """small_conv ending in log_softmax: TFLite's int8 LOG_SOFTMAX."""
+    return nn.Sequential(*small_conv(), nn.LogSoftmax(dim=1))
+
+
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
                 "separable": separable_net, "residual": ResidualNet, "shuffle": ShuffleUnit,
-                "fire": FireNet, "softmax": small_conv_softmax}
+                "fire": FireNet, "softmax": small_conv_softmax,
+                "log_softmax": small_conv_log_softmax}
 
 
 @pytest.fixture(scope="session")

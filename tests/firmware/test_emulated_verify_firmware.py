@@ -56,7 +56,8 @@ def test_outputs_differ_between_inputs(qgraphs, fashion, tmp_path):
 
 
 @pytest.mark.parametrize("board_name", ["qemu-mps2-an386", "qemu-virt-rv32"])
-@pytest.mark.parametrize("model", ["separable", "residual", "shuffle", "fire", "softmax"])
+@pytest.mark.parametrize("model", ["separable", "residual", "shuffle", "fire", "softmax",
+                                   "log_softmax"])
 def test_compact_network_blocks_are_bit_exact(small_qgraphs, fashion, tmp_path, model,
                                               board_name):
     """Depthwise, add, shuffle, concat and softmax kernels on a DSP and a

@@ -111,16 +111,16 @@ class _ExamplesMnistNet(nn.Module):
 
 
 def test_the_pytorch_examples_mnist_network_imports():
-    """Its final log_softmax is refused with the option that drops it;
-    dropped, the graph computes the logits (the same argmax) and says so."""
+    """As written (ending in F.log_softmax) it imports, log_softmax
+    included, and matches PyTorch; with --drop-softmax the graph computes
+    the logits (the same argmax) and says so."""
     graph = _check_against_torch(_ExamplesMnistNet(log_softmax=False))
     assert [type(n.op).__name__ for n in graph.nodes] == [
         "Conv2D", "Conv2D", "MaxPool", "Reshape", "FullyConnected", "FullyConnected"]
     assert graph.notes == ()
     with_softmax = _ExamplesMnistNet(log_softmax=True).eval()
-    with pytest.raises(UserError, match="at log_softmax: log_softmax: edgegen has no int8 "
-                                        "log_softmax; pass --drop-softmax"):
-        import_model(with_softmax, torch.zeros(1, 1, 28, 28))
+    kept = _check_against_torch(with_softmax)
+    assert kept.nodes[-1].op == Softmax(log=True) and kept.notes == ()
     dropped = import_model(with_softmax, torch.zeros(1, 1, 28, 28), drop_final_softmax=True)
     assert [type(n.op) for n in dropped.nodes] == [type(n.op) for n in graph.nodes]
     assert len(dropped.notes) == 1 and "log_softmax" in dropped.notes[0]
@@ -156,10 +156,11 @@ def test_a_final_softmax_in_any_form_is_dropped_on_request(form):
     np.testing.assert_allclose(run_float(graph, x.numpy()), logits, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("form", ["module", "torch.softmax"])
+@pytest.mark.parametrize("form", ["module", "torch.softmax", "method"])
 def test_a_softmax_is_imported_as_softmax_over_the_channels(form):
     graph = _check_against_torch(_Softmaxes(form), shape=(12,))
     assert [type(n.op) for n in graph.nodes] == [FullyConnected, FullyConnected, Softmax]
+    assert graph.nodes[-1].op.log == (form == "method")  # the method form is log_softmax
     assert graph.notes == ()
 
 
@@ -196,7 +197,7 @@ def test_a_softmax_over_another_axis_is_refused_naming_it(dim):
         import_model(_SpatialSoftmax(dim).eval(), torch.zeros(1, 1, 6, 5))
 
 
-def test_a_log_softmax_inside_the_model_is_refused():
+def test_a_log_softmax_inside_the_model_matches_torch():
     class Inside(nn.Module):
         def __init__(self):
             super().__init__()
@@ -205,8 +206,8 @@ def test_a_log_softmax_inside_the_model_is_refused():
         def forward(self, x):
             return self.fc2(F.log_softmax(self.fc1(x), dim=1))
 
-    with pytest.raises(UserError, match="no int8 log_softmax; only a final one can be dropped"):
-        import_model(Inside().eval(), torch.zeros(1, 12), drop_final_softmax=True)
+    graph = _check_against_torch(Inside(), shape=(12,))
+    assert graph.nodes[1].op == Softmax(log=True)
 
 
 class _GlobalPools(nn.Module):

@@ -117,25 +117,30 @@ class SoftmaxNet(FunctionalNet):
         return F.softmax(super().forward(x), dim=1)
 
 
+@pytest.mark.parametrize("rounding", list(Rounding))
 @pytest.mark.parametrize("weights", ["trained", "random"])
-def test_a_final_softmax_is_int8_softmax_bit_exact(weights, fashion, tmp_path):
-    """TFLite's int8 SOFTMAX at the output: C == golden on every byte, the
-    output on the grid 1/256 from -128, and the predictions the logits'."""
+@pytest.mark.parametrize("net", [SoftmaxNet, LogSoftmaxNet])
+def test_a_final_softmax_is_int8_softmax_bit_exact(net, weights, rounding, fashion, tmp_path):
+    """TFLite's int8 SOFTMAX / LOG_SOFTMAX at the output: C == golden on
+    every byte, the output on TFLite's grid, the predictions the logits'."""
     logits_model = make_model("functional", weights, fashion)
-    model = SoftmaxNet().eval()
+    model = net().eval()
     model.load_state_dict(logits_model.state_dict())
-    result = deploy(model, "softmax", fashion, tmp_path / "out",
-                    quantize_options=QuantizeOptions(calib_samples=200),
+    options = QuantizeOptions(calib_samples=200, rounding=rounding)
+    result = deploy(model, "softmax", fashion, tmp_path / "out", quantize_options=options,
                     verify_options=VerifyOptions(test_samples=300, random_samples=100),
                     log=lambda *_: None)
     assert result.comparison.bit_exact, result.comparison.line("host")
     assert result.c_accuracy == result.golden_accuracy
-    q = quantize_model(model, "softmax", fashion, QuantizeOptions(calib_samples=200))
-    assert q.nodes[-1].op.__class__.__name__ == "QSoftmax"
+    q = quantize_model(model, "softmax", fashion, options)
+    log = net is LogSoftmaxNet
+    assert type(q.nodes[-1].op).__name__ == ("QLogSoftmax" if log else "QSoftmax")
     out = q.tensor(q.output).qparams
-    assert (out.scale, out.zero_point) == (1 / 256, -128)
-    probabilities = run_golden(q, image_to_int8(fashion.test_images[:300])).astype(int) + 128
-    assert (probabilities.sum(axis=1) > 200).all() and (probabilities.sum(axis=1) < 300).all()
+    assert (out.scale, out.zero_point) == ((16 / 256, 127) if log else (1 / 256, -128))
+    values = run_golden(q, image_to_int8(fashion.test_images[:300])).astype(float)
+    probabilities = np.exp((values - 127) / 16) if log else (values + 128) / 256
+    sums = probabilities.sum(axis=1)
+    assert (sums > 0.8).all() and (sums < 1.2).all()
     if weights == "trained":
         assert abs(result.golden_accuracy - result.float_accuracy) < 0.05
 

@@ -22,7 +22,7 @@
 #define MAX_ARRAYS 8
 
 enum { OP_CONV = 1, OP_FC, OP_MAX_POOL, OP_AVG_POOL, OP_CLAMP, OP_REQUANTIZE, OP_SRDHM, OP_RDBP,
-       OP_DEPTHWISE, OP_SOFTMAX = 20 };
+       OP_DEPTHWISE, OP_SOFTMAX = 20, OP_LOG_SOFTMAX };
 
 static FILE *cases;
 static FILE *results;
@@ -158,6 +158,14 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         const eg_softmax_params params = {p[2], p[3], p[4]};
         int8_t *output = must_alloc((size_t)p[0] * (size_t)p[1]);
         eg_status st = eg_softmax_s8(a[0], p[0], p[1], &params, output);
+        write_result((int32_t)st, output, p[0] * p[1]);
+        free(output);
+    } else if (op == OP_LOG_SOFTMAX) {
+        /* rows, depth, input_multiplier, input_left_shift, reverse_multiplier,
+         * reverse_shift, diff_min, rounding; array: input */
+        const eg_log_softmax_params params = {p[2], p[3], p[4], p[5], p[6], (eg_rounding)p[7]};
+        int8_t *output = must_alloc((size_t)p[0] * (size_t)p[1]);
+        eg_status st = eg_log_softmax_s8(a[0], p[0], p[1], &params, output);
         write_result((int32_t)st, output, p[0] * p[1]);
         free(output);
     } else if (op == OP_REQUANTIZE || op == OP_SRDHM || op == OP_RDBP) {

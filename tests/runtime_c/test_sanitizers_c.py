@@ -20,7 +20,13 @@ from edgegen.ir import Rounding
 from edgegen.reference import numerics
 from edgegen.reference import kernels
 from edgegen.reference.numerics import fold_zero_point
-from edgegen.reference.softmax import MAX_DEPTH, softmax, softmax_parameters
+from edgegen.reference.softmax import (
+    MAX_DEPTH,
+    log_softmax,
+    log_softmax_parameters,
+    softmax,
+    softmax_parameters,
+)
 from toolchain_support import require_tool
 
 from .conftest import VARIANTS
@@ -39,7 +45,8 @@ DRIVER = Path(__file__).with_name("sanitize_driver.c")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer", "-g")
 OP = {"conv": 1, "fc": 2, "max_pool": 3, "avg_pool": 4, "clamp": 5,
-      "requantize": 6, "srdhm": 7, "rdbp": 8, "depthwise": 9, "softmax": 20}
+      "requantize": 6, "srdhm": 7, "rdbp": 8, "depthwise": 9, "softmax": 20,
+      "log_softmax": 21}
 ROUNDING = {Rounding.DOUBLE: 0, Rounding.SINGLE: 1}
 
 
@@ -147,6 +154,11 @@ def build_cases() -> Cases:
         params = list(softmax_parameters(scale))
         cases.add(f"softmax {rows}x{depth}", "softmax", [rows, depth, *params], [x],
                   softmax(x, *params))
+        for rounding in Rounding:
+            params = list(log_softmax_parameters(scale))
+            cases.add(f"log_softmax {rows}x{depth} {rounding.name}", "log_softmax",
+                      [rows, depth, *params, ROUNDING[rounding]], [x],
+                      log_softmax(x, *params, rounding))
 
     corners = np.array([INT32_MIN, INT32_MIN + 1, -(1 << 30), -3, -1, 0, 1, 3, 1 << 30,
                         INT32_MAX], dtype=np.int64)
