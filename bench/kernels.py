@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from headline_models import HEADLINE, headline_qgraph  # noqa: E402
 
 from edgegen.data.datasets import image_to_int8, load_dataset  # noqa: E402
-from edgegen.encode.cost_model import COSTS_FILE, layer_work_of, load_costs, work_units  # noqa: E402
+from edgegen.encode.cost_model import (  # noqa: E402
+    COSTS_FILE, layer_work_of, load_costs, priced_kind, work_units)
 from edgegen.encode.storage import FORMATS  # noqa: E402
 from edgegen.encode.storage_plan import OPTIMIZE, FormatRequest  # noqa: E402
 from edgegen.firmware.boards import load_board  # noqa: E402
@@ -149,7 +150,7 @@ def calibrate(results: dict, models, dataset, log) -> dict:
             for layer in lower(qgraph, choice).storage.layers:
                 work = layer_work_of(qgraph, layer.index)
                 key = (name, layer.name, repr(sorted(layer.stored.params.items())))
-                samples.setdefault((work.kind, layer.format), {})[key] = (
+                samples.setdefault((priced_kind(work, layer.format), layer.format), {})[key] = (
                     work_units(layer.stored, work), row["per_layer"][layer.name])
     # The compressed conv kernels share their pixel loop: one fit for the
     # per-tap and per-output prices, a decode price per format.

@@ -215,6 +215,11 @@ class QConv2D:
     codebook: np.ndarray | None = None  # int8: 0, then the shared values (see below)
     groups: int = 1  # as Conv2D's
 
+    @property
+    def depthwise(self) -> bool:
+        """groups = input channels (> 1): one input channel per filter."""
+        return self.groups > 1 and self.weight.shape[3] == 1
+
 
 @dataclass(frozen=True)
 class QFullyConnected:

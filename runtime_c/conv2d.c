@@ -1,5 +1,6 @@
 /*
- * conv2d.c: 2-D convolution, int8 NHWC input, int8 OHWI filter (groups = 1).
+ * conv2d.c: 2-D convolution, int8 NHWC input, int8 OHWI filter, in one or
+ * more groups.
  *
  * Output pixels are computed two at a time (neighbours in a row) and
  * output channels two at a time: a 2x2 register tile (eg_dot_2x2), so each
@@ -10,6 +11,12 @@
  * the copy costs one load and store per value for kernel_h * kernel_w *
  * out_c multiply-accumulates. A 1x1 filter's window is already contiguous
  * in NHWC: it is read in place and needs no scratch.
+ *
+ * A grouped convolution runs the same tile group by group for each pixel
+ * pair: the pair's windows are gathered one group's channel slice at a
+ * time, and that group's filters run over the slice. Every input value of
+ * a window is thus copied once per pixel pair, as for groups = 1, and the
+ * scratch holds one group's slice (a 1x1 filter reads its slice in place).
  *
  * The input zero point is folded into the bias at generation time, so the
  * loops multiply raw inputs. A window that overlaps the padding must then
@@ -35,7 +42,10 @@ typedef struct {
     int8_t *im2col;          /* NULL: 1x1 windows, read in place */
     int32_t in_h, in_w, in_c, out_c;
     int32_t kernel_h, kernel_w, stride_w, pad_left;
-    int32_t columns;         /* kernel_h * kernel_w * in_c: one filter */
+    int32_t groups;
+    int32_t group_c;         /* in_c / groups: the channels a filter reads */
+    int32_t group_out_c;     /* out_c / groups: the filters of a group */
+    int32_t columns;         /* kernel_h * kernel_w * group_c: one filter */
     int8_t zero_point;       /* the value of a padded tap */
 } conv_layer;
 
@@ -71,26 +81,29 @@ static void store_tile(const conv_layer *g, const uint32_t acc[4], int32_t oc,
     }
 }
 
-/* Every channel of two pixels whose windows are x0 and x0 + dx (`columns`
- * values each). out1 NULL: one pixel (its twin's results are dropped).
- * Channels go in pairs; an odd count ends with a pair that overlaps the
- * one before, a single channel pairs with itself. With dx == columns (the
- * im2col scratch) the windows and the filters of a pair lie the same
- * distance apart: eg_dot_2x2_stacked. */
-static void pixel_pair(const conv_layer *g, const int8_t *x0, int32_t dx,
+/* The channels [first, first + group_out_c) of two pixels whose windows
+ * (one group's slice) are x0 and x0 + dx (`columns` values each). out1
+ * NULL: one pixel (its twin's results are dropped). Channels go in pairs;
+ * an odd count ends with a pair that overlaps the one before, a single
+ * channel pairs with itself. With dx == columns (the im2col scratch) the
+ * windows and the filters of a pair lie the same distance apart:
+ * eg_dot_2x2_stacked. */
+static void pixel_pair(const conv_layer *g, const int8_t *x0, int32_t dx, int32_t first,
                        int8_t *out0, int8_t *out1)
 {
     const int32_t n = g->columns;
-    int32_t next = 0;
-    if (g->out_c == 1) {
+    const int32_t end = first + g->group_out_c;
+    int32_t next = first;
+    if (g->group_out_c == 1) {
+        const int8_t *f = g->filter + first * n;
         uint32_t acc[4];
-        acc[0] = acc[1] = acc[2] = acc[3] = bias_of(g, 0);
-        eg_dot_2x2(x0, x0 + dx, g->filter, g->filter, n, acc);
-        store_tile(g, acc, 0, 0, out0, out1);
+        acc[0] = acc[1] = acc[2] = acc[3] = bias_of(g, first);
+        eg_dot_2x2(x0, x0 + dx, f, f, n, acc);
+        store_tile(g, acc, first, 0, out0, out1);
         return;
     }
-    while (next < g->out_c) {
-        const int32_t oc = next < g->out_c - 2 ? next : g->out_c - 2;
+    while (next < end) {
+        const int32_t oc = next < end - 2 ? next : end - 2;
         const int8_t *f0 = g->filter + oc * n;
         uint32_t acc[4];
         acc[0] = acc[1] = bias_of(g, oc);
@@ -120,17 +133,32 @@ static void copy_values(int8_t *dst, const int8_t *src, int32_t n)
     }
 }
 
-/* Window of output pixel (rows, ox) into dst: kernel_h * kernel_w * in_c
- * values, the zero point at padded taps (which cancels their share of
- * the folded bias). */
-static void gather_window(const conv_layer *g, window_rows rows, int32_t ox, int8_t *dst)
+/* `taps` input pixels from src (in_c apart) into dst, group_c values each
+ * (the channel slice src starts at), one after the other. */
+static void copy_taps(const conv_layer *g, int8_t *dst, const int8_t *src, int32_t taps)
 {
-    const int32_t run = g->kernel_w * g->in_c;
+    int32_t k;
+    if (g->groups == 1) {
+        copy_values(dst, src, taps * g->in_c); /* the slice is the whole pixel */
+        return;
+    }
+    for (k = 0; k < taps; ++k) {
+        copy_values(dst + k * g->group_c, src + k * g->in_c, g->group_c);
+    }
+}
+
+/* Window of output pixel (rows, ox), its channels [channel, channel +
+ * group_c), into dst: kernel_h * kernel_w * group_c values, the zero point
+ * at padded taps (which cancels their share of the folded bias). */
+static void gather_window(const conv_layer *g, window_rows rows, int32_t ox,
+                          int32_t channel, int8_t *dst)
+{
+    const int32_t run = g->kernel_w * g->group_c;
     const int32_t x0 = ox * g->stride_w - g->pad_left;
     const int32_t kx_begin = x0 < 0 ? -x0 : 0;
     const int32_t kx_end = g->in_w - x0 < g->kernel_w ? g->in_w - x0 : g->kernel_w;
-    const int32_t before = kx_begin * g->in_c;
-    const int32_t inside = (kx_end - kx_begin) * g->in_c;
+    const int32_t before = kx_begin * g->group_c;
+    const int32_t inside = (kx_end - kx_begin) * g->group_c;
     int32_t ky, i;
     for (ky = 0; ky < g->kernel_h; ++ky) {
         if (ky < rows.ky_begin || ky >= rows.ky_end) {
@@ -140,11 +168,11 @@ static void gather_window(const conv_layer *g, window_rows rows, int32_t ox, int
         } else {
             /* The in-bounds part of a window row is contiguous in NHWC. */
             const int8_t *src =
-                g->input + ((rows.y0 + ky) * g->in_w + x0 + kx_begin) * g->in_c;
+                g->input + ((rows.y0 + ky) * g->in_w + x0 + kx_begin) * g->in_c + channel;
             for (i = 0; i < before; ++i) {
                 dst[i] = g->zero_point;
             }
-            copy_values(dst + before, src, inside);
+            copy_taps(g, dst + before, src, kx_end - kx_begin);
             for (i = before + inside; i < run; ++i) {
                 dst[i] = g->zero_point;
             }
@@ -158,15 +186,20 @@ static void compute_pixels(const conv_layer *g, window_rows rows, int32_t ox, in
                            int8_t *out0)
 {
     int8_t *out1 = pair ? out0 + g->out_c : NULL;
-    if (g->im2col != NULL) {
-        /* A pixel without a twin is gathered twice: the tile reads both. */
-        gather_window(g, rows, ox, g->im2col);
-        gather_window(g, rows, pair ? ox + 1 : ox, g->im2col + g->columns);
-        pixel_pair(g, g->im2col, g->columns, out0, out1);
-    } else {
-        /* 1x1: no padding (it is < the kernel size), the window is the pixel */
-        const int8_t *x0 = g->input + (rows.y0 * g->in_w + ox * g->stride_w) * g->in_c;
-        pixel_pair(g, x0, pair ? g->stride_w * g->in_c : 0, out0, out1);
+    int32_t group;
+    for (group = 0; group < g->groups; ++group) {
+        const int32_t channel = group * g->group_c, first = group * g->group_out_c;
+        if (g->im2col != NULL) {
+            /* A pixel without a twin is gathered twice: the tile reads both. */
+            gather_window(g, rows, ox, channel, g->im2col);
+            gather_window(g, rows, pair ? ox + 1 : ox, channel, g->im2col + g->columns);
+            pixel_pair(g, g->im2col, g->columns, first, out0, out1);
+        } else {
+            /* 1x1: no padding (it is < the kernel size), the window is the pixel */
+            const int8_t *x0 =
+                g->input + (rows.y0 * g->in_w + ox * g->stride_w) * g->in_c + channel;
+            pixel_pair(g, x0, pair ? g->stride_w * g->in_c : 0, first, out0, out1);
+        }
     }
 }
 
@@ -185,13 +218,15 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
         requant == NULL || output == NULL || out == NULL) {
         return EG_ERR_ARG;
     }
-    if (!conv_geometry_ok(in, out, kernel_h, kernel_w, params)) {
+    if (!conv_geometry_ok(in, out, kernel_h, kernel_w, params) ||
+        !conv_groups_ok(in, out, params)) {
         return EG_ERR_ARG;
     }
     if (!requant_ok(requant, out->c)) {
         return EG_ERR_ARG;
     }
-    needed = EG_CONV2D_S8_SCRATCH_BYTES((int64_t)kernel_h, (int64_t)kernel_w, (int64_t)in->c);
+    needed = EG_CONV2D_S8_SCRATCH_BYTES((int64_t)kernel_h, (int64_t)kernel_w,
+                                        (int64_t)(in->c / params->groups));
     if (needed > 0 && (scratch == NULL || scratch_bytes < needed)) {
         return EG_ERR_ARG;
     }
@@ -209,7 +244,10 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
     g.kernel_w = kernel_w;
     g.stride_w = params->stride_w;
     g.pad_left = params->pad_left;
-    g.columns = kernel_h * kernel_w * in->c;
+    g.groups = params->groups;
+    g.group_c = in->c / params->groups;
+    g.group_out_c = out->c / params->groups;
+    g.columns = kernel_h * kernel_w * g.group_c;
     g.zero_point = (int8_t)(-params->input_offset);
 
     for (oy = 0; oy < out->h; ++oy) {

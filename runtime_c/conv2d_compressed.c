@@ -1,6 +1,6 @@
 /*
- * conv2d_compressed.c: 2-D convolution (groups = 1) computed on compressed
- * filters (codebook, sparse, huffman; docs/storage_formats.md).
+ * conv2d_compressed.c: 2-D convolution, in one or more groups, computed on
+ * compressed filters (codebook, sparse, huffman; docs/storage_formats.md).
  *
  * Loop order: output channel outermost. Each filter is decoded once per
  * inference into a tap list in the caller's scratch buffer: for every
@@ -8,6 +8,11 @@
  * value and its (ky, kx). Every output pixel of that channel then costs
  * one multiply-accumulate per nonzero weight: pruned weights cost nothing,
  * and the scratch holds one filter's nonzeros, never a dense layer.
+ *
+ * Groups cost nothing extra: a filter of group g holds in_c / groups
+ * channels per tap, its taps' offsets step over whole input pixels, and
+ * its windows start g * in_c / groups channels into the pixel. Depthwise
+ * layers stored compressed run here (groups = in_c).
  *
  * The input zero point is folded into the bias at generation time
  * (bias[o] = true_bias[o] + input_offset * sum of filter o), so a window
@@ -24,7 +29,7 @@
 
 /* One filter's nonzero taps, and the cursor that places new ones. */
 typedef struct {
-    int32_t *offset;      /* (ky * in_w + kx) * in_c + c */
+    int32_t *offset;      /* (ky * in_w + kx) * in_c + c, c < filter_c */
     int8_t *weight;
     uint8_t *ky;
     uint8_t *kx;
@@ -32,8 +37,8 @@ typedef struct {
     int32_t capacity;
     /* Geometry and cursor: the filter column being placed lies in filter
      * row ky (columns [row_start, row_start + row_len)) at filter column
-     * kx (columns [px_start, px_start + in_c)). */
-    int32_t in_c, in_w, kernel_w, columns, row_len;
+     * kx (columns [px_start, px_start + filter_c)). */
+    int32_t in_c, filter_c, in_w, kernel_w, columns, row_len;
     int32_t cy, cx, row_start, px_start;
 } tap_list;
 
@@ -42,7 +47,7 @@ typedef struct {
     const eg_shape *in;
     const eg_shape *out;
     int32_t kernel_h, kernel_w;
-    const eg_conv_params *params;
+    const eg_conv_params *params; /* groups: already checked */
     const int32_t *bias;
     const eg_requant *requant;
     int8_t *output;
@@ -65,9 +70,10 @@ static int taps_init(tap_list *t, const conv_job *job, void *scratch,
     t->kx = t->ky + n;
     t->capacity = n;
     t->in_c = job->in->c;
+    t->filter_c = job->in->c / job->params->groups;
     t->in_w = job->in->w;
     t->kernel_w = job->kernel_w;
-    t->row_len = job->kernel_w * job->in->c;
+    t->row_len = job->kernel_w * t->filter_c;
     t->columns = job->kernel_h * t->row_len;
     return 1;
 }
@@ -96,8 +102,8 @@ static int taps_add(tap_list *t, int32_t column, int8_t weight)
         t->cy += 1;
         t->cx = 0;
     }
-    while (column >= t->px_start + t->in_c) {
-        t->px_start += t->in_c;
+    while (column >= t->px_start + t->filter_c) {
+        t->px_start += t->filter_c;
         t->cx += 1;
     }
     k = t->count++;
@@ -122,12 +128,12 @@ static uint32_t window_inside(const tap_list *t, const int8_t *window)
 }
 
 /* acc over a window that overlaps the padding, whose first element is at
- * (y0, x0); padded elements read as the zero point. */
+ * (y0, x0), channel `channel`; padded elements read as the zero point. */
 static uint32_t window_clipped(const tap_list *t, const conv_job *job,
-                               int32_t y0, int32_t x0)
+                               int32_t y0, int32_t x0, int32_t channel)
 {
     const int32_t zero_point = -job->params->input_offset;
-    const int32_t base = (y0 * job->in->w + x0) * job->in->c;
+    const int32_t base = (y0 * job->in->w + x0) * job->in->c + channel;
     uint32_t acc = 0;
     int32_t k;
     for (k = 0; k < t->count; ++k) {
@@ -151,7 +157,9 @@ static void conv_channel(const conv_job *job, const tap_list *t, int32_t o)
     const int32_t stride_h = job->params->stride_h, stride_w = job->params->stride_w;
     const int32_t pad_top = job->params->pad_top, pad_left = job->params->pad_left;
     const int32_t kernel_h = job->kernel_h, kernel_w = job->kernel_w;
-    const int8_t *input = job->input;
+    /* the first input channel of o's group */
+    const int32_t channel = o / (out_c / job->params->groups) * (in_c / job->params->groups);
+    const int8_t *input = job->input + channel;
     const uint32_t bias = (uint32_t)job->bias[o];
     const layer_stage stage = layer_stage_of(job->requant);
     const int32_t multiplier = stage.multiplier[o * stage.step];
@@ -167,7 +175,7 @@ static void conv_channel(const conv_job *job, const tap_list *t, int32_t o)
             if (rows_inside && x0 >= 0 && x0 + kernel_w <= in_w) {
                 acc += window_inside(t, input + (y0 * in_w + x0) * in_c);
             } else {
-                acc += window_clipped(t, job, y0, x0);
+                acc += window_clipped(t, job, y0, x0, channel);
             }
             *px = scaled_output(stage, multiplier, shift, wrap_int32(acc));
             px += out_c;
@@ -184,6 +192,7 @@ static int conv_args_ok(const conv_job *job)
     }
     return conv_geometry_ok(job->in, job->out, job->kernel_h, job->kernel_w,
                             job->params) &&
+           conv_groups_ok(job->in, job->out, job->params) &&
            requant_ok(job->requant, job->out->c);
 }
 

@@ -121,6 +121,15 @@ static inline int conv_geometry_ok(const eg_shape *in, const eg_shape *out,
     return params->input_offset >= -127 && params->input_offset <= 128;
 }
 
+/* 1 if params->groups splits both channel counts evenly (see
+ * eg_conv_params); the shapes are already known to be valid. */
+static inline int conv_groups_ok(const eg_shape *in, const eg_shape *out,
+                                 const eg_conv_params *params)
+{
+    return params->groups >= 1 && in->c % params->groups == 0 &&
+           out->c % params->groups == 0;
+}
+
 /* 1 if a codebook holds a slot for every index_bits-bit index (so that no
  * stored index can leave it) and 0 in slot 0. */
 static inline int codebook_ok(int32_t version, const int8_t *codebook,

@@ -4,7 +4,8 @@
  * Usage (what a generated model's .c does, one call per layer):
  *
  *     static const eg_shape in_shape = {28, 28, 1}, out_shape = {24, 24, 20};
- *     static const eg_conv_params conv = {1, 1, 0, 0, 128};   (stride 1, no pad, zp -128)
+ *     static const eg_conv_params conv = {1, 1, 0, 0, 128, 1}; (stride 1, no pad, zp -128,
+ *                                                                one group)
  *     static const eg_requant rq = {mult, shift, -5, -128, 127, EG_ROUNDING_DOUBLE, 0};
  *     eg_status st = eg_conv2d_s8(input, &in_shape, w, 5, 5, bias, &conv, &rq,
  *                                 output, &out_shape);
@@ -93,13 +94,19 @@ typedef struct {
 /* Convolution geometry. pad_top/pad_left are the zero padding before the
  * first row/column (bottom/right padding follows from the output shape).
  * input_offset is minus the input zero point, in [-127, 128]: a padded
- * position contributes (zero_point + input_offset) * w = 0, i.e. real zero. */
+ * position contributes (zero_point + input_offset) * w = 0, i.e. real zero.
+ * groups is PyTorch's: >= 1, dividing in->c and out->c; output channel o
+ * belongs to group g = o / (out->c / groups) and reads input channels
+ * [g * in->c / groups, (g + 1) * in->c / groups) only, so a filter holds
+ * in->c / groups channels per tap (1: an ordinary convolution).
+ * eg_depthwise_conv2d_s8 does not read it (its groups are in->c). */
 typedef struct {
     int32_t stride_h;
     int32_t stride_w;
     int32_t pad_top;
     int32_t pad_left;
     int32_t input_offset;
+    int32_t groups;
 } eg_conv_params;
 
 /* Pooling window. Padded positions are never part of a window: max pooling
@@ -230,8 +237,11 @@ int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
 
 /* ---- conv2d.c -------------------------------------------------------- */
 
-/* 2-D convolution, int8 NHWC input, int8 OHWI filter, groups = 1.
- * filter: out->c x kernel_h x kernel_w x in->c; bias: out->c int32 values,
+/* 2-D convolution, int8 NHWC input, int8 OHWI filter, params->groups
+ * groups (1: ordinary; a grouped convolution gathers each group's channel
+ * slice of a window once, as much input in all as one ungrouped window).
+ * filter: out->c x kernel_h x kernel_w x (in->c / groups); bias: out->c
+ * int32 values,
  * the folded bias computed at generation time (NULL: all zero):
  *   bias[o] = true_bias[o] + input_offset * sum of filter o's weights,
  * so that acc[o] = bias[o] + sum input * filter over the window needs no
@@ -239,13 +249,14 @@ int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
  * zero point times its padded taps' weights, which cancels their share of
  * the fold: padding contributes real zero). Then the output stage of
  * eg_requant. scratch: any alignment, at least
- * EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in->c) bytes: two
- * windows (0 for a 1x1 filter: scratch may then be NULL). Returns
- * EG_ERR_ARG if a dimension,
+ * EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in->c / groups) bytes:
+ * two windows of one group (0 for a 1x1 filter: scratch may then be
+ * NULL). Returns EG_ERR_ARG if a dimension,
  * kernel size or stride is < 1, a padding is < 0 or >= the kernel size,
  * the last output window starts past the input
  * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w), the
- * input_offset is outside [-127, 128], the requantization constants are
+ * input_offset is outside [-127, 128], groups does not divide both
+ * channel counts, the requantization constants are
  * outside their ranges or the scratch is too small. Every window thus
  * holds at least one input element;
  * out->h may be smaller than the largest consistent value (the remaining
@@ -316,7 +327,9 @@ eg_status eg_fully_connected_huffman_s8(const int8_t *input, int32_t in_features
 /* ---- conv2d_compressed.c --------------------------------------------- */
 
 /* 2-D convolution on compressed filters (rows: output channels, columns:
- * OHWI taps). Shape and parameter rules as eg_conv2d_s8, except that bias
+ * OHWI taps of in->c / groups channels). Shape and parameter rules as
+ * eg_conv2d_s8, groups included (a depthwise layer, groups = in->c, may
+ * be computed here when its filters are stored compressed), except that bias
  * is the folded bias, not NULL:
  *   bias[o] = true_bias[o] + input_offset * sum of filter o's weights.
  * scratch: any alignment, at least
@@ -463,8 +476,9 @@ typedef struct {
  * output value = saturate_int8(eg_requantize(x + offset, multiplier, shift,
  * rounding) + output_offset) for each input value x (an input with a scale
  * of exactly 1 and the output's zero point is copied). inputs[i] holds
- * pixels x params->inputs[i].channels values; no input may overlap the
- * output. EG_ERR_ARG for values outside these ranges. */
+ * pixels x params->inputs[i].channels values. inputs[0] may start where
+ * output starts (it is then joined in place); no other overlap of an input
+ * and the output is allowed. EG_ERR_ARG for values outside these ranges. */
 eg_status eg_concat_s8(const int8_t *const *inputs, int32_t pixels,
                        const eg_concat_params *params, int8_t *output);
 
@@ -534,9 +548,10 @@ eg_status eg_conv_pool_slice(const eg_shape *conv_in, int32_t kernel_h, int32_t 
 /* cdef-end */
 
 /* eg_conv2d_s8 copies the windows of two output pixels into its scratch
- * (im2col), except for a 1x1 filter, whose windows are read in place. */
-#define EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in_c) \
-    ((kernel_h) == 1 && (kernel_w) == 1 ? 0 : 2 * (kernel_h) * (kernel_w) * (in_c))
+ * (im2col), one group's channels (filter_c = in->c / groups) at a time,
+ * except for a 1x1 filter, whose windows are read in place. */
+#define EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, filter_c) \
+    ((kernel_h) == 1 && (kernel_w) == 1 ? 0 : 2 * (kernel_h) * (kernel_w) * (filter_c))
 
 /* Scratch bytes of a compressed convolution: one decoded filter of
  * max_row_nonzeros taps, plus room to align it. */

@@ -24,8 +24,14 @@ def zoo_qgraph(name: str, seed: int = 0) -> QGraph:
     """A zoo network (untrained, seeded) quantized on random images."""
     from edgegen.zoo.models import ZOO
 
+    return module_qgraph(ZOO[name], name, seed)
+
+
+def module_qgraph(factory, name: str, seed: int = 0) -> QGraph:
+    """The network ``factory()`` makes (untrained, seeded), for 28x28x1
+    inputs, quantized on random images."""
     torch.manual_seed(seed)
-    model = ZOO[name]().eval()
+    model = factory().eval()
     graph = import_model(model, torch.zeros(1, 1, 28, 28), name)
     x = np.random.default_rng(seed).random((8, 28, 28, 1))
     return quantize(graph, x, CalibrationSpec(input_range=(0.0, 1.0)))

@@ -61,6 +61,10 @@ KERNELS = {
     ("conv2d", "codebook"): "eg_conv2d_codebook_s8",
     ("conv2d", "sparse"): "eg_conv2d_sparse_s8",
     ("conv2d", "huffman"): "eg_conv2d_huffman_s8",
+    # compressed depthwise filters: the grouped compressed kernels
+    ("depthwise_conv2d", "codebook"): "eg_conv2d_codebook_s8",
+    ("depthwise_conv2d", "sparse"): "eg_conv2d_sparse_s8",
+    ("depthwise_conv2d", "huffman"): "eg_conv2d_huffman_s8",
 }
 # pooling kind -> its runtime_c function
 POOL_KERNELS = {"max_pool": "eg_max_pool_s8", "avg_pool": "eg_avg_pool_s8"}
@@ -226,7 +230,7 @@ class _Builder:
             layer.update(
                 kernel_h=kh, kernel_w=kw,
                 stride_h=op.stride[0], stride_w=op.stride[1], pad_top=top, pad_left=left,
-                input_offset=c_int(-op.input_zero_point),
+                input_offset=c_int(-op.input_zero_point), groups=op.groups,
                 in_dims=self.shape(node.inputs[0]), out_dims=self.shape(node.output),
             )
         elif isinstance(op, QFullyConnected):

@@ -8,6 +8,10 @@ coefficients measured under emulation on a Cortex-M4F at -O2 and kept in
 ``kernel_costs.json`` (``python bench/kernels.py --calibrate`` measures
 them again). The model ranks formats; the figures that reports quote are
 measured, never these.
+
+A depthwise convolution stored dense runs its own kernel, priced apart
+(``depthwise_conv2d``); stored compressed, it runs the compressed conv2d
+kernels (which take groups) and is priced as they are.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ COSTS_FILE = Path(__file__).with_name("kernel_costs.json")
 class LayerWork:
     """The shape of a layer's work, whatever its format."""
 
-    kind: str  # "fully_connected" | "conv2d"
+    kind: str  # "fully_connected" | "conv2d" | "depthwise_conv2d"
     rows: int  # output channels
-    columns: int  # inputs per output channel
+    columns: int  # inputs per output channel (a group's, for grouped convolutions)
     pixels: int  # output pixels (1 for fully connected)
     # A convolution that may run fused with the pooling after it: its
     # pooled output rows (the kernel runs once per band of them); else 0.
@@ -53,7 +57,8 @@ def layer_work_of(qgraph, index: int) -> LayerWork:
     shape = qgraph.tensor(node.output).shape
     if len(node.op.weight.shape) == 4:
         pooled = qgraph.tensor(qgraph.nodes[index + 1].output).shape[0] if fusable(qgraph, index) else 0
-        return LayerWork("conv2d", rows, columns, int(shape[0] * shape[1]), int(pooled))
+        kind = "depthwise_conv2d" if node.op.depthwise else "conv2d"
+        return LayerWork(kind, rows, columns, int(shape[0] * shape[1]), int(pooled))
     return LayerWork("fully_connected", rows, columns, 1)
 
 
@@ -86,8 +91,16 @@ def work_units(stored: StoredWeights, work: LayerWork) -> dict[str, float]:
     return units
 
 
+def priced_kind(work: LayerWork, fmt: str) -> str:
+    """The kernel family whose prices apply: a compressed depthwise layer
+    runs the compressed conv2d kernels."""
+    if work.kind == "depthwise_conv2d" and fmt != "dense":
+        return "conv2d"
+    return work.kind
+
+
 def instructions(stored: StoredWeights, work: LayerWork, costs: dict) -> int:
     """Modelled instructions of one inference of the layer."""
-    prices = costs[work.kind][stored.format]
+    prices = costs[priced_kind(work, stored.format)][stored.format]
     units = work_units(stored, work)
     return int(round(sum(prices.get(name, 0.0) * amount for name, amount in units.items())))

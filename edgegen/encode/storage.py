@@ -156,12 +156,13 @@ SCRATCH_ALIGNMENT_SLACK = 3  # EG_CONV_SCRATCH_BYTES: room to align the int32 of
 IM2COL_PIXELS = 2
 
 
-def dense_conv_scratch_bytes(kernel_h: int, kernel_w: int, in_channels: int) -> int:
+def dense_conv_scratch_bytes(kernel_h: int, kernel_w: int, filter_channels: int) -> int:
     """EG_CONV2D_S8_SCRATCH_BYTES: the dense convolution's im2col buffer
-    (two windows of int8 inputs), or 0 when it reads the input in place."""
+    (two windows of int8 inputs, each one group's ``filter_channels`` =
+    input channels / groups), or 0 when it reads the input in place."""
     if kernel_h == 1 and kernel_w == 1:
         return 0
-    return IM2COL_PIXELS * kernel_h * kernel_w * in_channels
+    return IM2COL_PIXELS * kernel_h * kernel_w * filter_channels
 
 
 def _reversed_stream(data: bytes) -> np.ndarray:

@@ -44,7 +44,6 @@ from edgegen.encode.storage import (
     weight_matrix,
 )
 from edgegen.encode.stream_decode import StreamError, verify_stored
-from edgegen.errors import UserError
 from edgegen.ir import QConv2D, QFullyConnected, QGraph, op_kind
 from edgegen.reference.numerics import fold_zero_point
 
@@ -194,13 +193,9 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
     matrix = weight_matrix(op.weight, op.codebook)
     work = layer_work_of(qgraph, index)
     formats = FORMATS if requested == AUTO else (requested,)
-    if kind == "depthwise_conv2d":
-        formats = tuple(f for f in formats if f == "dense")  # its only kernel so far
     variants = _stored_variants(matrix, formats, DENSE_LAYOUT[kind])
     if not variants:
-        raise FormatUnavailable(f"layer {node.name} cannot be stored as {requested}"
-                                + (" (a depthwise convolution is stored dense)"
-                                   if kind == "depthwise_conv2d" else ""))
+        raise FormatUnavailable(f"layer {node.name} cannot be stored as {requested}")
     scored = [(s, s.flash_bytes, instructions(s, work, costs)) for s in variants]
     stored, _, instr = _pick(scored, optimize)
     try:
@@ -212,7 +207,7 @@ def plan_layer(qgraph: QGraph, index: int, requested: str, optimize: str,
         index=index, name=node.name, kind=kind, stored=stored,
         # every kernel multiplies raw inputs: the bias has the zero point folded in
         bias=fold_zero_point(op.weight, op.bias, op.input_zero_point),
-        scratch_bytes=_scratch_bytes(stored, op) if is_conv else 0,
+        scratch_bytes=_scratch_bytes(stored, op, kind) if is_conv else 0,
         instructions=instr, requested=requested,
         candidates=tuple(Candidate(s.format, dict(s.params), b, i) for s, b, i in scored),
     )
@@ -223,30 +218,25 @@ DENSE_LAYOUT = {"conv2d": "rows", "depthwise_conv2d": "columns", "fully_connecte
 
 
 def kernel_kind(qgraph: QGraph, index: int) -> str:
-    """Which family of kernels computes weight layer ``index``: conv2d,
-    depthwise_conv2d or fully_connected. A grouped convolution that is not
-    depthwise has no kernel yet."""
-    node = qgraph.nodes[index]
-    op = node.op
-    if isinstance(op, QConv2D) and op.groups > 1:
-        channels = qgraph.tensor(node.inputs[0]).shape[2]
-        if op.groups != channels:
-            raise UserError(f"layer {node.name}: a grouped convolution (groups={op.groups} of "
-                            f"{channels} channels) has no kernel yet; only depthwise (groups = "
-                            "input channels) and groups=1 are generated")
+    """Which family of kernels computes weight layer ``index``: conv2d
+    (any groups), depthwise_conv2d (groups = input channels: its own dense
+    kernel; compressed, the conv2d kernels, which take groups) or
+    fully_connected."""
+    op = qgraph.nodes[index].op
+    if isinstance(op, QConv2D) and op.depthwise:
         return "depthwise_conv2d"
     return op_kind(op)
 
 
-def _scratch_bytes(stored: StoredWeights, op: QConv2D) -> int:
+def _scratch_bytes(stored: StoredWeights, op: QConv2D, kind: str) -> int:
     """RAM the convolution kernel needs during the layer: the dense kernel's
-    im2col rows, or a compressed kernel's decoded filter (a depthwise
-    kernel needs none)."""
-    if op.groups > 1:
+    im2col rows (one group's), or a compressed kernel's decoded filter (the
+    dense depthwise kernel needs none)."""
+    if stored.format == "dense" and kind == "depthwise_conv2d":
         return 0
     if stored.format == "dense":
-        kernel_h, kernel_w, in_channels = op.weight.shape[1:]
-        return dense_conv_scratch_bytes(kernel_h, kernel_w, in_channels)
+        kernel_h, kernel_w, filter_channels = op.weight.shape[1:]  # one group's channels
+        return dense_conv_scratch_bytes(kernel_h, kernel_w, filter_channels)
     return stored.scratch_bytes(is_conv=True)
 
 

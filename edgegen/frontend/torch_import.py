@@ -46,7 +46,7 @@ from edgegen.ir import (
 )
 
 SUPPORTED = (
-    "Conv2d (groups=1 or depthwise, dilation=1, zero padding), Linear, ReLU, ReLU6, "
+    "Conv2d (any groups dividing the channels, dilation=1, zero padding), Linear, ReLU, ReLU6, "
     "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d; ceil_mode too), "
     "AdaptiveAvgPool2d and mean over H and W with whole windows, "
     "Flatten / view / reshape to (N, -1), "
@@ -93,6 +93,7 @@ def import_model(model: nn.Module, example_input: torch.Tensor, name: str = "mod
         )
     model = model.eval()
     _check_finite(model)
+    _check_conv_groups(model)
     try:
         traced = torch.fx.symbolic_trace(model)
     except Exception as exc:  # fx raises many types for untraceable code
@@ -132,6 +133,19 @@ def _check_finite(model: nn.Module) -> None:
             raise UserError(
                 f"parameter {pname} holds NaN or Inf values: the checkpoint is broken "
                 "(retrain, or load the right checkpoint)"
+            )
+
+
+def _check_conv_groups(model: nn.Module) -> None:
+    """Before the model runs (PyTorch's own refusal would not name the
+    module): every Conv2d's groups divide both its channel counts."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d) and (
+                m.groups < 1 or m.in_channels % m.groups or m.out_channels % m.groups):
+            raise UserError(
+                f"unsupported operator at {name}: Conv2d with groups={m.groups}, which does not "
+                f"divide in_channels={m.in_channels} and out_channels={m.out_channels} "
+                "(use a group count dividing both)"
             )
 
 
@@ -285,9 +299,6 @@ class _Importer:
             self._unsupported(fx_node, type(module).__name__)
 
     def _conv(self, fx_node, m: nn.Conv2d) -> Conv2D:
-        if m.groups not in (1, m.in_channels):
-            self._unsupported(fx_node, f"Conv2d with groups={m.groups} (grouped; depthwise, "
-                                       "groups = in_channels, is supported)")
         if _pair(m.dilation) != (1, 1):
             self._unsupported(fx_node, f"Conv2d with dilation={m.dilation}")
         if m.padding_mode != "zeros":

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compact_models import ShuffleUnit, separable_net
 from edgegen.encode.storage import FORMATS
 from edgegen.host.compiler import WARNING_FLAGS, compile_executable
 from edgegen.encode.storage_plan import FormatRequest
@@ -16,16 +17,20 @@ from edgegen.plan.arena import SCRATCH_PREFIX, plan_memory
 from edgegen.quantize.validate import validate_qgraph
 from edgegen.reference.golden import run_golden
 from edgegen.verify.host_model import HostModel, ModelSizes
-from qgraph_support import compressed_like, tiny_qgraph, zoo_qgraph
+from qgraph_support import compressed_like, module_qgraph, tiny_qgraph, zoo_qgraph
 from toolchain_support import require_tool
 
 _CACHE: dict = {}
+# Networks of grouped (ShuffleNet) and depthwise (MobileNet) convolutions.
+COMPACT = {"shuffle": ShuffleUnit, "separable": separable_net}
 
 
 def qgraph_of(which: str):
     if which not in _CACHE:
         if which == "tiny":
             q = compressed_like(tiny_qgraph(), density=0.5, values=5)
+        elif which in COMPACT:
+            q = compressed_like(module_qgraph(COMPACT[which], which), density=0.3, values=15)
         else:
             q = compressed_like(zoo_qgraph(which), density=0.08, values=31)
         validate_qgraph(q)
@@ -52,7 +57,7 @@ def vectors_for(qgraph, count=6, seed=0):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("which", ["tiny", "lenet300", "lenet5"])
+@pytest.mark.parametrize("which", ["tiny", "lenet300", "lenet5", "shuffle", "separable"])
 @pytest.mark.parametrize("kernels", ["portable", "dsp"])
 def test_every_format_on_every_layer_is_bit_exact(which, fmt, kernels, tmp_path):
     """Both kernel variants, built as edgegen builds them (the model's
@@ -66,8 +71,9 @@ def test_every_format_on_every_layer_is_bit_exact(which, fmt, kernels, tmp_path)
 
 
 @pytest.mark.parametrize("optimize", ["size", "speed", "balanced"])
-def test_cost_model_choices_are_bit_exact(optimize, tmp_path):
-    qgraph = qgraph_of("lenet5")
+@pytest.mark.parametrize("which", ["lenet5", "shuffle"])
+def test_cost_model_choices_are_bit_exact(which, optimize, tmp_path):
+    qgraph = qgraph_of(which)
     x = vectors_for(qgraph, seed=1)
     low, got = run_host(qgraph, StorageChoice(FormatRequest(), optimize), tmp_path, x)
     np.testing.assert_array_equal(got, run_golden(qgraph, x).reshape(len(x), -1))
@@ -130,7 +136,7 @@ def test_compressed_c_compiles_without_warnings(compiler, fmt, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["codebook", "sparse", "huffman"])
-@pytest.mark.parametrize("which", ["tiny", "lenet5"])
+@pytest.mark.parametrize("which", ["tiny", "lenet5", "shuffle"])
 def test_compressed_c_is_clean_under_asan_and_ubsan(which, fmt, tmp_path):
     """The weights are const globals with ASan redzones, the arena a heap
     block of its exact size: any read past a stream or table aborts."""

@@ -60,8 +60,8 @@ def test_outputs_differ_between_inputs(qgraphs, fashion, tmp_path):
                                    "log_softmax"])
 def test_compact_network_blocks_are_bit_exact(small_qgraphs, fashion, tmp_path, model,
                                               board_name):
-    """Depthwise, add, shuffle, concat and softmax kernels on a DSP and a
-    portable board."""
+    """Depthwise, grouped, add, shuffle, concat and softmax kernels on a DSP
+    and a portable board."""
     board = load_board(board_name)
     require_board_tools(board, emulate=True)
     qgraph = small_qgraphs[model]

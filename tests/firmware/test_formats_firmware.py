@@ -1,7 +1,8 @@
 """Every storage format on every emulated architecture: the compressed
 LeNet-5 shape (conv and fully connected layers, 8 % density, a shared
 codebook) runs bit-exact under QEMU on the Cortex-M4F, RV32 and the
-16 KB Cortex-M0, with each format forced on every layer."""
+16 KB Cortex-M0, with each format forced on every layer; so does a
+ShuffleNet unit (grouped and depthwise convolutions) on the M4F and RV32."""
 
 import pytest
 
@@ -9,9 +10,10 @@ from edgegen.encode.storage import FORMATS
 from edgegen.encode.storage_plan import FormatRequest
 from edgegen.firmware.boards import load_board
 from edgegen.jobs.board_verify import verify_on_board
-from edgegen.jobs.lower import StorageChoice
+from edgegen.jobs.lower import StorageChoice, lower
+from compact_models import ShuffleUnit
 from firmware_helpers import board_vectors, require_board_tools
-from qgraph_support import compressed_like, zoo_qgraph
+from qgraph_support import compressed_like, module_qgraph, zoo_qgraph
 
 BOARDS = ("qemu-mps2-an386", "qemu-virt-rv32", "qemu-microbit")
 
@@ -32,6 +34,21 @@ def test_every_format_is_bit_exact_on_every_architecture(compressed_lenet5, fash
                              storage=StorageChoice(FormatRequest(fmt), "speed"))
     assert result.bit_exact, result.comparison.line(board_name)
     assert result.ram_bytes <= board.ram_bytes
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("board_name", BOARDS[:2])
+def test_grouped_and_depthwise_layers_in_every_format(fashion, tmp_path, board_name, fmt):
+    """The compressed conv kernels with groups (ShuffleNet's grouped 1x1s,
+    a grouped 3x3, a depthwise 3x3), and the dense grouped tile."""
+    board = load_board(board_name)
+    require_board_tools(board, emulate=True)
+    qgraph = compressed_like(module_qgraph(ShuffleUnit, "shuffle"), density=0.3, values=15)
+    vectors = board_vectors(qgraph, fashion, 3, 3)
+    choice = StorageChoice(FormatRequest(fmt), "speed")
+    assert set(lower(qgraph, choice).storage.formats().values()) == {fmt}
+    result = verify_on_board(qgraph, board, vectors, tmp_path, storage=choice)
+    assert result.bit_exact, result.comparison.line(board_name)
 
 
 def test_cost_model_choice_fits_the_cortex_m0(compressed_lenet5, fashion, tmp_path):

@@ -363,10 +363,26 @@ def test_unsupported_operator_names_module_path_and_lists_supported():
         import_model(model, torch.zeros(1, 1, 8, 8))
 
 
-def test_grouped_conv_is_refused():
-    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2))
-    with pytest.raises(UserError, match="groups=2"):
-        import_model(model, torch.zeros(1, 4, 8, 8))
+def test_grouped_convolutions_with_batchnorm():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 12, 1, groups=4), nn.BatchNorm2d(12),
+        nn.ReLU(), nn.Conv2d(12, 6, 3, stride=2, padding=1, groups=3),
+        nn.Flatten(), nn.Linear(6 * 14 * 14, 3),
+    )
+    _randomize_bn(model[2])
+    graph = _check_against_torch(model)
+    convs = [n.op for n in graph.nodes if isinstance(n.op, Conv2D)]
+    assert [c.groups for c in convs] == [1, 4, 3]
+    assert [c.weight.shape for c in convs[1:]] == [(12, 1, 1, 2), (6, 3, 3, 4)]
+
+
+def test_groups_that_do_not_divide_the_channels_are_refused_naming_the_module():
+    model = nn.Sequential(nn.Conv2d(1, 6, 3), nn.Conv2d(6, 6, 3, groups=2))
+    model[1].groups = 4  # nn.Conv2d checks only at construction
+    with pytest.raises(UserError, match=r"at 1: Conv2d with groups=4, which does not divide "
+                                        r"in_channels=6 and out_channels=6"):
+        import_model(model, torch.zeros(1, 1, 8, 8))
 
 
 def test_depthwise_convolutions_with_batchnorm_and_a_multiplier():

@@ -83,7 +83,7 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
 {
     if (op == OP_CONV || op == OP_DEPTHWISE) {
         /* in h w c, out h w c, kh, kw, sh, sw, pt, pl, input_offset,
-         * rounding, output_offset, act_min, act_max;
+         * rounding, output_offset, act_min, act_max, groups;
          * arrays: input, filter (OHWI; depthwise: [kh][kw][out]), bias,
          * multiplier, shift */
         const eg_shape in = shape_at(p), out = shape_at(p + 3);
@@ -96,6 +96,7 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         params.pad_top = p[10];
         params.pad_left = p[11];
         params.input_offset = p[12];
+        params.groups = p[17];
         rq.multiplier = a[3];
         rq.shift = a[4];
         rq.rounding = (eg_rounding)p[13];
@@ -105,7 +106,7 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         rq.per_tensor = 0;
         /* exactly the documented scratch: an overrun is caught */
         const int32_t scratch_bytes =
-            op == OP_CONV ? EG_CONV2D_S8_SCRATCH_BYTES(p[6], p[7], in.c) : 0;
+            op == OP_CONV ? EG_CONV2D_S8_SCRATCH_BYTES(p[6], p[7], in.c / p[17]) : 0;
         void *scratch = scratch_bytes > 0 ? must_alloc((size_t)scratch_bytes) : NULL;
         st = (op == OP_CONV ? eg_conv2d_s8 : eg_depthwise_conv2d_s8)(
             a[0], &in, a[1], p[6], p[7], a[2], &params, &rq, scratch, scratch_bytes, output,

@@ -107,14 +107,16 @@ class CKernels:
     # -- kernels, batched like the golden model
 
     def conv2d(self, x, weight, bias, stride, padding, input_zero_point, requant,
-               groups: int = 1):
-        """groups 1: eg_conv2d_s8; groups = channels: eg_depthwise_conv2d_s8,
-        with the OHWI weights (O, KH, KW, 1) passed as its [KH][KW][O]."""
+               groups: int = 1, depthwise: bool | None = None):
+        """eg_conv2d_s8 with ``groups``; ``depthwise`` (default: groups =
+        channels > 1): eg_depthwise_conv2d_s8, with the OHWI weights
+        (O, KH, KW, 1) passed as its [KH][KW][O]."""
         x = np.asarray(x, dtype=np.int8)
         n, h, w, c = x.shape
         o, kh, kw, ci = weight.shape
-        assert ci * groups == c and groups in (1, c)
-        depthwise = groups > 1
+        assert ci * groups == c and o % groups == 0
+        if depthwise is None:
+            depthwise = 1 < groups == c
         top, bottom, left, right = padding
         oh = (h + top + bottom - kh) // stride[0] + 1
         ow = (w + left + right - kw) // stride[1] + 1
@@ -130,13 +132,14 @@ class CKernels:
                 "pad_top": top,
                 "pad_left": left,
                 "input_offset": -input_zero_point,
+                "groups": groups,
             },
         )
         rq, keep = self.requant(requant)
         in_shape, out_shape = self.shape(h, w, c), self.shape(oh, ow, o)
         out = np.full((n, oh, ow, o), 0x5A, dtype=np.int8)
         # Exactly the documented scratch, one byte past a word boundary.
-        scratch_bytes = 0 if depthwise else dense_conv_scratch_bytes(kh, kw, c)
+        scratch_bytes = 0 if depthwise else dense_conv_scratch_bytes(kh, kw, ci)
         scratch = np.zeros(scratch_bytes + 1, dtype=np.uint8)
         scratch_p = self.ffi.from_buffer("uint8_t[]", scratch) + 1 if scratch_bytes else self.ffi.NULL
         name = "eg_depthwise_conv2d_s8" if depthwise else "eg_conv2d_s8"
@@ -212,7 +215,7 @@ class CKernels:
         return result
 
     def conv2d_stored(self, x, stored, kernel, folded_bias, stride, padding, input_zero_point,
-                      requant, scratch_bytes=None, misalign=1):
+                      requant, scratch_bytes=None, misalign=1, groups=1):
         """eg_conv2d_<format>_s8 over a batch; returns (out, statuses). The
         scratch starts ``misalign`` bytes past a word boundary."""
         x = np.asarray(x, dtype=np.int8)
@@ -226,7 +229,7 @@ class CKernels:
         b_arr, b_p = self.i32(folded_bias)
         params = self.ffi.new("eg_conv_params *", {
             "stride_h": stride[0], "stride_w": stride[1], "pad_top": top,
-            "pad_left": left, "input_offset": -input_zero_point})
+            "pad_left": left, "input_offset": -input_zero_point, "groups": groups})
         rq, keep_rq = self.requant(requant)
         if scratch_bytes is None:
             scratch_bytes = stored.scratch_bytes(is_conv=True)

@@ -41,7 +41,7 @@ class Call:
             # 4x5x2 input, 3x3 filter, stride 1, pad 1: 4x5x3 output.
             self.in_shape = ffi.new("eg_shape *", [4, 5, 2])
             self.out_shape = ffi.new("eg_shape *", [4, 5, 3])
-            self.params = ffi.new("eg_conv_params *", [1, 1, 1, 1, 128])
+            self.params = ffi.new("eg_conv_params *", [1, 1, 1, 1, 128, 1])
             # A filter row of 3 x 2 values: the kernel needs its im2col scratch.
             self.scratch = np.zeros(36, dtype=np.int8)
             self.args = dict(input=p["input"], in_shape=self.in_shape, filter=p["filter"],
@@ -149,6 +149,9 @@ BROKEN = [
     ("conv", "params", "input_offset", 129),
     ("conv", "params", "input_offset", -128),
     ("conv", "arg", "scratch_bytes", 35),  # one byte short of the im2col windows
+    ("conv", "params", "groups", 0),
+    ("conv", "params", "groups", 2),  # divides the 2 input channels, not the 3 outputs
+    ("conv", "params", "groups", 3),  # divides the 3 outputs, not the 2 input channels
     # output stage
     ("conv", "requant", "act_min", -129),
     ("conv", "requant", "act_max", 128),

@@ -89,21 +89,22 @@ def check_fc(ck, seed, features, outputs, codebook_size, sparsity, rounding, bat
 
 
 def check_conv(ck, seed, h, w, c, o, kernel, stride, padding, codebook_size, sparsity,
-               rounding, batch=2):
+               rounding, batch=2, groups=1):
+    """``groups`` divides c and o (groups = c: depthwise)."""
     rng = np.random.default_rng(seed)
     kh, kw = kernel
-    weight = sparse_weights(rng, (o, kh, kw, c), codebook_size, sparsity)
+    weight = sparse_weights(rng, (o, kh, kw, c // groups), codebook_size, sparsity)
     x = random_int8(rng, (batch, h, w, c))
-    terms = kh * kw * c
+    terms = kh * kw * c // groups
     bias = random_bias(rng, o, terms)
     zp = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
     requant = maybe_per_tensor(rng, random_requant(rng, o, terms, rounding,
                                                    rng.choice(["realistic", "wild"])))
-    expected = kernels.conv2d(x, weight, bias, stride, padding, zp, requant)
+    expected = kernels.conv2d(x, weight, bias, stride, padding, zp, requant, groups)
     folded = fold_zero_point(weight, bias, zp)
     for stored in formats(rng, weight_matrix(weight)):
         got, statuses = ck.conv2d_stored(x, stored, kernel, folded, stride, padding, zp, requant,
-                                         misalign=seed % 4)
+                                         misalign=seed % 4, groups=groups)
         assert statuses == [ck.lib.EG_OK] * batch, (stored.format, stored.params)
         np.testing.assert_array_equal(got, expected, err_msg=f"{stored.format} {stored.params}")
 
@@ -147,6 +148,40 @@ def test_conv2d_compressed_matches_golden(ck, seed, geometry, c, o, codebook_siz
                                           rounding):
     h, w, kernel, stride, padding = geometry
     check_conv(ck, seed, h, w, c, o, kernel, stride, padding, codebook_size, sparsity, rounding)
+
+
+@DETERMINISTIC
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    geometry=conv_geometry(),
+    groups=st.integers(2, 5),
+    per_group=st.integers(1, 4),  # 1: depthwise
+    outputs_per_group=st.integers(1, 3),  # the depth multiplier when depthwise
+    codebook_size=st.one_of(st.integers(1, 8), st.sampled_from([31, 127])),
+    sparsity=st.sampled_from(SPARSITIES),
+    rounding=st.sampled_from(Rounding),
+)
+def test_grouped_and_depthwise_conv2d_compressed_matches_golden(
+        ck, seed, geometry, groups, per_group, outputs_per_group, codebook_size, sparsity,
+        rounding):
+    h, w, kernel, stride, padding = geometry
+    check_conv(ck, seed, h, w, groups * per_group, groups * outputs_per_group, kernel, stride,
+               padding, codebook_size, sparsity, rounding, groups=groups)
+
+
+@pytest.mark.parametrize("groups", [0, 3, 4])
+def test_conv_groups_not_dividing_the_channels_are_refused(ck, groups):
+    """6 input channels, 4 outputs: groups 0, 3 (not dividing 4) and 4 (not
+    dividing 6) are refused before anything is written."""
+    rng = np.random.default_rng(6)
+    weight = sparse_weights(rng, (4, 3, 3, 3), 5, "full")
+    stored = store_sparse(weight_matrix(weight), 16)
+    requant = random_requant(rng, 4, 27, Rounding.DOUBLE)
+    out, statuses = ck.conv2d_stored(random_int8(rng, (1, 5, 5, 6)), stored, (3, 3),
+                                     np.zeros(4, np.int32), (1, 1), (1, 1, 1, 1), 0, requant,
+                                     groups=groups)
+    assert statuses == [ck.lib.EG_ERR_ARG]
+    assert (out == 0x5A).all()
 
 
 @pytest.mark.parametrize("rounding", list(Rounding))

@@ -1,4 +1,4 @@
-"""eg_conv2d_s8 against the golden model, byte for byte."""
+"""eg_conv2d_s8 against the golden model, byte for byte, ungrouped and grouped."""
 
 import numpy as np
 import pytest
@@ -14,18 +14,19 @@ DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_exa
 
 
 def run_case(ck, seed, h, w, c, o, kernel, stride, padding, rounding,
-             regime="realistic", fill="uniform", has_bias=True, batch=2, zp=None):
+             regime="realistic", fill="uniform", has_bias=True, batch=2, zp=None, groups=1):
+    """``groups`` divides c and o; always eg_conv2d_s8, even when depthwise."""
     rng = np.random.default_rng(seed)
     kh, kw = kernel
     x = random_int8(rng, (batch, h, w, c), fill)
-    weight = random_weights(rng, (o, kh, kw, c), rng.choice(FILLS))
-    terms = kh * kw * c
+    weight = random_weights(rng, (o, kh, kw, c // groups), rng.choice(FILLS))
+    terms = kh * kw * c // groups
     bias = random_bias(rng, o, terms) if has_bias else None
     if zp is None:
         zp = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
     requant = random_requant(rng, o, terms, rounding, regime)
-    expected = kernels.conv2d(x, weight, bias, stride, padding, zp, requant)
-    got = ck.conv2d(x, weight, bias, stride, padding, zp, requant)
+    expected = kernels.conv2d(x, weight, bias, stride, padding, zp, requant, groups)
+    got = ck.conv2d(x, weight, bias, stride, padding, zp, requant, groups, depthwise=False)
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
     return got
@@ -85,6 +86,44 @@ def test_conv2d_matches_golden(ck, seed, y, x, c, o, rounding, regime, fill, has
 def test_conv2d_geometries(ck, rounding, h, w, c, o, kernel, stride, padding):
     run_case(ck, hash((h, w, c, o, kernel, stride, padding)) % 2**32, h, w, c, o,
              kernel, stride, padding, rounding)
+
+
+@DETERMINISTIC
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    y=axes(max_size=8),
+    x=axes(max_size=8),
+    groups=st.integers(2, 6),
+    per_group=st.integers(1, 9),  # 1: depthwise (through eg_conv2d_s8)
+    outputs_per_group=st.integers(1, 5),
+    rounding=st.sampled_from(Rounding),
+    regime=st.sampled_from(["realistic", "wild"]),
+    fill=st.sampled_from(FILLS),
+    has_bias=st.booleans(),
+)
+def test_grouped_conv2d_matches_golden(ck, seed, y, x, groups, per_group, outputs_per_group,
+                                       rounding, regime, fill, has_bias):
+    (h, kh, sh, top, bottom), (w, kw, sw, left, right) = y, x
+    run_case(ck, seed, h, w, groups * per_group, groups * outputs_per_group, (kh, kw),
+             (sh, sw), (top, bottom, left, right), rounding, regime, fill, has_bias,
+             groups=groups)
+
+
+@pytest.mark.parametrize("rounding", list(Rounding))
+@pytest.mark.parametrize(
+    "h, w, c, o, groups, kernel, stride, padding",
+    [
+        (8, 8, 24, 24, 3, (1, 1), (1, 1), (0, 0, 0, 0)),  # ShuffleNet's grouped pointwise
+        (7, 9, 32, 32, 4, (3, 3), (1, 1), (1, 1, 1, 1)),  # CMSIS-NN's grouped row, smaller
+        (6, 6, 12, 8, 4, (3, 3), (2, 2), (0, 1, 0, 1)),  # 3 in, 2 out per group
+        (5, 7, 6, 18, 6, (3, 3), (1, 1), (1, 1, 1, 1)),  # depthwise, multiplier 3
+        (5, 5, 10, 5, 5, (1, 1), (2, 2), (0, 0, 0, 0)),  # one output per group, stride 2
+        (4, 4, 8, 8, 2, (5, 5), (1, 1), (2, 2, 2, 2)),  # kernel larger than the input
+    ],
+)
+def test_grouped_conv2d_geometries(ck, rounding, h, w, c, o, groups, kernel, stride, padding):
+    run_case(ck, hash((h, w, c, o, groups, kernel)) % 2**32, h, w, c, o, kernel, stride,
+             padding, rounding, groups=groups)
 
 
 @pytest.mark.parametrize("rounding", list(Rounding))

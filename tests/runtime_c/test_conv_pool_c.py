@@ -80,7 +80,7 @@ def test_bands_equal_the_unfused_layers(runtime, seed, y, x, c, o, pool_kind, po
 
     conv_in_s, conv_out_s = ffi.new("eg_shape *", [h, w, c]), ffi.new("eg_shape *", [oh, ow, o])
     pool_out_s = ffi.new("eg_shape *", [ph, pw, o])
-    conv_p = ffi.new("eg_conv_params *", [sh, sw, top, left, -zp])
+    conv_p = ffi.new("eg_conv_params *", [sh, sw, top, left, -zp, 1])
     pool_p = ffi.new("eg_pool_params *", [pk_h, pk_w, ps_h, ps_w, pt, pl, act_min, act_max])
     band_bytes = oh * ow * o
     band = ffi.new("eg_conv_pool_band *")
@@ -138,7 +138,7 @@ class Call:
         self.conv_in = ffi.new("eg_shape *", [6, 7, 2])
         self.conv_out = ffi.new("eg_shape *", [6, 7, 3])
         self.pool_out = ffi.new("eg_shape *", [3, 3, 3])
-        self.conv = ffi.new("eg_conv_params *", [1, 1, 1, 1, 128])
+        self.conv = ffi.new("eg_conv_params *", [1, 1, 1, 1, 128, 1])
         self.pool = ffi.new("eg_pool_params *", [2, 2, 2, 2, 0, 0, -128, 127])
         self.band = ffi.new("eg_conv_pool_band *")
         ffi.memmove(self.band, bytes([SENTINEL]) * ffi.sizeof("eg_conv_pool_band"),

@@ -77,7 +77,7 @@ def test_depthwise_refuses_an_output_that_is_no_multiple_of_the_input(runtime):
                                   "shift": ffi.from_buffer("int32_t[]", shift),
                                   "output_offset": 0, "act_min": -128, "act_max": 127,
                                   "rounding": lib.EG_ROUNDING_DOUBLE})
-    params = ffi.new("eg_conv_params *", [1, 1, 0, 0, 0])
+    params = ffi.new("eg_conv_params *", [1, 1, 0, 0, 0, 2])
     status = lib.eg_depthwise_conv2d_s8(p, ffi.new("eg_shape *", [3, 3, 2]), p, 3, 3, ffi.NULL,
                                         params, rq, ffi.NULL, 0, p,
                                         ffi.new("eg_shape *", [1, 1, 3]))

@@ -76,11 +76,13 @@ def _requant_params(rq):
 
 
 def conv_case(cases, rng, h, w, c, o, kernel, stride, padding, rounding, has_bias=True,
-              regime="realistic", fill="uniform", depthwise=False):
-    """A convolution; ``depthwise``: groups = c (o a multiple of c), the
-    filter passed as eg_depthwise_conv2d_s8 takes it, [kh][kw][o]."""
+              regime="realistic", fill="uniform", depthwise=False, groups=1):
+    """A convolution (eg_conv2d_s8 with ``groups``); ``depthwise``: groups =
+    c (o a multiple of c), the filter passed as eg_depthwise_conv2d_s8 takes
+    it, [kh][kw][o]."""
     kh, kw = kernel
-    groups, per_group = (c, 1) if depthwise else (1, c)
+    groups = c if depthwise else groups
+    per_group = c // groups
     x = random_int8(rng, (1, h, w, c), fill)
     weight = random_weights(rng, (o, kh, kw, per_group), fill)
     bias = random_bias(rng, o, kh * kw * per_group) if has_bias else None
@@ -89,12 +91,12 @@ def conv_case(cases, rng, h, w, c, o, kernel, stride, padding, rounding, has_bia
     expected = kernels.conv2d(x, weight, bias, stride, padding, zp, rq, groups)[0]
     oh, ow = expected.shape[:2]
     params = [h, w, c, oh, ow, o, kh, kw, *stride, padding[0], padding[2], -zp,
-              *_requant_params(rq)]
+              *_requant_params(rq), groups]
     folded = fold_zero_point(weight, bias if has_bias else np.zeros(o), zp)
     stored = np.ascontiguousarray(weight[..., 0].transpose(1, 2, 0)) if depthwise else weight
     arrays = [x, stored, folded, rq.multiplier, rq.shift]
     op = "depthwise" if depthwise else "conv"
-    cases.add(f"{op} {h}x{w}x{c}->{o} k{kernel} s{stride} p{padding}", op,
+    cases.add(f"{op} {h}x{w}x{c}->{o} g{groups} k{kernel} s{stride} p{padding}", op,
               params, arrays, expected)
 
 
@@ -131,6 +133,11 @@ def build_cases() -> Cases:
         conv_case(cases, rng, 1, 1, 17, 5, (1, 1), (1, 1), (0, 0, 0, 0), rounding)
         conv_case(cases, rng, 5, 5, 4, 6, (3, 3), (1, 1), (2, 2, 2, 2), rounding,
                   regime="wild", fill="extremes")
+        conv_case(cases, rng, 6, 7, 12, 8, (3, 3), (1, 1), (1, 1, 1, 1), rounding, groups=4)
+        conv_case(cases, rng, 5, 6, 9, 6, (3, 2), (2, 1), (0, 1, 1, 0), rounding, groups=3,
+                  has_bias=False, regime="wild", fill="extremes")
+        conv_case(cases, rng, 6, 5, 16, 24, (1, 1), (1, 1), (0, 0, 0, 0), rounding, groups=4)
+        conv_case(cases, rng, 5, 5, 6, 12, (3, 3), (1, 1), (1, 1, 1, 1), rounding, groups=6)
         conv_case(cases, rng, 6, 7, 5, 10, (3, 3), (1, 1), (1, 1, 1, 1), rounding,
                   depthwise=True)
         conv_case(cases, rng, 9, 9, 8, 8, (3, 3), (2, 2), (0, 1, 0, 1), rounding,
