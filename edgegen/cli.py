@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a zoo model and cache its checkpoint")
-    p.add_argument("model", help="lenet300 or lenet5")
+    p.add_argument("model", help="lenet300, lenet5, squeezenet, mobilenet, shufflenet, "
+                   "xception or resnet")
     p.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=Path, default=None,
@@ -407,6 +408,10 @@ def _print_result(result, title: str) -> None:
 
 
 def cmd_train(args) -> int:
+    import time
+
+    import torch
+
     from edgegen.data.datasets import load_dataset
     from edgegen.zoo import checkpoints, models, train
 
@@ -422,14 +427,18 @@ def cmd_train(args) -> int:
         if args.epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {args.epochs}")
         kwargs["epochs"] = args.epochs
+    started = time.perf_counter()
     model = train.train(models.ZOO[args.model](), dataset, seed=seed, **kwargs)
+    seconds = time.perf_counter() - started
     acc = train.evaluate(model, dataset.test_images, dataset.test_labels)
     path = args.checkpoint or checkpoints.checkpoint_path(args.model, dataset.name)
     checkpoints.save_checkpoint(model, path, meta={
         "model": args.model, "dataset": dataset.name, "test_accuracy": acc,
         "epochs": kwargs["epochs"], "seed": args.seed, "edgegen_version": __version__,
+        "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
     })
-    print(f"{args.model}: test accuracy {100 * acc:.2f} % on {dataset.name}; checkpoint {path}")
+    print(f"{args.model}: test accuracy {100 * acc:.2f} % on {dataset.name} after {seconds:.0f} s "
+          f"of training; checkpoint {path}")
     return 0
 
 

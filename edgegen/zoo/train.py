@@ -81,6 +81,26 @@ RECIPES: dict[str, TrainRecipe] = {
         weight_decay=5e-4,
         warmup_epochs=0.5,
     ),
+    "squeezenet": TrainRecipe(
+        epochs=8, batch_size=128, lr=2e-3, optimizer=Optimizer.ADAM, schedule=Schedule.COSINE,
+        weight_decay=1e-4,
+    ),
+    "mobilenet": TrainRecipe(
+        epochs=8, batch_size=128, lr=0.05, optimizer=Optimizer.SGD, schedule=Schedule.COSINE,
+        weight_decay=5e-4, warmup_epochs=0.5,
+    ),
+    "shufflenet": TrainRecipe(
+        epochs=6, batch_size=128, lr=0.05, optimizer=Optimizer.SGD, schedule=Schedule.COSINE,
+        weight_decay=5e-4, warmup_epochs=0.5,
+    ),
+    "xception": TrainRecipe(
+        epochs=8, batch_size=128, lr=0.05, optimizer=Optimizer.SGD, schedule=Schedule.COSINE,
+        weight_decay=5e-4, warmup_epochs=0.5,
+    ),
+    "resnet": TrainRecipe(
+        epochs=10, batch_size=128, lr=0.05, optimizer=Optimizer.SGD, schedule=Schedule.COSINE,
+        weight_decay=5e-4, warmup_epochs=0.5,
+    ),
 }
 
 
