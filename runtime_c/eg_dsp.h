@@ -6,8 +6,8 @@
  * for boards whose `kernels` field is "dsp"; leave it out to build the
  * portable C, which stays the reference). Then:
  *  - on a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
- *    M33) the intrinsics of <arm_acle.h> compile to SXTB16, SMLAD,
- *    SMLABB/SMLATT (and asm gives SSUB8/SEL);
+ *    M33) the intrinsics of <arm_acle.h> compile to SXTB16, SXTAB16,
+ *    SMLAD, SMLABB/SMLATT (and asm gives SSUB8/SEL);
  *  - with EG_DSP_EMULATE (host builds only) the C models below compute
  *    the same values, so that the host property tests cover the DSP
  *    kernels' arithmetic (lane order, widening, wrap-around);
@@ -74,6 +74,25 @@ static inline uint32_t eg_smlad(uint32_t a, uint32_t b, uint32_t acc)
     return (uint32_t)__smlad((int32_t)a, (int32_t)b, (int32_t)acc);
 }
 
+/* Each halfword of acc plus bytes 0 and 2 of x sign-extended (SXTAB16),
+ * and plus bytes 1 and 3 (its operand rotated, in asm for the reason
+ * above); each halfword modulo 2^16. */
+static inline uint32_t eg_sxtab16(uint32_t acc, uint32_t x)
+{
+    return (uint32_t)__sxtab16((int32_t)acc, (int32_t)x);
+}
+
+static inline uint32_t eg_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+#if defined(__GNUC__)
+    uint32_t result;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(acc), "r"(x));
+    return result;
+#else
+    return (uint32_t)__sxtab16((int32_t)acc, (int32_t)((x >> 8) | (x << 24)));
+#endif
+}
+
 /* acc + lo(a) * lo(b), and acc + hi(a) * hi(b): one lane each. */
 static inline uint32_t eg_smlabb(uint32_t a, uint32_t b, uint32_t acc)
 {
@@ -134,6 +153,17 @@ static inline uint32_t eg_smlabb(uint32_t a, uint32_t b, uint32_t acc)
 static inline uint32_t eg_smlatt(uint32_t a, uint32_t b, uint32_t acc)
 {
     return acc + (uint32_t)(eg_halfword(a, 1) * eg_halfword(b, 1));
+}
+
+static inline uint32_t eg_sxtab16(uint32_t acc, uint32_t x)
+{
+    const uint32_t lanes = eg_sxtb16(x);
+    return ((acc + lanes) & 0xFFFFu) | (((acc >> 16) + (lanes >> 16)) << 16);
+}
+
+static inline uint32_t eg_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    return eg_sxtab16(acc, (x >> 8) | (x << 24));
 }
 
 static inline uint32_t eg_smlad(uint32_t a, uint32_t b, uint32_t acc)

@@ -19,7 +19,8 @@
  * int8 values, plus half the count for rounding, stays far inside int32. */
 #define AVG_MAX_AREA ((int64_t)1 << 23)
 
-
+/* Largest window whose int8 sum fits a halfword: 256 * -128 = -2^15. */
+#define AVG_HALFWORD_AREA 256
 
 static int pool_args_ok(const int8_t *input, const eg_shape *in,
                         const eg_pool_params *p, const int8_t *output,
@@ -141,6 +142,75 @@ eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
     return EG_OK;
 }
 
+/* The average of a window's sum over its count elements (half: count / 2),
+ * TFLite's reference rounding (half away from zero; C division truncates),
+ * clamped to [lo, hi]. */
+static int8_t average_of(int32_t sum, int32_t count, int32_t half, int32_t lo, int32_t hi)
+{
+    const int32_t avg = sum > 0 ? (sum + half) / count : (sum - half) / count;
+    return (int8_t)clamp_range(avg, lo, hi);
+}
+
+#if EG_USE_DSP
+/* Halfword `high` (0 or 1) of x as a signed value. */
+static int32_t halfword_lane(uint32_t x, int high)
+{
+    return (int32_t)(((high ? x >> 16 : x) & 0xFFFFu) ^ 0x8000u) - 0x8000;
+}
+#endif
+
+/* One output pixel of average pooling: the window's `rows` x `columns`
+ * pixels from `window` (rows `row_stride` apart), every channel. With the
+ * DSP extension and a window of at most AVG_HALFWORD_AREA elements, four
+ * channels at a time: SXTAB16 adds a word's even and odd bytes to two
+ * pairs of halfword sums, which that many int8 values cannot overflow. */
+static void avg_pixel(const int8_t *window, int32_t rows, int32_t columns, int32_t row_stride,
+                      int32_t channels, int32_t lo, int32_t hi, int8_t *out)
+{
+    /* >= 1: axis_ok guarantees a non-empty window. */
+    const int32_t count = rows * columns, half = count / 2;
+    int32_t c0 = 0, y, x, j;
+#if EG_USE_DSP
+    if (count <= AVG_HALFWORD_AREA) {
+        for (; c0 + 4 <= channels; c0 += 4) {
+            uint32_t even = 0, odd = 0; /* channels c0, c0 + 2 and c0 + 1, c0 + 3 */
+            for (y = 0; y < rows; ++y) {
+                const int8_t *px = window + y * row_stride + c0;
+                for (x = 0; x < columns; ++x) {
+                    const uint32_t word = eg_load4(px);
+                    even = eg_sxtab16(even, word);
+                    odd = eg_sxtab16_ror8(odd, word);
+                    px += channels;
+                }
+            }
+            out[c0] = average_of(halfword_lane(even, 0), count, half, lo, hi);
+            out[c0 + 1] = average_of(halfword_lane(odd, 0), count, half, lo, hi);
+            out[c0 + 2] = average_of(halfword_lane(even, 1), count, half, lo, hi);
+            out[c0 + 3] = average_of(halfword_lane(odd, 1), count, half, lo, hi);
+        }
+    }
+#endif
+    for (; c0 < channels; c0 += POOL_BLOCK) {
+        const int32_t n = min_i32(POOL_BLOCK, channels - c0);
+        int32_t sum[POOL_BLOCK];
+        for (j = 0; j < n; ++j) {
+            sum[j] = 0;
+        }
+        for (y = 0; y < rows; ++y) {
+            const int8_t *px = window + y * row_stride + c0;
+            for (x = 0; x < columns; ++x) {
+                for (j = 0; j < n; ++j) {
+                    sum[j] += px[j];
+                }
+                px += channels;
+            }
+        }
+        for (j = 0; j < n; ++j) {
+            out[c0 + j] = average_of(sum[j], count, half, lo, hi);
+        }
+    }
+}
+
 eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
                          const eg_pool_params *params,
                          int8_t *output, const eg_shape *out)
@@ -168,38 +238,9 @@ eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
             int32_t x_begin, x_end;
             window_span(ox, params->stride_w, params->pad_left, params->kernel_w, in_w,
                         &x_begin, &x_end);
-            /* >= 1: axis_ok guarantees a non-empty window. */
-            const int32_t count = (y_end - y_begin) * (x_end - x_begin);
-            const int32_t half = count / 2;
-            int32_t c0;
-            for (c0 = 0; c0 < channels; c0 += POOL_BLOCK) {
-                const int32_t n = min_i32(POOL_BLOCK, channels - c0);
-                int32_t sum[POOL_BLOCK];
-                int32_t y, x, j;
-                for (j = 0; j < n; ++j) {
-                    sum[j] = 0;
-                }
-                for (y = y_begin; y < y_end; ++y) {
-                    const int8_t *px = input + (y * in_w + x_begin) * channels + c0;
-                    for (x = x_begin; x < x_end; ++x) {
-                        for (j = 0; j < n; ++j) {
-                            sum[j] += px[j];
-                        }
-                        px += channels;
-                    }
-                }
-                for (j = 0; j < n; ++j) {
-                    /* Round half away from zero; C division truncates. */
-                    const int32_t s = sum[j];
-                    int32_t avg = s > 0 ? (s + half) / count : (s - half) / count;
-                    if (avg < params->act_min) {
-                        avg = params->act_min;
-                    } else if (avg > params->act_max) {
-                        avg = params->act_max;
-                    }
-                    out_px[c0 + j] = (int8_t)avg;
-                }
-            }
+            avg_pixel(input + (y_begin * in_w + x_begin) * channels, y_end - y_begin,
+                      x_end - x_begin, in_w * channels, channels, params->act_min,
+                      params->act_max, out_px);
             out_px += channels;
         }
     }

@@ -91,3 +91,16 @@ def test_pool_activation_clamps(ck, pool, act):
     data = random_int8(rng, (1, 6, 6, 3))
     got = run_case(ck, pool, data, (2, 2), (2, 2), (0, 0, 0, 0), *act)
     assert got.min() >= act[0] and got.max() <= act[1]
+
+
+@pytest.mark.parametrize("value", [-128, 127])
+@pytest.mark.parametrize("side", [15, 16, 17])
+def test_avg_pool_sums_at_the_halfword_limit(ck, value, side):
+    """Windows of 225, 256 (the largest the DSP kernel sums in halfwords:
+    256 * -128 = -2^15) and 289 elements of one extreme value, and a random
+    fill of the same windows: each channel's average is exact."""
+    for data in (np.full((1, side, side, 6), value, dtype=np.int8),
+                 random_int8(np.random.default_rng(side), (1, side, side, 6), "extremes")):
+        got = run_case(ck, "avg_pool", data, (side, side), (1, 1), (0, 0, 0, 0), -128, 127)
+        if (data == value).all():
+            assert (got == value).all()
