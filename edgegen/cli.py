@@ -170,8 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="k-means initialisation (default linear, the paper's choice)")
     p.add_argument("--sensitivity", action="store_true",
                    help="first scan each layer's accuracy against its sparsity (table and plot)")
+    p.add_argument("--filters", default="none",
+                   help="filter pruning before everything else (Li et al.: whole filters, smallest "
+                        "L1 norm first, with their BatchNorm channels and the next layers' inputs): "
+                        "'none' (default) or per layer the fraction of filters removed "
+                        "(conv1=0.5,conv2=0.3; layers joined by an add, a shuffle or a depthwise "
+                        "layer lose the same channels, name one of them)")
+    p.add_argument("--filter-params", type=float, default=None, metavar="FRACTION",
+                   help="instead of --filters: remove this fraction of all the model's parameters "
+                        "by filter pruning, one ratio for every prunable layer")
+    p.add_argument("--filter-finetune-epochs", type=int, default=2,
+                   help="training epochs right after filter pruning (default 2)")
+    p.add_argument("--filter-sensitivity", action="store_true",
+                   help="first scan each layer's accuracy against the fraction of its filters "
+                        "removed, without fine-tuning (filter_sensitivity.md and .png)")
     p.add_argument("--spec", type=Path, default=None,
-                   help="a whole compression spec as JSON (overrides --prune/--bits/--*-epochs)")
+                   help="a whole compression spec as JSON (overrides --prune/--bits/--filters/"
+                        "--*-epochs)")
     p.add_argument("--seed", type=int, default=0)
     _add_data_dir(p)
     _add_size_limit(p)
@@ -267,6 +282,7 @@ def _load_compressed(args):
     artifact = load_compressed(Path(args.model))
     model, name = _model_for_artifact(args.model, artifact.source, args.factory)
     try:
+        model = artifact.shaped_model(model)
         model.load_state_dict(artifact.state_dict)
     except RuntimeError as exc:
         raise UserError(f"{args.model} does not fit the model it is loaded into ({name}): "
@@ -502,6 +518,8 @@ def _number(text: str, what: str, cast=float):
 
 
 def _compress_spec(args, model, model_name: str):
+    from dataclasses import replace
+
     from edgegen.compress.spec import (
         PAPER_SPARSITY,
         CompressSpec,
@@ -542,9 +560,24 @@ def _compress_spec(args, model, model_name: str):
                             fc_bits=bits.get("fc", 5), prune_steps=args.prune_steps,
                             retrain_epochs=args.retrain_epochs,
                             finetune_epochs=args.finetune_epochs, seed=args.seed)
-        return _with_layer_bits(spec, per_layer_bits)
+        return replace(_with_layer_bits(spec, per_layer_bits), filters=_filter_spec(args))
     except ValueError as exc:
         raise UserError(f"bad compression settings: {exc}") from None
+
+
+def _filter_spec(args):
+    """--filters / --filter-params as a FilterPruneSpec, or None."""
+    from edgegen.compress.spec import FilterPruneSpec
+
+    if args.filters != "none" and args.filter_params is not None:
+        raise UserError("give --filters (ratios per layer) or --filter-params (a parameter "
+                        "target), not both")
+    if args.filters == "none" and args.filter_params is None:
+        return None
+    ratios = ({k: _number(v, "--filters") for k, v in _pairs(args.filters, "--filters").items()}
+              if args.filters != "none" else ())
+    return FilterPruneSpec(ratios=ratios, params=args.filter_params,
+                           finetune_epochs=args.filter_finetune_epochs)
 
 
 def _with_layer_bits(spec, per_layer_bits: dict[str, int]):
@@ -582,6 +615,7 @@ def cmd_compress(args) -> int:
     model_source = {"zoo": args.model} if "zoo" in source else {"factory": args.model}
     run_compress(model, name, model_source, dataset, spec, args.out,
                  recipe=RetrainRecipe(lr=args.lr), force=args.force, sensitivity=args.sensitivity,
+                 filter_sensitivity=args.filter_sensitivity,
                  inputs=tuple(_inputs(args)),
                  quantize_options=QuantizeOptions(drop_softmax=args.drop_softmax))
     print((args.out / "report.md").read_text().split("\n## Weight distributions")[0])

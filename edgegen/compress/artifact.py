@@ -5,8 +5,9 @@ An ``.npz`` (read with ``allow_pickle=False``) holding
 
 * ``header``: UTF-8 JSON — format name and version, where the model comes
   from (a zoo name or ``module:factory``), the compression spec, the
-  accuracy after each stage, and per compressed layer its name, kind, weight
-  shape, bits and int8 grid scale;
+  accuracy after each stage, per compressed layer its name, kind, weight
+  shape, bits and int8 grid scale, and, after filter pruning, the output
+  channels each shrunk layer kept and the input shape they were traced with;
 * ``state/<key>``: the model's state_dict after compression;
 * ``layer/<i>/mask``, ``/indices``, ``/codebook_q``: each compressed layer's
   pruning mask, codebook indices (torch layout) and int8 codebook.
@@ -21,7 +22,9 @@ refused, not deployed.
 The artifact is data: ``source`` is checked as text only (a zoo name, or a
 ``module:factory`` string of the syntax ``edgegen.zoo.user_model`` reads);
 loading never imports or runs anything it names. Which model code to build
-is the caller's decision (the CLI's).
+is the caller's decision (the CLI's); ``shaped_model`` then shrinks that
+model to the filter-pruned architecture by re-applying the kept channels
+(data, never code) before the state_dict is loaded.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
+from edgegen.compress.filter_prune import KeptFilters, apply_kept_filters
 from edgegen.compress.pipeline import CompressedModel
 from edgegen.errors import UserError, brief
 from edgegen.npz_file import read_npz, write_npz
@@ -43,7 +48,7 @@ from edgegen.zoo.models import ZOO
 from edgegen.zoo.user_model import parse_spec
 
 FORMAT = "edgegen.compressed"
-VERSION = 1
+VERSION = 2  # 2: the filters kept by filter pruning
 SUFFIX = ".npz"
 KINDS = {"conv": 4, "fc": 2}  # kind -> rank of its torch weight (OIHW, (out, in))
 MAX_BITS = 8
@@ -53,6 +58,7 @@ _LAYER_ARRAYS = ("mask", "indices", "codebook_q")
 _INTEGER_BUFFERS = ("num_batches_tracked",)  # torch keeps these int64
 _MAX_SPEC = 1000
 _MAX_SCALE = float(np.finfo(np.float32).max) / 127  # weights are float32 scale * q, |q| <= 127
+_MAX_INPUT_ELEMENTS = 1 << 24  # the example input of filter pruning, rebuilt as zeros on load
 
 
 @dataclass(frozen=True)
@@ -75,10 +81,17 @@ class CompressedArtifact:
     state_dict: dict  # name -> torch.Tensor
     layers: tuple[StoredLayer, ...]
     metadata: dict  # spec, stage accuracies, dataset, ...
+    filters: KeptFilters | None = None  # the output channels filter pruning kept
 
     def weight_grids(self) -> dict[str, WeightGrid]:
         """What quantize needs of each shared layer: its scale and codebook."""
         return {layer.name: WeightGrid(layer.scale, layer.codebook_q) for layer in self.layers}
+
+    def shaped_model(self, model: nn.Module) -> nn.Module:
+        """``model`` (built from the original model code) in the architecture
+        of the compressed weights: shrunk by the kept filters, if any, ready
+        for ``load_state_dict(self.state_dict)``."""
+        return model if self.filters is None else apply_kept_filters(model, self.filters)
 
 
 def artifact_of(compressed: CompressedModel, source: dict, extra: dict) -> CompressedArtifact:
@@ -93,7 +106,8 @@ def artifact_of(compressed: CompressedModel, source: dict, extra: dict) -> Compr
     metadata = {"spec": json.loads(compressed.spec.to_json()),
                 "stage_accuracy": compressed.stage_accuracy,
                 "stage_seconds": compressed.stage_seconds, **extra}
-    return CompressedArtifact(source, dict(compressed.model.state_dict()), layers, metadata)
+    return CompressedArtifact(source, dict(compressed.model.state_dict()), layers, metadata,
+                              compressed.filters)
 
 
 def save_compressed(path: Path, artifact: CompressedArtifact) -> None:
@@ -106,9 +120,12 @@ def save_compressed(path: Path, artifact: CompressedArtifact) -> None:
         arrays[f"layer/{i}/codebook_q"] = layer.codebook_q.astype(np.int8)
         layers.append({"name": layer.name, "kind": layer.kind, "weight_shape": list(layer.weight_shape),
                        "bits": layer.bits, "scale": layer.scale})
+    filters = None if artifact.filters is None else {
+        "input_shape": list(artifact.filters.input_shape),
+        "layers": [{"name": name, "kept": list(kept)} for name, kept in artifact.filters.layers]}
     header = {"format": FORMAT, "version": VERSION, "source": artifact.source,
               "state_keys": list(artifact.state_dict), "layers": layers,
-              "metadata": artifact.metadata}
+              "metadata": artifact.metadata, "filters": filters}
     write_npz(path, header, arrays)
 
 
@@ -155,7 +172,7 @@ def _from_arrays(header: dict, arrays: dict) -> CompressedArtifact:
     repeated = [name for i, name in enumerate(names) if name in names[:i]]
     if repeated:
         raise _Invalid(f"layer names repeat: {brief(repeated[0])} is described twice")
-    return CompressedArtifact(source, state, layers, metadata)
+    return CompressedArtifact(source, state, layers, metadata, _filters(header.get("filters"), state))
 
 
 def _kind(value) -> str:
@@ -200,6 +217,44 @@ def _is_factory_spec(spec) -> bool:
     except UserError:
         return False
     return True
+
+
+# ------------------------------------------------------------------ filters
+
+
+def _filters(value, state: dict) -> KeptFilters | None:
+    """None, or {"input_shape": [...], "layers": [{"name", "kept"}, ...]}:
+    each layer's kept channels ascending and as many as its stored weight's."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"input_shape", "layers"}:
+        raise _Invalid(f"'filters' must be null or an object with input_shape and layers, got {_kind(value)}")
+    shape = value["input_shape"]
+    if (not isinstance(shape, list) or not 2 <= len(shape) <= 5
+            or not all(_is_int(d) and d > 0 for d in shape)
+            or math.prod(shape) > _MAX_INPUT_ELEMENTS):
+        raise _Invalid(f"'filters.input_shape' must be 2 to 5 positive integers of at most "
+                       f"{_MAX_INPUT_ELEMENTS} elements, got {_kind(shape)}")
+    layers = value["layers"]
+    if not isinstance(layers, list):
+        raise _Invalid(f"'filters.layers' must be a list, got {_kind(layers)}")
+    kept = []
+    for i, entry in enumerate(layers):
+        where = f"filters.layers[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"name", "kept"}:
+            raise _Invalid(f"{where} must be an object with name and kept, got {_kind(entry)}")
+        name, indices = entry["name"], entry["kept"]
+        weight = state.get(f"{name}.weight") if isinstance(name, str) else None
+        if weight is None or weight.dim() == 0:
+            raise _Invalid(f"{where}: 'name' must name a layer whose weight is in state_keys")
+        if (not isinstance(indices, list) or not all(_is_int(k) and k >= 0 for k in indices)
+                or indices != sorted(set(indices)) or len(indices) != weight.shape[0]):
+            raise _Invalid(f"{where} ({brief(name)}): 'kept' must list its {weight.shape[0]} kept "
+                           f"channels, ascending, got {_kind(indices)}")
+        kept.append((name, tuple(indices)))
+    if len({name for name, _ in kept}) != len(kept):
+        raise _Invalid("'filters.layers' names a layer twice")
+    return KeptFilters(tuple(shape), tuple(kept))
 
 
 # ------------------------------------------------------------------ arrays

@@ -41,7 +41,7 @@ import contextlib
 import copy
 import math
 import operator
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -445,11 +445,6 @@ def _filter_norms(module: nn.Module) -> np.ndarray:
     return weight.abs().reshape(weight.shape[0], -1).sum(dim=1).numpy()
 
 
-def filter_groups(model: nn.Module, example_input: torch.Tensor) -> tuple[FilterGroup, ...]:
-    """The groups of ``model`` that filter pruning can shrink, in model order."""
-    return tuple(group.info for group in _groups(_trace(model, example_input)))
-
-
 # --- pruning ------------------------------------------------------------------
 
 
@@ -477,6 +472,69 @@ class FilterPruned:
     groups: tuple[tuple[FilterGroup, int], ...]  # each group and the units it lost
 
 
+class FilterPruner:
+    """The channel groups of one model, traced once, then pruned at any
+    ratios (a sensitivity scan prunes one model many times). The model must
+    not change while the pruner is in use: its filters were ranked when the
+    pruner was made."""
+
+    def __init__(self, model: nn.Module, example_input: torch.Tensor) -> None:
+        self.model = model
+        self.example_input = example_input
+        self._graph = _trace(model, example_input)
+        self._groups = _groups(self._graph)
+
+    @property
+    def groups(self) -> tuple[FilterGroup, ...]:
+        """The groups filter pruning can shrink, in model order."""
+        return tuple(group.info for group in self._groups)
+
+    def prune(self, *, ratios: Mapping[str, float] | None = None,
+              params: float | None = None) -> FilterPruned:
+        """See ``prune_filters``."""
+        if (ratios is None) == (params is None):
+            raise ValueError("filter pruning needs exactly one of ratios and params")
+        if ratios is not None:
+            return self._pruned(_group_ratios(self._graph, self._groups, ratios))
+        return self._pruned(self._ratios_for_params(params))
+
+    def _pruned(self, per_group: list[float]) -> FilterPruned:
+        removed = _removed_units(self._groups, per_group)
+        pruned = _rebuild(self.model, self._graph, removed)
+        _check_runs(pruned, self.example_input)
+        lost = tuple((group.info, len(set(group.units) & removed)) for group in self._groups)
+        return FilterPruned(pruned, _kept(self._graph, removed, self.example_input), lost)
+
+    def _ratios_for_params(self, target: float) -> list[float]:
+        """One ratio for every group: the smallest that removes ``target`` of the parameters."""
+        if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 <= target < 1:
+            raise UserError(f"filter pruning: the parameter target must be a fraction in [0, 1), "
+                            f"got {target!r}")
+        total = _parameter_count(self.model)
+
+        def removed_fraction(ratio: float) -> float:
+            removed = _removed_units(self._groups, [ratio] * len(self._groups))
+            return 1.0 - _parameter_count(_rebuild(self.model, self._graph, removed)) / total
+
+        low, high = 0.0, math.nextafter(MAX_RATIO, 0.0)
+        most = removed_fraction(high)
+        if most < target:
+            raise UserError(f"filter pruning can remove at most {most:.1%} of the parameters (every "
+                            f"group keeping one filter), less than the target {target:.1%}; lower it")
+        for _ in range(_SEARCH_STEPS):
+            middle = (low + high) / 2
+            if removed_fraction(middle) >= target:
+                high = middle
+            else:
+                low = middle
+        return [high] * len(self._groups)
+
+
+def filter_groups(model: nn.Module, example_input: torch.Tensor) -> tuple[FilterGroup, ...]:
+    """The groups of ``model`` that filter pruning can shrink, in model order."""
+    return FilterPruner(model, example_input).groups
+
+
 def prune_filters(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -489,17 +547,11 @@ def prune_filters(
     ``ratios``: per named layer, the fraction of its group's units removed
     (round half up; naming two layers of one group with different ratios is
     an error). ``params``: instead, the fraction of the model's parameters
-    to remove overall, reached by the smallest single ratio applied to every
-    group (found by bisection; a group always keeps one unit).
+    (all of them, BatchNorm's too) to remove overall, reached by the smallest
+    single ratio applied to every group (found by bisection; a group always
+    keeps one unit).
     """
-    if (ratios is None) == (params is None):
-        raise ValueError("prune_filters needs exactly one of ratios and params")
-    graph = _trace(model, example_input)
-    groups = _groups(graph)
-    if ratios is not None:
-        per_group = _group_ratios(graph, groups, ratios)
-        return _pruned(model, example_input, graph, groups, per_group)
-    return _prune_to_params(model, example_input, graph, groups, params)
+    return FilterPruner(model, example_input).prune(ratios=ratios, params=params)
 
 
 def _group_ratios(graph: _ChannelGraph, groups: list[_Group], ratios: Mapping[str, float]) -> list[float]:
@@ -545,37 +597,6 @@ def _removed_units(groups: list[_Group], per_group: list[float]) -> set[int]:
         count = min(group.info.units, pruned_count(len(group.units), ratio))
         removed.update(group.units[:count])
     return removed
-
-
-def _pruned(model, example_input, graph, groups, per_group) -> FilterPruned:
-    removed = _removed_units(groups, per_group)
-    pruned = _rebuild(model, graph, removed)
-    _check_runs(pruned, example_input)
-    lost = tuple((group.info, len(set(group.units) & removed)) for group in groups)
-    return FilterPruned(pruned, _kept(graph, removed, example_input), lost)
-
-
-def _prune_to_params(model, example_input, graph, groups, target: float) -> FilterPruned:
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 <= target < 1:
-        raise UserError(f"filter pruning: the parameter target must be a fraction in [0, 1), got {target!r}")
-    total = _parameter_count(model)
-
-    def removed_fraction(ratio: float) -> float:
-        pruned = _rebuild(model, graph, _removed_units(groups, [ratio] * len(groups)))
-        return 1.0 - _parameter_count(pruned) / total
-
-    most = removed_fraction(math.nextafter(MAX_RATIO, 0.0))
-    if most < target:
-        raise UserError(f"filter pruning can remove at most {most:.1%} of the parameters (every "
-                        f"group keeping one filter), less than the target {target:.1%}; lower it")
-    low, high = 0.0, math.nextafter(MAX_RATIO, 0.0)
-    for _ in range(_SEARCH_STEPS):
-        middle = (low + high) / 2
-        if removed_fraction(middle) >= target:
-            high = middle
-        else:
-            low = middle
-    return _pruned(model, example_input, graph, groups, [high] * len(groups))
 
 
 def _parameter_count(model: nn.Module) -> int:
@@ -715,12 +736,3 @@ def _check_runs(model: nn.Module, example_input: torch.Tensor) -> None:
                         f"({type(exc).__name__}: {_first_line(exc)}); its forward() probably "
                         "writes a channel count as a constant: compute it from the tensor "
                         "(x.size(1), torch.flatten(x, 1))") from None
-
-
-def layer_channels(model: nn.Module) -> Iterator[tuple[str, int]]:
-    """(name, output channels) of every Conv2d and Linear: what pruning shrinks."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            yield name, module.out_channels
-        elif isinstance(module, nn.Linear):
-            yield name, module.out_features

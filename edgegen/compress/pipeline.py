@@ -1,4 +1,5 @@
-"""``compress(model, spec)``: prune → share → fine-tune centroids → snap to int8.
+"""``compress(model, spec)``: filter prune → fine-tune → prune → share →
+fine-tune centroids → snap to int8.
 
 One pure call (the caller's model is copied, never modified) that runs the
 method of every spec type in ``METHODS`` — the registry from spec type to
@@ -6,9 +7,12 @@ implementation — over the layers that ask for it, evaluates after each stage
 and returns a ``CompressedModel``: plain float weights that are exactly the
 pruned, shared, int8-snapped values, plus per layer the mask, codebook
 indices, int8 codebook and scale that edgegen.quantize and edgegen.encode
-consume. Callers with their own loop can run the same steps themselves:
-``iterative_prune``, ``share_weights``, ``finetune_centroids``,
-``snap_codebooks``, ``remove_sharing``.
+consume. Filter pruning (``spec.filters``) comes first: it swaps in a
+smaller dense model, which every later stage then works on (the layers
+keep their names), and what it kept travels in ``CompressedModel.filters``.
+Callers with their own loop can run the same steps themselves:
+``prune_filters``, ``iterative_prune``, ``share_weights``,
+``finetune_centroids``, ``snap_codebooks``, ``remove_sharing``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgegen.compress.filter_prune import KeptFilters, prune_filters
 from edgegen.compress.prune import TrainFn, iterative_prune, mask_of, masks_of, weight_layer
 from edgegen.compress.sensitivity import EvalFn
 from edgegen.compress.share import (
@@ -33,7 +38,7 @@ from edgegen.compress.share import (
     shared_layers,
     snap_codebooks,
 )
-from edgegen.compress.spec import CompressSpec, PruneSpec, ShareSpec, layer_kind
+from edgegen.compress.spec import CompressSpec, FilterPruneSpec, PruneSpec, ShareSpec, layer_kind
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +79,7 @@ class CompressedModel:
     stage_accuracy: dict[str, float]  # eval_fn after each stage, "baseline" first
     spec: CompressSpec
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
+    filters: KeptFilters | None = None  # what filter pruning kept, None without it
 
     def layer(self, name: str) -> LayerCompression:
         for layer in self.layers:
@@ -95,6 +101,9 @@ class CompressedModel:
             lines.append(
                 f"| {layer.name} | {layer.kind} | {layer.mask.size} | {layer.sparsity:.1%} | {bits} | {scale} |"
             )
+        if self.filters is not None:
+            kept = ", ".join(f"{name} {len(indices)}" for name, indices in self.filters.layers)
+            lines += ["", f"Filters (output channels) left after filter pruning: {kept or 'all'}."]
         return "\n".join(lines) + "\n"
 
 
@@ -108,6 +117,8 @@ class _Run:
     eval_fn: EvalFn
     progress: bool
     log: Callable[[str], None]
+    example_input: torch.Tensor | None = None
+    filters: KeptFilters | None = None
     accuracy: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     snapped: dict[str, SnappedCodebook] = field(default_factory=dict)
@@ -135,6 +146,21 @@ def _layer_sparsity(model: nn.Module, spec: CompressSpec) -> dict[str, float]:
 
 
 # --- the registry: spec type → stage ----------------------------------------
+
+
+def _run_filter_pruning(spec: FilterPruneSpec, run: _Run) -> None:
+    if run.example_input is None:
+        raise ValueError("filter pruning needs compress(..., example_input=...) to trace the model's channels")
+    started = time.perf_counter()
+    pruned = prune_filters(run.model, run.example_input, ratios=spec.ratio_dict(), params=spec.params)
+    run.model, run.filters = pruned.model, pruned.kept
+    lost = ", ".join(f"{group.name} -{count}/{group.units + 1}" for group, count in pruned.groups if count)
+    run.log(f"[compress] filters removed: {lost or 'none'}")
+    run.finish_stage("filters", started)
+    if spec.finetune_epochs > 0:
+        started = time.perf_counter()
+        run.train_fn(run.model, spec.finetune_epochs)
+        run.finish_stage("filter-ft", started)
 
 
 def _run_pruning(specs: Mapping[str, PruneSpec], run: _Run) -> None:
@@ -180,17 +206,22 @@ def compress(
     eval_fn: EvalFn,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    example_input: torch.Tensor | None = None,
 ) -> CompressedModel:
     """Compress a copy of ``model`` as ``spec`` says; ``model`` is left as it was.
 
     ``train_fn(model, epochs)`` retrains in place (it must build its optimizer
     from ``model.parameters()`` on each call); ``eval_fn(model)`` returns the
     accuracy logged after each stage. ``log`` receives one line per stage.
+    ``example_input``: one input batch, needed by filter pruning to trace
+    which channels depend on which.
     """
     spec.check_model(model)
-    run = _Run(copy.deepcopy(model), spec, train_fn, eval_fn, progress, log)
+    run = _Run(copy.deepcopy(model), spec, train_fn, eval_fn, progress, log, example_input)
     started = time.perf_counter()
     run.finish_stage("baseline", started)
+    if spec.filters is not None:
+        _run_filter_pruning(spec.filters, run)
     for spec_type, stage in METHODS.items():
         per_layer = {
             name: method
@@ -208,6 +239,7 @@ def compress(
         stage_accuracy=dict(run.accuracy),
         spec=spec,
         stage_seconds=dict(run.seconds),
+        filters=run.filters,
     )
 
 

@@ -1,7 +1,9 @@
 """What to compress and how: frozen, validated, versioned specs.
 
 One frozen dataclass per method (``PruneSpec``, ``ShareSpec``), grouped per
-layer (``LayerSpec``) and per model (``CompressSpec``). A layer is named by its
+layer (``LayerSpec``) and per model (``CompressSpec``); filter pruning, which
+changes the architecture before the per-layer methods run, is one
+model-wide ``FilterPruneSpec``. A layer is named by its
 module path in the model (``"fc1"``, ``"features.0"``). Specs are plain
 values: ``CompressSpec.to_json()`` / ``CompressSpec.from_json()`` round-trip
 them exactly, and every constructor validates its values, raising
@@ -103,6 +105,51 @@ class ShareSpec:
 
 
 @dataclass(frozen=True)
+class FilterPruneSpec:
+    """Filter pruning (Li et al. 2017, edgegen.compress.filter_prune); set
+    exactly one of ``ratios`` and ``params``.
+
+    ``ratios``: ``(layer, fraction)`` pairs or a mapping: the fraction of
+    the filters of each named Conv2d or Linear (and of the layers joined to
+    it) removed, smallest L1 norm first. ``params``: the fraction of the
+    model's parameters to remove overall, by one filter ratio for every
+    prunable layer. ``finetune_epochs``: training epochs right after.
+    """
+
+    ratios: tuple[tuple[str, float], ...] = ()
+    params: float | None = None
+    finetune_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        items = self.ratios.items() if isinstance(self.ratios, Mapping) else self.ratios
+        try:
+            ratios = tuple((name, ratio) for name, ratio in items)
+        except (TypeError, ValueError):
+            raise ValueError(f"FilterPruneSpec.ratios must be (layer, fraction) pairs or a mapping, "
+                             f"got {self.ratios!r}") from None
+        object.__setattr__(self, "ratios", ratios)
+        if bool(ratios) == (self.params is not None):
+            raise ValueError(f"FilterPruneSpec needs exactly one of ratios and params (got "
+                             f"ratios={dict(ratios)!r}, params={self.params!r})")
+        names = [name for name, _ in ratios]
+        for name, ratio in ratios:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"FilterPruneSpec.ratios: layer names must be non-empty strings, got {name!r}")
+            if names.count(name) > 1:
+                raise ValueError(f"FilterPruneSpec.ratios names layer {name!r} twice")
+            if not (_is_real(ratio) and 0.0 <= ratio < 1.0):
+                raise ValueError(f"FilterPruneSpec.ratios[{name!r}] must be in [0, 1), got {ratio!r}")
+        if self.params is not None and not (_is_real(self.params) and 0.0 <= self.params < 1.0):
+            raise ValueError(f"FilterPruneSpec.params must be in [0, 1), got {self.params!r}")
+        if not (_is_int(self.finetune_epochs) and self.finetune_epochs >= 0):
+            raise ValueError(f"FilterPruneSpec.finetune_epochs must be an integer >= 0, "
+                             f"got {self.finetune_epochs!r}")
+
+    def ratio_dict(self) -> dict[str, float] | None:
+        return dict(self.ratios) if self.ratios else None
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """The methods applied to one layer; None skips a method."""
 
@@ -128,7 +175,8 @@ class CompressSpec:
     pairs in the given order. ``prune_steps``: prune→retrain rounds that reach
     each layer's final sparsity; ``retrain_epochs``: training epochs per round;
     ``finetune_epochs``: epochs of centroid fine-tuning after sharing;
-    ``seed``: seeds random k-means initialisation.
+    ``seed``: seeds random k-means initialisation; ``filters``: filter
+    pruning, run before everything else (the layers keep their names).
     """
 
     layers: tuple[tuple[str, LayerSpec], ...]
@@ -137,6 +185,7 @@ class CompressSpec:
     finetune_epochs: int = 0
     seed: int = 0
     version: int = SPEC_VERSION
+    filters: FilterPruneSpec | None = None
 
     def __post_init__(self) -> None:
         if self.version != SPEC_VERSION:
@@ -154,6 +203,8 @@ class CompressSpec:
             value = getattr(self, field_name)
             if not (_is_int(value) and value >= minimum):
                 raise ValueError(f"CompressSpec.{field_name} must be an integer >= {minimum}, got {value!r}")
+        if self.filters is not None and not isinstance(self.filters, FilterPruneSpec):
+            raise ValueError(f"CompressSpec.filters must be a FilterPruneSpec or None, got {self.filters!r}")
 
     def layer_dict(self) -> dict[str, LayerSpec]:
         return dict(self.layers)
@@ -173,7 +224,8 @@ class CompressSpec:
     def check_model(self, model: nn.Module) -> None:
         """Raise ``ValueError`` unless every named layer is a Conv2d or Linear of ``model``."""
         modules = dict(model.named_modules())
-        for name, _ in self.layers:
+        filter_layers = [name for name, _ in self.filters.ratios] if self.filters is not None else []
+        for name in [name for name, _ in self.layers] + filter_layers:
             module = modules.get(name)
             if module is None:
                 known = ", ".join(n for n, m in modules.items() if isinstance(m, WEIGHT_LAYERS))
@@ -273,6 +325,11 @@ def _spec_to_plain(spec: CompressSpec) -> dict:
         "retrain_epochs": spec.retrain_epochs,
         "finetune_epochs": spec.finetune_epochs,
         "seed": spec.seed,
+        **({} if spec.filters is None else {"filters": {
+            "ratios": dict(spec.filters.ratios),
+            "params": spec.filters.params,
+            "finetune_epochs": spec.filters.finetune_epochs,
+        }}),
         "layers": [
             {
                 "name": name,
@@ -319,9 +376,21 @@ def _share_from_plain(where: str, plain: Any) -> ShareSpec | None:
     return ShareSpec(bits=plain["bits"], init=init)
 
 
+def _filters_from_plain(plain: Any) -> FilterPruneSpec | None:
+    if plain is None:
+        return None
+    where = "compress spec filters"
+    _check_keys(where, plain, set(), {"ratios", "params", "finetune_epochs"})
+    ratios = plain.get("ratios") or {}
+    if not isinstance(ratios, dict):
+        raise ValueError(f"{where}.ratios must be an object of layer: fraction, got {ratios!r}")
+    return FilterPruneSpec(ratios=tuple(ratios.items()), params=plain.get("params"),
+                           finetune_epochs=plain.get("finetune_epochs", 0))
+
+
 def _spec_from_plain(plain: Any) -> CompressSpec:
     scalars = {"prune_steps", "retrain_epochs", "finetune_epochs", "seed"}
-    _check_keys("compress spec", plain, {"version", "layers"}, scalars | {"format"})
+    _check_keys("compress spec", plain, {"version", "layers"}, scalars | {"format", "filters"})
     if plain.get("format", SPEC_FORMAT) != SPEC_FORMAT:
         raise ValueError(f"not a compress spec: format is {plain['format']!r}, expected {SPEC_FORMAT!r}")
     if plain["version"] != SPEC_VERSION:
@@ -347,5 +416,6 @@ def _spec_from_plain(plain: Any) -> CompressSpec:
     return CompressSpec(
         layers=tuple(pairs),
         version=plain["version"],
+        filters=_filters_from_plain(plain.get("filters")),
         **{key: plain[key] for key in scalars if key in plain},
     )

@@ -15,16 +15,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from edgegen.compress.artifact import artifact_of, save_compressed
+from edgegen.compress.filter_prune import apply_kept_filters
 from edgegen.compress.pipeline import CompressedModel, compress
-from edgegen.compress.sensitivity import scan_sensitivity, write_sensitivity_report
+from edgegen.compress.sensitivity import (
+    scan_filter_sensitivity,
+    scan_sensitivity,
+    write_sensitivity_report,
+)
 from edgegen.compress.share import shared_layers
 from edgegen.compress.spec import CompressSpec
 from edgegen.data.datasets import Dataset, image_to_int8
 from edgegen.ir import QGraph
-from edgegen.jobs.quantize import QuantizeOptions, quantize_model
+from edgegen.jobs.quantize import QuantizeOptions, model_input_shape, quantize_model
 from edgegen.output_folder import atomic_folder
 from edgegen.quantize.quantize import WeightGrid
 from edgegen.reference.golden import run_golden
@@ -101,28 +107,40 @@ def measure(compressed: CompressedModel, name: str, dataset: Dataset,
 
 def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, spec: CompressSpec,
                  out: Path, *, recipe: RetrainRecipe = RetrainRecipe(), force: bool = False,
-                 sensitivity: bool = False, progress: bool = True, inputs: tuple[Path, ...] = (),
+                 sensitivity: bool = False, filter_sensitivity: bool = False,
+                 progress: bool = True, inputs: tuple[Path, ...] = (),
                  quantize_options: QuantizeOptions = QuantizeOptions(),
                  log=print) -> CompressOutcome:
     """Compress into the folder ``out``; with ``sensitivity``, first scan how
-    each layer alone tolerates pruning (sensitivity.md and .png). ``out``
-    may not hold ``inputs``; ``force`` replaces only a folder edgegen wrote.
-    ``quantize_options``: how the compressed model is measured in int8."""
+    each layer alone tolerates pruning (sensitivity.md and .png), with
+    ``filter_sensitivity`` how it tolerates losing filters
+    (filter_sensitivity.md and .png). ``out`` may not hold ``inputs``;
+    ``force`` replaces only a folder edgegen wrote. ``quantize_options``:
+    how the compressed model is measured in int8."""
     started = time.perf_counter()
+    example_input = torch.zeros(model_input_shape(dataset))
     with atomic_folder(out, force, inputs) as folder:
         if sensitivity:
             scan = scan_sensitivity(model, dataset_eval_fn(dataset), progress=progress)
             write_sensitivity_report(scan, folder)
             log(f"sensitivity scan written to {out / 'sensitivity.md'}")
+        if filter_sensitivity:
+            scan = scan_filter_sensitivity(model, dataset_eval_fn(dataset), example_input,
+                                           progress=progress)
+            write_sensitivity_report(scan, folder, stem="filter_sensitivity")
+            log(f"filter sensitivity scan written to {out / 'filter_sensitivity.md'}")
         compressed = compress(model, spec, train_fn=dataset_train_fn(dataset, recipe, spec.seed),
-                              eval_fn=dataset_eval_fn(dataset), progress=progress, log=log)
+                              eval_fn=dataset_eval_fn(dataset), progress=progress, log=log,
+                              example_input=example_input)
         qgraph, storage, acc8 = measure(compressed, name, dataset, quantize_options)
         outcome = CompressOutcome(compressed, qgraph, storage,
                                   compressed.stage_accuracy["baseline"], acc8,
                                   time.perf_counter() - started)
         save_compressed(folder / ARTIFACT_NAME, artifact_of(
             compressed, source, {"dataset": dataset.name, "int8_accuracy": acc8}))
-        plots = plot_weight_distributions(model, compressed, folder / "plots")
+        # "before pruning" is the original weights of the filters that filter pruning kept
+        before = model if compressed.filters is None else apply_kept_filters(model, compressed.filters)
+        plots = plot_weight_distributions(before, compressed, folder / "plots")
         write_compress_report(folder, name, outcome, plots)
     return outcome
 

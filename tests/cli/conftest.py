@@ -1,4 +1,4 @@
-"""Inputs the CLI tests share: a small data set and an untrained LeNet-300."""
+"""Inputs the CLI tests share: a small data set and untrained LeNet-300 and LeNet-5."""
 
 import pytest
 import torch
@@ -13,10 +13,20 @@ def tiny_data(tmp_path_factory):
     return write_tiny_dataset(tmp_path_factory.mktemp("tinymnist"), 300, 100)
 
 
+def _random_checkpoint(factory, folder):
+    torch.manual_seed(0)
+    path = folder / f"{factory.__name__}.pt"
+    torch.save(factory().state_dict(), path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def lenet300_ckpt(tmp_path_factory):
     """A LeNet-300-100 checkpoint with seeded random weights."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "lenet300.pt"
-    torch.save(models.lenet300().state_dict(), path)
-    return path
+    return _random_checkpoint(models.lenet300, tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.fixture(scope="session")
+def lenet5_ckpt(tmp_path_factory):
+    """A LeNet-5 checkpoint with seeded random weights."""
+    return _random_checkpoint(models.lenet5, tmp_path_factory.mktemp("ckpt"))

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from edgegen.compress.spec import (
     SPEC_VERSION,
     CompressSpec,
+    FilterPruneSpec,
     KMeansInit,
     LayerSpec,
     PruneSpec,
@@ -26,6 +27,13 @@ share_specs = st.one_of(
     st.none(), st.builds(ShareSpec, bits=st.integers(1, 8), init=st.sampled_from(list(KMeansInit)))
 )
 layer_names = st.text("abcdefgh0123456789._", min_size=1, max_size=8)
+fractions = st.floats(0, 0.999, allow_nan=False)
+filter_specs = st.one_of(
+    st.none(),
+    st.builds(FilterPruneSpec, ratios=st.dictionaries(layer_names, fractions, min_size=1, max_size=4),
+              finetune_epochs=st.integers(0, 5)),
+    st.builds(FilterPruneSpec, params=fractions, finetune_epochs=st.integers(0, 5)),
+)
 compress_specs = st.builds(
     CompressSpec,
     layers=st.dictionaries(layer_names, st.builds(LayerSpec, prune=prune_specs, share=share_specs), max_size=5),
@@ -33,6 +41,7 @@ compress_specs = st.builds(
     retrain_epochs=st.integers(0, 10),
     finetune_epochs=st.integers(0, 10),
     seed=st.integers(0, 2**31),
+    filters=filter_specs,
 )
 
 
@@ -68,6 +77,15 @@ def test_layers_given_as_a_mapping_are_stored_as_pairs_in_order():
         (lambda: CompressSpec(layers={}, prune_steps=0), "prune_steps"),
         (lambda: CompressSpec(layers={}, retrain_epochs=-1), "retrain_epochs"),
         (lambda: CompressSpec(layers={}, version=2), "version 2"),
+        (lambda: FilterPruneSpec(), "exactly one of ratios and params"),
+        (lambda: FilterPruneSpec(ratios={"conv1": 0.5}, params=0.3), "exactly one"),
+        (lambda: FilterPruneSpec(ratios={"conv1": 1.0}), r"ratios\['conv1'\] must be in \[0, 1\)"),
+        (lambda: FilterPruneSpec(ratios={"": 0.5}), "non-empty strings"),
+        (lambda: FilterPruneSpec(ratios=[("a", 0.1), ("a", 0.2)]), "names layer 'a' twice"),
+        (lambda: FilterPruneSpec(ratios=[0.5]), "pairs or a mapping"),
+        (lambda: FilterPruneSpec(params=True), r"params must be in \[0, 1\)"),
+        (lambda: FilterPruneSpec(params=0.5, finetune_epochs=-1), "finetune_epochs"),
+        (lambda: CompressSpec(layers={}, filters={"params": 0.5}), "FilterPruneSpec or None"),
     ],
 )
 def test_bad_values_raise_a_clear_value_error(make, message):
@@ -95,6 +113,10 @@ def _plain():
         (lambda p: p["layers"][0].pop("name"), "lacks name"),
         (lambda p: p.update(seed=-3), "seed"),
         (lambda p: p.update(layers={}), "must be a list"),
+        (lambda p: p.update(filters={"ratio": {"fc1": 0.5}}), "filters has unknown keys ratio"),
+        (lambda p: p.update(filters={"ratios": [0.5]}), "ratios must be an object"),
+        (lambda p: p.update(filters={"params": 1.5}), r"params must be in \[0, 1\)"),
+        (lambda p: p.update(filters={}), "exactly one of ratios and params"),
     ],
 )
 def test_from_json_rejects_bad_documents(edit, message):
@@ -124,6 +146,19 @@ def test_default_spec_checks_layer_names():
         default_spec(lenet300(), sparsity={"fc9": 0.5})
 
 
+def test_filter_pruning_reads_from_json_as_written():
+    text = json.dumps({"version": SPEC_VERSION, "layers": [],
+                       "filters": {"ratios": {"conv1": 0.25, "conv2": 0.5}, "finetune_epochs": 2}})
+    spec = CompressSpec.from_json(text)
+    assert spec.filters == FilterPruneSpec(ratios=(("conv1", 0.25), ("conv2", 0.5)), finetune_epochs=2)
+    assert spec.filters.ratio_dict() == {"conv1": 0.25, "conv2": 0.5}
+    assert CompressSpec.from_json(_plain_text()).filters is None  # a spec without it
+
+
+def _plain_text():
+    return json.dumps(_plain())
+
+
 def test_check_model_names_missing_and_weightless_layers():
     model = lenet300()
     CompressSpec(layers={"fc1": LayerSpec()}).check_model(model)
@@ -131,3 +166,5 @@ def test_check_model_names_missing_and_weightless_layers():
         CompressSpec(layers={"conv1": LayerSpec()}).check_model(model)
     with pytest.raises(ValueError, match="ReLU"):
         CompressSpec(layers={"relu1": LayerSpec()}).check_model(model)
+    with pytest.raises(ValueError, match="names layer 'conv9'"):
+        CompressSpec(layers={}, filters=FilterPruneSpec(ratios={"conv9": 0.5})).check_model(model)
