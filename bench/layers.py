@@ -1,14 +1,15 @@
 """Benchmark: edgegen's kernels on CMSIS-NN's standard single-layer shapes.
 
 Each shape of the "CMSIS-NN per layer" table of ../shared/emulation.md that
-edgegen supports is built as a one-layer PyTorch model (random weights,
+edgegen supports is built as a one-layer PyTorch model (the add: the input
+plus a depthwise 1x1 of it, the add measured; random weights,
 seed 0), quantized on random float calibration inputs (seeded; these are not
 images, so not the data-set quantize job), built for each emulated board and
 run under QEMU on random int8 vectors: every output byte is compared with
 the golden model, and the layer's executed instructions per call (the
 harness's per-layer count, mean over the vectors) are set beside CMSIS-NN's,
-measured the same way at -O2 (``cmsis_nn_layers.json``). Shapes edgegen
-cannot compute yet (grouped convolution, add) are listed as "not yet".
+measured the same way at -O2 (``cmsis_nn_layers.json``). A shape edgegen
+cannot compute yet would be listed as "not yet".
 
     .venv/bin/python bench/layers.py --json bench/results/layers.json
     .venv/bin/python bench/layers.py --boards qemu-mps2-an386 --opt Os
@@ -20,7 +21,7 @@ C on the Cortex-M3 (qemu-mps2-an385, beside the M3 column).
 JSON: {"_meta": {...}, "layers": {"<shape>": {"layer", "macs", "elements",
 "supported", "boards": {"<board>": {"instructions", "per_unit",
 "cmsis_nn", "cmsis_nn_per_unit", "ratio", "bit_exact", "kernels", ...}}}}}
-with "per_unit" instructions per MAC (per input element for pools);
+with "per_unit" instructions per MAC (per input element for pools and the add);
 unsupported shapes have "supported": false and null edgegen fields.
 """
 
@@ -67,16 +68,32 @@ VECTORS = 4
 
 @dataclass(frozen=True)
 class Shape:
-    """One row of the table: the layer (None: edgegen cannot compute it yet)
-    and its input, NCHW or (1, F)."""
+    """One row of the table: the layer (None: edgegen cannot compute it yet),
+    its input, NCHW or (1, F), and the measured node's name in the quantized
+    graph (the model's module is named LAYER; a layer written in a module's
+    forward, as an add, takes the name the importer gives it)."""
 
     make: Callable[[], nn.Module] | None
     input_shape: tuple[int, ...] | None
     why_not: str = ""
+    measured: str = LAYER
 
     @property
     def supported(self) -> bool:
         return self.make is not None
+
+
+class TwoTensorAdd(nn.Module):
+    """CMSIS-NN's add of two 16x16x32 tensors in a one-input model: the input
+    plus a depthwise 1x1 convolution of it, so that the two addends have
+    quantizations of their own (the add rescales both)."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch = nn.Conv2d(32, 32, 1, groups=32)
+
+    def forward(self, x):
+        return x + self.branch(x)
 
 
 # In the order of the CMSIS-NN table; keys are those of cmsis_nn_layers.json.
@@ -85,8 +102,8 @@ SHAPES: dict[str, Shape] = {
     "depthwise_s2": Shape(lambda: nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32), (1, 32, 16, 16)),
     "pointwise": Shape(lambda: nn.Conv2d(32, 64, 1), (1, 32, 16, 16)),
     "conv3x3": Shape(lambda: nn.Conv2d(16, 32, 3, padding=1), (1, 16, 16, 16)),
-    "grouped_conv3x3": Shape(None, None, "grouped convolutions other than depthwise are refused"),
-    "add": Shape(None, None, "no elementwise add (and models have one input)"),
+    "grouped_conv3x3": Shape(lambda: nn.Conv2d(32, 32, 3, padding=1, groups=4), (1, 32, 16, 16)),
+    "add": Shape(TwoTensorAdd, (1, 32, 16, 16), measured="add"),
     "global_avgpool": Shape(lambda: nn.AdaptiveAvgPool2d(1), (1, 64, 8, 8)),
     "maxpool": Shape(lambda: nn.MaxPool2d(2, stride=2), (1, 32, 16, 16)),
     "fully_connected": Shape(lambda: nn.Linear(256, 64), (1, 256)),
@@ -130,22 +147,23 @@ def quantize_layer(key: str, calib_samples: int = CALIB_SAMPLES) -> QGraph:
     return qgraph
 
 
-def work_units(qgraph: QGraph) -> tuple[int | None, int | None]:
+def work_units(qgraph: QGraph, measured: str = LAYER) -> tuple[int | None, int | None]:
     """(MACs, elements) of the measured layer, as the CMSIS-NN table counts
     them: nominal MACs for convolutions and fully connected layers (padded
-    taps included), input elements for pools (MACs None)."""
-    macs = layer_multiply_accumulates(qgraph)[LAYER]
+    taps included), input elements for pools and the add (MACs None)."""
+    macs = layer_multiply_accumulates(qgraph)[measured]
     if macs:
         return macs, None
-    node = next(node for node in qgraph.nodes if node.name == LAYER)
+    node = next(node for node in qgraph.nodes if node.name == measured)
     return None, qgraph.tensor(node.inputs[0]).size
 
 
-def board_entry(result, units: int | None, anchor: int | None, seconds: float) -> dict:
+def board_entry(result, units: int | None, anchor: int | None, seconds: float,
+                measured: str = LAYER) -> dict:
     """One (shape, board) result from a BoardVerifyResult: the measured
     layer's instructions per call, per MAC / element, beside CMSIS-NN's."""
     per_layer = dict(result.instructions.per_layer)
-    count = per_layer[LAYER]
+    count = per_layer[measured]
     return {
         "instructions": count,
         "per_unit": round(count / units, 3) if units else None,
@@ -157,7 +175,7 @@ def board_entry(result, units: int | None, anchor: int | None, seconds: float) -
         "opt": result.instructions.opt,
         "vectors": result.vectors,
         "inference_instructions": result.instructions.total,  # worst vector, call included
-        "other_layers": {name: n for name, n in per_layer.items() if name != LAYER},
+        "other_layers": {name: n for name, n in per_layer.items() if name != measured},
         "flash_bytes": result.flash_bytes,
         "ram_bytes": result.ram_bytes,
         "seconds": round(seconds, 2),
@@ -190,7 +208,7 @@ def run(keys, boards, opt: str, vectors_count: int, anchors: dict, workdir: Path
             log(f"{key}: not yet ({SHAPES[key].why_not})")
             continue
         qgraph = quantize_layer(key)
-        macs, elements = work_units(qgraph)
+        macs, elements = work_units(qgraph, SHAPES[key].measured)
         if (macs, elements) != (row["macs"], row["elements"]):
             raise RuntimeError(f"{key}: the model has {macs} MACs / {elements} elements, the "
                                f"CMSIS-NN table {row['macs']} / {row['elements']}")
@@ -199,7 +217,7 @@ def run(keys, boards, opt: str, vectors_count: int, anchors: dict, workdir: Path
             started = time.perf_counter()
             result = verify_on_board(qgraph, board, vectors, workdir / key, opt=f"-{opt}")
             entry = board_entry(result, macs or elements, counts.get(board.name),
-                                time.perf_counter() - started)
+                                time.perf_counter() - started, SHAPES[key].measured)
             row["boards"][board.name] = entry
             log(f"{key} on {board.name} -{opt} ({entry['kernels']}): {entry['instructions']:,} "
                 f"instructions, bit-exact {entry['bit_exact']}, {entry['seconds']:.1f} s")
@@ -301,7 +319,7 @@ def main(argv=None) -> int:
         print(comparison_table(results, anchors, board.name, args.opt))
     print(f"\nedgegen: the layer's executed instructions per call under QEMU (TCG plugin), mean of "
           f"{args.vectors} random int8 vectors; ratio: edgegen / CMSIS-NN (source: "
-          f"{anchors['source']}, bench/cmsis_nn_layers.json); pools per input element. "
+          f"{anchors['source']}, bench/cmsis_nn_layers.json); pools and the add per input element. "
           f"Wall time {seconds:.0f} s.")
     if args.json is not None:
         payload = {"_meta": {"opt": args.opt, "vectors": args.vectors, "seed": SEED,
