@@ -146,3 +146,10 @@ def test_filter_pruned_models_deploy_bit_exact(factory, fashion, tmp_path):
     outcome = deploy(pruned, "pruned", fashion, tmp_path / "out", quantize_options=QUIET,
                      verify_options=VERIFY, log=lambda *_: None)
     assert outcome.comparison.bit_exact, outcome.comparison.line("host")
+
+
+def test_filter_pruning_needs_an_example_input():
+    spec = replace(default_spec(models.lenet5()), filters=FilterPruneSpec(params=0.5))
+    with pytest.raises(ValueError, match="example_input"):
+        compress(models.lenet5(), spec, train_fn=lambda m, e: None, eval_fn=lambda m: 0.0,
+                 progress=False, log=lambda *_: None)
