@@ -129,9 +129,9 @@ def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, sp
                                            progress=progress)
             write_sensitivity_report(scan, folder, stem="filter_sensitivity")
             log(f"filter sensitivity scan written to {out / 'filter_sensitivity.md'}")
-        compressed = compress(model, spec, train_fn=dataset_train_fn(dataset, recipe, spec.seed),
-                              eval_fn=dataset_eval_fn(dataset), progress=progress, log=log,
-                              example_input=example_input)
+        train_fn = dataset_train_fn(dataset, recipe, spec.seed, progress)
+        compressed = compress(model, spec, train_fn=train_fn, eval_fn=dataset_eval_fn(dataset),
+                              progress=progress, log=log, example_input=example_input)
         qgraph, storage, acc8 = measure(compressed, name, dataset, quantize_options)
         outcome = CompressOutcome(compressed, qgraph, storage,
                                   compressed.stage_accuracy["baseline"], acc8,
