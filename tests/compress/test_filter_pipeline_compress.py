@@ -7,6 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from compact_models import FireNet, ResidualNet, ShuffleUnit, separable_net
@@ -153,3 +155,43 @@ def test_filter_pruning_needs_an_example_input():
     with pytest.raises(ValueError, match="example_input"):
         compress(models.lenet5(), spec, train_fn=lambda m, e: None, eval_fn=lambda m: 0.0,
                  progress=False, log=lambda *_: None)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 900) | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(["filters", "input_shape", "layers", "layer", "kept", "name"]),
+       value=json_values)
+def test_any_damage_to_the_kept_filters_is_a_clear_error(compressed, tmp_path, where, value):
+    _, result, _ = compressed
+    path = tmp_path / "c.npz"
+    save_compressed(path, artifact_of(result, {"zoo": "lenet5"}, {}))
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["header"].tobytes())
+    filters = header["filters"]
+    if where == "filters":
+        header["filters"] = value
+    elif where in ("input_shape", "layers"):
+        filters[where] = value
+    elif where == "layer":
+        filters["layers"][0] = value
+    else:
+        filters["layers"][0][where] = value
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **arrays)
+    try:
+        artifact = load_compressed(path)
+    except UserError as error:
+        assert "corrupt" in str(error)
+        return
+    try:  # what loads is refused when applied, or the weights do not fit (the CLI says so)
+        model = artifact.shaped_model(ResidualNet())
+        model.load_state_dict(artifact.state_dict)
+    except (UserError, RuntimeError):
+        return
+    assert artifact.filters == result.filters  # or the damage changed nothing that matters
