@@ -413,28 +413,21 @@ def _groups(graph: _ChannelGraph) -> list[_Group]:
             holders.setdefault(root, set()).add(layer.name)
             score[root] = score.get(root, 0.0) + (0.0 if layer.follows else norms[index])
     # layers are linked when a unit holds filters of both
-    parent = {name: name for name in (layer.name for layer in graph.weight_layers())}
-
-    def find(name: str) -> str:
-        while parent[name] != name:
-            name = parent[name]
-        return name
-
+    order = [layer.name for layer in graph.weight_layers()]
+    links = _Atoms()
+    link = dict(zip(order, links.fresh(len(order))))
     for names in holders.values():
         first, *rest = sorted(names)
         for other in rest:
-            parent[find(other)] = find(first)
-    order = [layer.name for layer in graph.weight_layers()]
-    members: dict[str, list[int]] = {}
+            links.union(link[first], link[other])
+    members: dict[int, list[int]] = {}
     for root, names in holders.items():
-        members.setdefault(find(next(iter(names))), []).append(root)
+        members.setdefault(links.find(link[next(iter(names))]), []).append(root)
     groups = []
-    for key in sorted(members, key=lambda k: min(order.index(n) for n in order if find(n) == k)):
-        names = tuple(n for n in order if find(n) == key and any(n in holders[r] for r in members[key]))
+    for roots in members.values():  # in model order, as holders fill in layer order
+        names = tuple(n for n in order if any(n in holders[r] for r in roots))
         followers = tuple(n for n in names if graph.layers[n].follows)
-        if len(followers) == len(names):
-            continue  # cannot happen: a depthwise layer's input has a producer
-        units = sorted(members[key], key=lambda root: (score[root], root))
+        units = sorted(roots, key=lambda root: (score[root], root))
         groups.append(_Group(FilterGroup(names, followers, len(units) - 1), units))
     return groups
 

@@ -118,16 +118,25 @@ def test_pruned_and_compressed_deploys_bit_exact(reloaded, storage, fashion, tmp
     assert outcome.comparison.bit_exact, outcome.comparison.line("host")
 
 
-def test_damaged_kept_filters_are_refused(compressed, tmp_path):
-    _, result, _ = compressed
-    path = tmp_path / "c.npz"
+def _save_edited(path, result, edit):
+    """Save ``result`` as an artifact at ``path`` with ``edit(header)`` applied."""
     save_compressed(path, artifact_of(result, {"zoo": "lenet5"}, {}))
     with np.load(path) as npz:
         arrays = {k: npz[k] for k in npz.files}
     header = json.loads(arrays["header"].tobytes())
-    header["filters"]["layers"][0]["kept"] = header["filters"]["layers"][0]["kept"][:-1]
+    edit(header)
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
     np.savez(path, **arrays)
+
+
+def test_damaged_kept_filters_are_refused(compressed, tmp_path):
+    _, result, _ = compressed
+    path = tmp_path / "c.npz"
+
+    def drop_one(header):
+        header["filters"]["layers"][0]["kept"] = header["filters"]["layers"][0]["kept"][:-1]
+
+    _save_edited(path, result, drop_one)
     with pytest.raises(UserError, match=r"corrupt compressed model: filters.layers\[0\] \('stem'\): "
                                         "'kept' must list its 6 kept channels"):
         load_compressed(path)
@@ -169,21 +178,19 @@ json_values = st.recursive(
 def test_any_damage_to_the_kept_filters_is_a_clear_error(compressed, tmp_path, where, value):
     _, result, _ = compressed
     path = tmp_path / "c.npz"
-    save_compressed(path, artifact_of(result, {"zoo": "lenet5"}, {}))
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    header = json.loads(arrays["header"].tobytes())
-    filters = header["filters"]
-    if where == "filters":
-        header["filters"] = value
-    elif where in ("input_shape", "layers"):
-        filters[where] = value
-    elif where == "layer":
-        filters["layers"][0] = value
-    else:
-        filters["layers"][0][where] = value
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    np.savez(path, **arrays)
+
+    def damage(header):
+        filters = header["filters"]
+        if where == "filters":
+            header["filters"] = value
+        elif where in ("input_shape", "layers"):
+            filters[where] = value
+        elif where == "layer":
+            filters["layers"][0] = value
+        else:
+            filters["layers"][0][where] = value
+
+    _save_edited(path, result, damage)
     try:
         artifact = load_compressed(path)
     except UserError as error:
