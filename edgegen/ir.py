@@ -87,11 +87,16 @@ class MaxPool:
 
 @dataclass(frozen=True)
 class AvgPool:
-    """Average over the window's in-bounds elements (padding not counted)."""
+    """Average over the window's in-bounds elements (padding never summed).
+    The divisor counts the window's elements inside the input grown by
+    divisor_padding (rows, columns) on each side: (0, 0) counts the
+    in-bounds elements only; PyTorch's count_include_pad=True counts its
+    explicit padding (not a ceil_mode overhang beyond it)."""
 
     kernel: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int, int, int]
+    divisor_padding: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,7 @@ class QAvgPool:
     padding: tuple[int, int, int, int]
     act_min: int
     act_max: int
+    divisor_padding: tuple[int, int] = (0, 0)  # as AvgPool's
 
 
 @dataclass(frozen=True)

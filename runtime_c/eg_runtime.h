@@ -109,10 +109,14 @@ typedef struct {
     int32_t groups;
 } eg_conv_params;
 
-/* Pooling window. Padded positions are never part of a window: max pooling
- * ignores them and average pooling divides by the count of in-bounds
+/* Pooling window. Padded positions are never part of a window's values:
+ * max pooling ignores them and average pooling sums the in-bounds
  * elements. act_min/act_max clamp the result (input and output share their
- * quantization parameters). */
+ * quantization parameters). Average pooling divides by the count of the
+ * window's elements inside the input grown by divisor_pad_h rows and
+ * divisor_pad_w columns on each side: 0, 0 counts the in-bounds elements;
+ * PyTorch's count_include_pad=True counts its explicit padding (at most
+ * the padding on either side; max pooling ignores both fields). */
 typedef struct {
     int32_t kernel_h;
     int32_t kernel_w;
@@ -122,6 +126,8 @@ typedef struct {
     int32_t pad_left;
     int32_t act_min;
     int32_t act_max;
+    int32_t divisor_pad_h;
+    int32_t divisor_pad_w;
 } eg_pool_params;
 
 /* ---- compressed weights (docs/storage_formats.md) ---------------------
@@ -370,11 +376,14 @@ eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
                          const eg_pool_params *params,
                          int8_t *output, const eg_shape *out);
 
-/* Average pooling, TFLite reference rounding: with n in-bounds elements and
- * their sum s, avg = (s + n/2) / n for s > 0, (s - n/2) / n otherwise
- * (C division, truncating: half away from zero), then clamp. Argument rules
- * as eg_max_pool_s8; in addition the largest in-bounds window,
- * min(kernel_h, in->h) * min(kernel_w, in->w), may hold at most 2^23
+/* Average pooling, TFLite reference rounding: with divisor n (the
+ * in-bounds elements, and the padding eg_pool_params' divisor_pad_h/w
+ * count) and the in-bounds elements' sum s, avg = (s + n/2) / n for
+ * s > 0, (s - n/2) / n otherwise (C division, truncating: half away from
+ * zero), then clamp. Argument rules as eg_max_pool_s8; in addition
+ * divisor_pad_h in [0, kernel_h) and divisor_pad_w in [0, kernel_w), and
+ * the largest counted window, min(kernel_h, in->h + 2 * divisor_pad_h) *
+ * min(kernel_w, in->w + 2 * divisor_pad_w), may hold at most 2^23
  * elements (so that the int32 sum cannot overflow). */
 eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
                          const eg_pool_params *params,

@@ -44,14 +44,17 @@ static int32_t min_i32(int32_t a, int32_t b)
     return a < b ? a : b;
 }
 
-/* The in-bounds part [*begin, *end) of output index o's window along one
- * axis: padded positions are never part of a pooling window. */
+/* The part [*begin, *end) of output index o's window along one axis that
+ * lies inside the input grown by `grown` positions on each side: with 0,
+ * the in-bounds part (padded positions are never part of a pooling
+ * window's values); with an average's divisor padding, the part its
+ * divisor counts. */
 static void window_span(int32_t o, int32_t stride, int32_t pad, int32_t kernel,
-                        int32_t in_len, int32_t *begin, int32_t *end)
+                        int32_t in_len, int32_t grown, int32_t *begin, int32_t *end)
 {
     const int32_t start = o * stride - pad;
-    *begin = start < 0 ? 0 : start;
-    *end = min_i32(start + kernel, in_len);
+    *begin = start < -grown ? -grown : start;
+    *end = min_i32(start + kernel, in_len + grown);
 }
 
 /* One output pixel of max pooling: the window's `rows` x `columns`
@@ -128,11 +131,11 @@ eg_status eg_max_pool_s8(const int8_t *input, const eg_shape *in,
     out_px = output;
     for (oy = 0; oy < out->h; ++oy) {
         int32_t y_begin, y_end;
-        window_span(oy, params->stride_h, params->pad_top, params->kernel_h, in_h,
+        window_span(oy, params->stride_h, params->pad_top, params->kernel_h, in_h, 0,
                     &y_begin, &y_end);
         for (ox = 0; ox < out->w; ++ox) {
             int32_t x_begin, x_end;
-            window_span(ox, params->stride_w, params->pad_left, params->kernel_w, in_w,
+            window_span(ox, params->stride_w, params->pad_left, params->kernel_w, in_w, 0,
                         &x_begin, &x_end);
             max_pixel(input + (y_begin * in_w + x_begin) * channels, y_end - y_begin,
                       x_end - x_begin, in_w * channels, channels, lo, hi, out_px);
@@ -159,19 +162,19 @@ static int32_t halfword_lane(uint32_t x, int high)
 }
 #endif
 
-/* One output pixel of average pooling: the window's `rows` x `columns`
- * pixels from `window` (rows `row_stride` apart), every channel. With the
- * DSP extension and a window of at most AVG_HALFWORD_AREA elements, four
- * channels at a time: SXTAB16 adds a word's even and odd bytes to two
- * pairs of halfword sums, which that many int8 values cannot overflow. */
+/* One output pixel of average pooling: the sums of the window's `rows` x
+ * `columns` in-bounds pixels from `window` (rows `row_stride` apart), every
+ * channel, over `count` (>= 1). With the DSP extension and a window of at
+ * most AVG_HALFWORD_AREA elements, four channels at a time: SXTAB16 adds a
+ * word's even and odd bytes to two pairs of halfword sums, which that many
+ * int8 values cannot overflow. */
 static void avg_pixel(const int8_t *window, int32_t rows, int32_t columns, int32_t row_stride,
-                      int32_t channels, int32_t lo, int32_t hi, int8_t *out)
+                      int32_t channels, int32_t count, int32_t lo, int32_t hi, int8_t *out)
 {
-    /* >= 1: axis_ok guarantees a non-empty window. */
-    const int32_t count = rows * columns, half = count / 2;
+    const int32_t half = count / 2;
     int32_t c0 = 0, y, x, j;
 #if EG_USE_DSP
-    if (count <= AVG_HALFWORD_AREA) {
+    if (rows * columns <= AVG_HALFWORD_AREA) {
         for (; c0 + 4 <= channels; c0 += 4) {
             uint32_t even = 0, odd = 0; /* channels c0, c0 + 2 and c0 + 1, c0 + 3 */
             for (y = 0; y < rows; ++y) {
@@ -221,7 +224,15 @@ eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
     if (!pool_args_ok(input, in, params, output, out)) {
         return EG_ERR_ARG;
     }
-    if ((int64_t)min_i32(params->kernel_h, in->h) * min_i32(params->kernel_w, in->w) >
+    /* Below the kernel, as the padding (axis_ok): in_len + counted fits. A
+     * band of eg_conv_pool_slice keeps the divisor's counted padding while
+     * its own pad_top drops to 0: its windows keep their divisors. */
+    if (params->divisor_pad_h < 0 || params->divisor_pad_h >= params->kernel_h ||
+        params->divisor_pad_w < 0 || params->divisor_pad_w >= params->kernel_w) {
+        return EG_ERR_ARG;
+    }
+    if ((int64_t)min_i32(params->kernel_h, in->h + 2 * params->divisor_pad_h) *
+            min_i32(params->kernel_w, in->w + 2 * params->divisor_pad_w) >
         AVG_MAX_AREA) {
         return EG_ERR_ARG;
     }
@@ -231,15 +242,21 @@ eg_status eg_avg_pool_s8(const int8_t *input, const eg_shape *in,
 
     out_px = output;
     for (oy = 0; oy < out->h; ++oy) {
-        int32_t y_begin, y_end;
+        int32_t y_begin, y_end, counted_begin, counted_end, counted_rows;
         window_span(oy, params->stride_h, params->pad_top, params->kernel_h, in_h,
+                    params->divisor_pad_h, &counted_begin, &counted_end);
+        counted_rows = counted_end - counted_begin;
+        window_span(oy, params->stride_h, params->pad_top, params->kernel_h, in_h, 0,
                     &y_begin, &y_end);
         for (ox = 0; ox < out->w; ++ox) {
             int32_t x_begin, x_end;
             window_span(ox, params->stride_w, params->pad_left, params->kernel_w, in_w,
+                        params->divisor_pad_w, &counted_begin, &counted_end);
+            window_span(ox, params->stride_w, params->pad_left, params->kernel_w, in_w, 0,
                         &x_begin, &x_end);
             avg_pixel(input + (y_begin * in_w + x_begin) * channels, y_end - y_begin,
-                      x_end - x_begin, in_w * channels, channels, params->act_min,
+                      x_end - x_begin, in_w * channels, channels,
+                      counted_rows * (counted_end - counted_begin), params->act_min,
                       params->act_max, out_px);
             out_px += channels;
         }

@@ -238,10 +238,12 @@ class _Builder:
             layer.update(in_features=op.weight.shape[1], out_features=op.weight.shape[0])
         elif isinstance(op, (QMaxPool, QAvgPool)):
             top, _, left, _ = op.padding
+            divisor_h, divisor_w = op.divisor_padding if isinstance(op, QAvgPool) else (0, 0)
             layer.update(
                 kernel_h=op.kernel[0], kernel_w=op.kernel[1],
                 stride_h=op.stride[0], stride_w=op.stride[1], pad_top=top, pad_left=left,
                 act_min=c_int(op.act_min), act_max=c_int(op.act_max),
+                divisor_pad_h=divisor_h, divisor_pad_w=divisor_w,
                 in_dims=self.shape(node.inputs[0]), out_dims=self.shape(node.output),
             )
         elif isinstance(op, QClamp):

@@ -436,14 +436,12 @@ class _Importer:
 
     def _avg_pool(self, fx_node, m: nn.AvgPool2d) -> AvgPool:
         kernel, stride, padding = self._pool_geometry(fx_node, m)
-        if any(_pair(m.padding)) and m.count_include_pad:
-            self._unsupported(
-                fx_node, "AvgPool2d with padding and count_include_pad=True "
-                "(use count_include_pad=False)"
-            )
         if m.divisor_override is not None:
             self._unsupported(fx_node, "AvgPool2d with divisor_override")
-        return AvgPool(kernel, stride, padding)
+        # count_include_pad=True divides by the window within the explicit
+        # padding (a ceil_mode overhang beyond it is not counted).
+        counted = tuple(_pair(m.padding)) if m.count_include_pad else (0, 0)
+        return AvgPool(kernel, stride, padding, counted)
 
     def _adaptive_avg_pool(self, fx_node, output_size, path: str) -> None:
         """AdaptiveAvgPool2d is an AvgPool2d when its windows are uniform:

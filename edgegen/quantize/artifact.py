@@ -50,7 +50,8 @@ _OPS = {cls.__name__: cls for cls in (QConv2D, QFullyConnected, QMaxPool, QAvgPo
                                        QLogSoftmax)}
 _ARRAY_FIELDS = frozenset({"weight", "bias", "weight_scale", "multiplier", "shift", "codebook"})
 _OPTIONAL_FIELDS = frozenset({"codebook"})  # may be null
-_DEFAULTED_FIELDS = {"groups": 1}  # absent from files written before the field existed
+# absent from files written before the field existed
+_DEFAULTED_FIELDS = {"groups": 1, "divisor_padding": (0, 0)}
 _REMEDY = "regenerate it with `edgegen deploy`"
 
 

@@ -280,7 +280,7 @@ def _quantize_node(graph: Graph, node, qparams, rounding: Rounding,
     elif isinstance(op, MaxPool):
         qop = QMaxPool(op.kernel, op.stride, op.padding, -128, 127)
     elif isinstance(op, AvgPool):
-        qop = QAvgPool(op.kernel, op.stride, op.padding, -128, 127)
+        qop = QAvgPool(op.kernel, op.stride, op.padding, -128, 127, op.divisor_padding)
     elif isinstance(op, Reshape):
         qop = QReshape()
     elif isinstance(op, Clamp):

@@ -369,7 +369,12 @@ def _pool(op, where: str, x: QTensor, y: QTensor, rounding: Rounding) -> None:
     kernel = _int_tuple(op.kernel, 2, 1, f"{where}: kernel")
     _window(kernel, op.stride, op.padding, where, x, y, x.shape[2])
     if isinstance(op, QAvgPool):
-        window = min(kernel[0], x.shape[0]) * min(kernel[1], x.shape[1])
+        dh, dw = _int_tuple(op.divisor_padding, 2, 0, f"{where}: divisor_padding")
+        top, bottom, left, right = op.padding
+        if dh > min(top, bottom) or dw > min(left, right):
+            raise ValueError(f"{where}: divisor_padding {op.divisor_padding} counts more than the "
+                             f"padding {op.padding} on a side")
+        window = min(kernel[0], x.shape[0] + 2 * dh) * min(kernel[1], x.shape[1] + 2 * dw)
         if window > MAX_AVG_WINDOW:
             raise ValueError(f"{where}: a window of {window} elements is over the {MAX_AVG_WINDOW} "
                              "an int32 sum of int8 values allows")

@@ -26,7 +26,7 @@ from edgegen.ir import (
     Reshape,
     Softmax,
 )
-from edgegen.reference.kernels import channel_shuffle, grouped_products, windows
+from edgegen.reference.kernels import channel_shuffle, grouped_products, pool_divisors, windows
 
 
 def _activate(x: np.ndarray, act: Activation) -> np.ndarray:
@@ -59,9 +59,8 @@ def _max_pool(x, op: MaxPool):
 
 def _avg_pool(x, op: AvgPool):
     total = windows(x, op.kernel, op.stride, op.padding, fill=0.0).sum(axis=(3, 4))
-    ones = np.ones((1,) + x.shape[1:3] + (1,))
-    count = windows(ones, op.kernel, op.stride, op.padding, fill=0.0).sum(axis=(3, 4))
-    return total / count
+    return total / pool_divisors(x.shape[1], x.shape[2], op.kernel, op.stride, op.padding,
+                                 op.divisor_padding)
 
 
 def _softmax(x: np.ndarray, beta: float, log: bool) -> np.ndarray:

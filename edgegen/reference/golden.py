@@ -47,7 +47,8 @@ def run_node(node: QNode, x: np.ndarray, out_shape: tuple[int, ...],
     if isinstance(op, QMaxPool):
         return kernels.max_pool(x, op.kernel, op.stride, op.padding, op.act_min, op.act_max)
     if isinstance(op, QAvgPool):
-        return kernels.avg_pool(x, op.kernel, op.stride, op.padding, op.act_min, op.act_max)
+        return kernels.avg_pool(x, op.kernel, op.stride, op.padding, op.act_min, op.act_max,
+                                op.divisor_padding)
     if isinstance(op, QReshape):
         return x.reshape((x.shape[0],) + out_shape)
     if isinstance(op, QClamp):

@@ -146,13 +146,26 @@ def max_pool(x, kernel, stride, padding, act_min: int, act_max: int):
     return np.clip(out, act_min, act_max).astype(np.int8)
 
 
-def avg_pool(x, kernel, stride, padding, act_min: int, act_max: int):
-    """TFLite reference average: rounded half away from zero over the count
-    of in-bounds elements (C truncating division after adding +-count/2)."""
+def pool_divisors(height: int, width: int, kernel, stride, padding,
+                  divisor_padding=(0, 0)) -> np.ndarray:
+    """[1, OH, OW, 1]: each window's count of elements inside the input
+    grown by ``divisor_padding`` (rows, columns) on every side (each at most
+    the padding on that side): the in-bounds elements for (0, 0)."""
+    dh, dw = divisor_padding
+    top, bottom, left, right = padding
+    ones = np.ones((1, height + 2 * dh, width + 2 * dw, 1), dtype=np.int64)
+    grown = (top - dh, bottom - dh, left - dw, right - dw)
+    return windows(ones, kernel, stride, grown, fill=0).sum(axis=(3, 4))
+
+
+def avg_pool(x, kernel, stride, padding, act_min: int, act_max: int, divisor_padding=(0, 0)):
+    """TFLite reference average: the sum of the in-bounds elements rounded
+    half away from zero over the divisor (C truncating division after
+    adding +-divisor/2); the divisor counts the in-bounds elements, and the
+    padding within ``divisor_padding`` (see AvgPool)."""
     x = np.asarray(x, dtype=np.int8)
     total = windows(x.astype(np.int64), kernel, stride, padding, fill=0).sum(axis=(3, 4))
-    ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=np.int64)
-    count = windows(ones, kernel, stride, padding, fill=0).sum(axis=(3, 4))
+    count = pool_divisors(x.shape[1], x.shape[2], kernel, stride, padding, divisor_padding)
     half = count // 2
     num = np.where(total > 0, total + half, total - half)
     avg = np.sign(num) * (np.abs(num) // count)

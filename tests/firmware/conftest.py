@@ -69,10 +69,21 @@ def small_conv_log_softmax() -> nn.Sequential:
     return nn.Sequential(*small_conv(), nn.LogSoftmax(dim=1))
 
 
+def counted_avg_pools() -> nn.Sequential:
+    """AvgPool2d with padding and count_include_pad=True (PyTorch's default):
+    a 3x3/2 whose ceil_mode overhang is not counted, then a 2x2/2 after a
+    convolution (fusable with it)."""
+    return nn.Sequential(nn.Conv2d(1, 8, 5, stride=2), nn.ReLU(),
+                         nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True),  # 12 -> 7
+                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                         nn.AvgPool2d(2, stride=2, padding=1),  # 7 -> 4
+                         nn.Flatten(), nn.Linear(4 * 4 * 8, 10))
+
+
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
                 "separable": separable_net, "residual": ResidualNet, "shuffle": ShuffleUnit,
                 "fire": FireNet, "softmax": small_conv_softmax,
-                "log_softmax": small_conv_log_softmax}
+                "log_softmax": small_conv_log_softmax, "counted_avg_pool": counted_avg_pools}
 
 
 @pytest.fixture(scope="session")

@@ -246,9 +246,9 @@ def test_average_pooling_over_whole_windows(form):
 @pytest.mark.parametrize("model, message", [
     (nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(4)),
      r"AdaptiveAvgPool2d\(4\) on 26x26: its windows are not all the same size"),
-    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.AvgPool2d(3, padding=1), nn.Flatten(),
-                   nn.Linear(324, 2)),
-     r"AvgPool2d with padding and count_include_pad=True"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.AvgPool2d(3, divisor_override=4), nn.Flatten(),
+                   nn.Linear(256, 2)),
+     r"AvgPool2d with divisor_override"),
 ])
 def test_pooling_that_edgegen_cannot_compute_is_refused(model, message):
     with pytest.raises(UserError, match=message):
@@ -263,6 +263,34 @@ class _CeilPools(nn.Module):
         x = nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True)  # -> 8x7 (explicit padding)
         x = nn.functional.avg_pool2d(x, 3, 2, ceil_mode=True)  # -> 4x3, in-bounds divisor
         return nn.functional.avg_pool2d(x, 2, 1, ceil_mode=True, count_include_pad=False)
+
+
+class _CountedPadPools(nn.Module):
+    """AvgPool2d(count_include_pad=True, PyTorch's default) with explicit
+    padding: the divisor counts the padding, not a ceil_mode overhang."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, 2, (0, 1), count_include_pad=True)
+
+    def forward(self, x):
+        x = nn.functional.avg_pool2d(x, 3, 1, 1)  # 27x25, every window of 9
+        x = nn.functional.avg_pool2d(x, 4, 2, 1, ceil_mode=True)  # -> 14x13, overhang 1
+        x = nn.functional.avg_pool2d(x, (2, 3), (2, 1), (1, 1), ceil_mode=True)  # -> 8x13
+        return self.pool(x)  # -> 3x7
+
+
+def test_avg_pool_counting_its_padding_matches_torch():
+    graph = _check_against_torch(nn.Sequential(nn.Conv2d(1, 3, 3, padding=(0, 1)),
+                                               _CountedPadPools(), nn.Flatten(),
+                                               nn.Linear(3 * 3 * 7, 4)),
+                                 shape=(1, 29, 25))
+    pools = [n.op for n in graph.nodes if type(n.op).__name__ == "AvgPool"]
+    assert [p.divisor_padding for p in pools] == [(1, 1), (1, 1), (1, 1), (0, 1)]
+    assert pools[1].padding == (1, 2, 1, 2)  # a ceil_mode overhang beyond the counted padding
+    no_pad = import_model(nn.Sequential(nn.AvgPool2d(2, count_include_pad=False)).eval(),
+                          torch.zeros(1, 1, 4, 4))
+    assert no_pad.nodes[0].op.divisor_padding == (0, 0)
 
 
 def test_ceil_mode_pools_match_torch():

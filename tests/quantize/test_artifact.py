@@ -111,3 +111,19 @@ def test_wrong_format_and_missing_array(qgraph, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="not found"):
         artifact.load_qgraph(tmp_path / "none.npz")
+
+
+def test_an_average_pool_counting_its_padding_round_trips_and_older_files_count_none(tmp_path):
+    """divisor_padding is stored; a file written before the field existed
+    loads as (0, 0), the in-bounds divisor those files meant."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(3, 2, padding=1), nn.Flatten(),
+                          nn.Linear(2 * 3 * 3, 3)).eval()
+    qgraph = quantize(import_model(model, torch.zeros(1, 1, 8, 8), "pools"),
+                      np.random.default_rng(0).random((20, 8, 8, 1)),
+                      CalibrationSpec(input_range=(0.0, 1.0)))
+    path = tmp_path / "p.npz"
+    artifact.save_qgraph(qgraph, path)
+    assert artifact.load_qgraph(path).nodes[1].op.divisor_padding == (1, 1)
+    _rewrite_header(path, lambda h: h["nodes"][1]["attrs"].pop("divisor_padding"))
+    assert artifact.load_qgraph(path).nodes[1].op.divisor_padding == (0, 0)

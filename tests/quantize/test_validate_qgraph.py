@@ -188,6 +188,15 @@ def test_pools(qgraph, index):
     refused(tensor(qgraph, out, qparams=QuantParams(1.0, 0)), "must have the quantization parameters of input")
 
 
+def test_an_average_counts_at_most_its_padding(qgraph):
+    pool = qgraph.nodes[AVGPOOL].op
+    assert pool.padding == (0, 0, 0, 0) and pool.divisor_padding == (0, 0)
+    refused(op(qgraph, AVGPOOL, divisor_padding=(1, 0)),
+            r"divisor_padding \(1, 0\) counts more than the padding \(0, 0, 0, 0\) on a side")
+    refused(op(qgraph, AVGPOOL, divisor_padding=(0, -1)), r"divisor_padding must be 2 integers in \[0,")
+    refused(op(qgraph, AVGPOOL, divisor_padding=(0,)), r"divisor_padding must be 2 integers")
+
+
 def test_channels_are_preserved_by_pooling(qgraph):
     q = tensor(qgraph, "_2", shape=(3, 3, 1))
     refused(q, r"output '_2' has shape \(3, 3, 1\), but the window arithmetic gives \(3, 3, 2\)")

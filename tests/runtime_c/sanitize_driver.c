@@ -131,7 +131,8 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         write_result((int32_t)st, output, p[1]);
         free(output);
     } else if (op == OP_MAX_POOL || op == OP_AVG_POOL) {
-        /* in h w c, out h w c, kh, kw, sh, sw, pt, pl, act_min, act_max; array: input */
+        /* in h w c, out h w c, kh, kw, sh, sw, pt, pl, act_min, act_max, divisor_pad_h,
+         * divisor_pad_w; array: input */
         const eg_shape in = shape_at(p), out = shape_at(p + 3);
         eg_pool_params params;
         int8_t *output = must_alloc((size_t)shape_size(&out));
@@ -144,6 +145,8 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         params.pad_left = p[11];
         params.act_min = p[12];
         params.act_max = p[13];
+        params.divisor_pad_h = p[14];
+        params.divisor_pad_w = p[15];
         st = op == OP_MAX_POOL ? eg_max_pool_s8(a[0], &in, &params, output, &out)
                                : eg_avg_pool_s8(a[0], &in, &params, output, &out);
         write_result((int32_t)st, output, shape_size(&out));

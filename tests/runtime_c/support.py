@@ -247,7 +247,7 @@ class CKernels:
         del keep, keep_rq, b_arr
         return out, statuses
 
-    def pool_params(self, kernel, stride, padding, act_min, act_max):
+    def pool_params(self, kernel, stride, padding, act_min, act_max, divisor_padding=(0, 0)):
         return self.ffi.new(
             "eg_pool_params *",
             {
@@ -259,16 +259,19 @@ class CKernels:
                 "pad_left": padding[2],
                 "act_min": act_min,
                 "act_max": act_max,
+                "divisor_pad_h": divisor_padding[0],
+                "divisor_pad_w": divisor_padding[1],
             },
         )
 
-    def _pool(self, fn, name, x, kernel, stride, padding, act_min, act_max):
+    def _pool(self, fn, name, x, kernel, stride, padding, act_min, act_max,
+              divisor_padding=(0, 0)):
         x = np.asarray(x, dtype=np.int8)
         n, h, w, c = x.shape
         top, bottom, left, right = padding
         oh = (h + top + bottom - kernel[0]) // stride[0] + 1
         ow = (w + left + right - kernel[1]) // stride[1] + 1
-        params = self.pool_params(kernel, stride, padding, act_min, act_max)
+        params = self.pool_params(kernel, stride, padding, act_min, act_max, divisor_padding)
         in_shape, out_shape = self.shape(h, w, c), self.shape(oh, ow, c)
         out = np.full((n, oh, ow, c), 0x5A, dtype=np.int8)
         for i in range(n):
@@ -281,9 +284,9 @@ class CKernels:
         return self._pool(self.lib.eg_max_pool_s8, "eg_max_pool_s8",
                           x, kernel, stride, padding, act_min, act_max)
 
-    def avg_pool(self, x, kernel, stride, padding, act_min, act_max):
+    def avg_pool(self, x, kernel, stride, padding, act_min, act_max, divisor_padding=(0, 0)):
         return self._pool(self.lib.eg_avg_pool_s8, "eg_avg_pool_s8",
-                          x, kernel, stride, padding, act_min, act_max)
+                          x, kernel, stride, padding, act_min, act_max, divisor_padding)
 
     def clamp(self, x, act_min, act_max):
         x = np.ascontiguousarray(x, dtype=np.int8)

@@ -104,3 +104,52 @@ def test_avg_pool_sums_at_the_halfword_limit(ck, value, side):
         got = run_case(ck, "avg_pool", data, (side, side), (1, 1), (0, 0, 0, 0), -128, 127)
         if (data == value).all():
             assert (got == value).all()
+
+
+@DETERMINISTIC
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    y=axes(),
+    x=axes(),
+    c=st.one_of(st.integers(1, 5), st.sampled_from([16, 17])),
+    fill=st.sampled_from(FILLS),
+    data=st.data(),
+)
+def test_avg_pool_counting_padding_matches_golden(ck, seed, y, x, c, fill, data):
+    """count_include_pad: the divisor counts the padding within
+    divisor_padding of the input (at most the padding on either side; any
+    further bottom/right padding is a ceil_mode overhang, not counted)."""
+    (h, kh, sh, top, bottom), (w, kw, sw, left, right) = y, x
+    counted = (data.draw(st.integers(0, min(top, bottom))),
+               data.draw(st.integers(0, min(left, right))))
+    rng = np.random.default_rng(seed)
+    x_int8 = random_int8(rng, (2, h, w, c), fill)
+    act_min, act_max = random_act_range(rng, int(rng.integers(-128, 128)))
+    padding = (top, bottom, left, right)
+    expected = kernels.avg_pool(x_int8, (kh, kw), (sh, sw), padding, act_min, act_max, counted)
+    got = ck.avg_pool(x_int8, (kh, kw), (sh, sw), padding, act_min, act_max, counted)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_avg_pool_divides_by_the_counted_window(ck):
+    """All 100s, a 3x3 window with one padded row and column counted: the
+    corner averages 4 * 100 / 9 = 44.4 -> 44, the edges 6 * 100 / 9 = 66.7
+    -> 67, the interior 100."""
+    data = np.full((1, 4, 4, 1), 100, dtype=np.int8)
+    got = ck.avg_pool(data, (3, 3), (1, 1), (1, 1, 1, 1), -128, 127, (1, 1))[0, :, :, 0]
+    assert got.tolist() == [[44, 67, 67, 44], [67, 100, 100, 67], [67, 100, 100, 67],
+                            [44, 67, 67, 44]]
+    np.testing.assert_array_equal(
+        got, kernels.avg_pool(data, (3, 3), (1, 1), (1, 1, 1, 1), -128, 127, (1, 1))[0, :, :, 0])
+
+
+@pytest.mark.parametrize("counted", [(-1, 0), (0, 3), (3, 0)])
+def test_avg_pool_refuses_a_divisor_padding_out_of_range(runtime, counted):
+    """Each divisor padding in [0, kernel)."""
+    ffi, lib = runtime
+    data = np.zeros(64, dtype=np.int8)
+    p = ffi.from_buffer("int8_t[]", data)
+    params = ffi.new("eg_pool_params *", [3, 3, 1, 1, 1, 1, -128, 127, *counted])
+    status = lib.eg_avg_pool_s8(p, ffi.new("eg_shape *", [4, 4, 1]), params, p,
+                                ffi.new("eg_shape *", [4, 4, 1]))
+    assert status == lib.EG_ERR_ARG

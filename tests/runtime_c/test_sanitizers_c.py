@@ -113,13 +113,16 @@ def fc_case(cases, rng, features, outputs, rounding, regime="realistic", fill="u
               [features, outputs, *_requant_params(rq)], arrays, expected)
 
 
-def pool_case(cases, rng, pool, h, w, c, kernel, stride, padding):
+def pool_case(cases, rng, pool, h, w, c, kernel, stride, padding, divisor_padding=(0, 0)):
     x = random_int8(rng, (1, h, w, c))
     act_min, act_max = random_act_range(rng, int(rng.integers(-128, 128)))
-    expected = getattr(kernels, pool)(x, kernel, stride, padding, act_min, act_max)[0]
+    extra = (divisor_padding,) if pool == "avg_pool" else ()
+    expected = getattr(kernels, pool)(x, kernel, stride, padding, act_min, act_max, *extra)[0]
     oh, ow = expected.shape[:2]
-    params = [h, w, c, oh, ow, c, *kernel, *stride, padding[0], padding[2], act_min, act_max]
-    cases.add(f"{pool} {h}x{w}x{c} k{kernel} s{stride} p{padding}", pool, params, [x], expected)
+    params = [h, w, c, oh, ow, c, *kernel, *stride, padding[0], padding[2], act_min, act_max,
+              *divisor_padding]
+    cases.add(f"{pool} {h}x{w}x{c} k{kernel} s{stride} p{padding} d{divisor_padding}", pool,
+              params, [x], expected)
 
 
 def build_cases() -> Cases:
@@ -153,6 +156,8 @@ def build_cases() -> Cases:
         pool_case(cases, rng, pool, 7, 5, 17, (3, 3), (2, 2), (1, 1, 1, 1))
         pool_case(cases, rng, pool, 4, 4, 33, (4, 4), (1, 1), (3, 3, 3, 3))
         pool_case(cases, rng, pool, 1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0))
+    # count_include_pad: the padding counted, with a ceil_mode overhang beyond it
+    pool_case(cases, rng, "avg_pool", 7, 6, 9, (3, 3), (2, 2), (1, 2, 1, 1), (1, 1))
     x = np.arange(-128, 128, dtype=np.int8)
     cases.add("clamp relu6", "clamp", [x.size, -3, 40], [x], kernels.clamp(x, -3, 40))
     for scale, rows, depth in ((0.004, 3, 10), (0.1, 2, 37), (2.0, 1, 1), (0.05, 2, MAX_DEPTH)):
@@ -187,7 +192,7 @@ def build_cases() -> Cases:
     # Rejected arguments: nothing may be read or written.
     x = random_int8(rng, (1, 4, 4, 2))
     cases.add("max_pool window past the input", "max_pool",
-              [4, 4, 2, 5, 4, 2, 2, 2, 1, 1, 0, 0, -128, 127], [x], None, status=1)
+              [4, 4, 2, 5, 4, 2, 2, 2, 1, 1, 0, 0, -128, 127, 0, 0], [x], None, status=1)
     cases.add("conv NULL filter", "conv",
               [4, 4, 2, 4, 4, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, -128, 127],
               [x, np.zeros(0, np.int8), np.zeros(0, np.int32),
