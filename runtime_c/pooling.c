@@ -11,10 +11,6 @@
 #include "eg_kernel_support.h"
 #include "eg_runtime.h"
 
-/* Channels averaged at once: the running sums live on the stack
- * (POOL_BLOCK * 4 bytes) so that the inner loop stays contiguous. */
-#define POOL_BLOCK 16
-
 /* Largest in-bounds window area for average pooling: the sum of that many
  * int8 values, plus half the count for rounding, stays far inside int32. */
 #define AVG_MAX_AREA ((int64_t)1 << 23)
@@ -164,15 +160,16 @@ static int32_t halfword_lane(uint32_t x, int high)
 
 /* One output pixel of average pooling: the sums of the window's `rows` x
  * `columns` in-bounds pixels from `window` (rows `row_stride` apart), every
- * channel, over `count` (>= 1). With the DSP extension and a window of at
- * most AVG_HALFWORD_AREA elements, four channels at a time: SXTAB16 adds a
- * word's even and odd bytes to two pairs of halfword sums, which that many
- * int8 values cannot overflow. */
+ * channel, over `count` (>= 1). Four channels at a time, their sums in
+ * registers (one pointer step serves four); with the DSP extension and a
+ * window of at most AVG_HALFWORD_AREA elements, SXTAB16 adds a word's even
+ * and odd bytes to two pairs of halfword sums, which that many int8
+ * values cannot overflow. */
 static void avg_pixel(const int8_t *window, int32_t rows, int32_t columns, int32_t row_stride,
                       int32_t channels, int32_t count, int32_t lo, int32_t hi, int8_t *out)
 {
     const int32_t half = count / 2;
-    int32_t c0 = 0, y, x, j;
+    int32_t c0 = 0, y, x;
 #if EG_USE_DSP
     if (rows * columns <= AVG_HALFWORD_AREA) {
         for (; c0 + 4 <= channels; c0 += 4) {
@@ -193,24 +190,33 @@ static void avg_pixel(const int8_t *window, int32_t rows, int32_t columns, int32
         }
     }
 #endif
-    for (; c0 < channels; c0 += POOL_BLOCK) {
-        const int32_t n = min_i32(POOL_BLOCK, channels - c0);
-        int32_t sum[POOL_BLOCK];
-        for (j = 0; j < n; ++j) {
-            sum[j] = 0;
-        }
+    for (; c0 + 4 <= channels; c0 += 4) {
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         for (y = 0; y < rows; ++y) {
             const int8_t *px = window + y * row_stride + c0;
             for (x = 0; x < columns; ++x) {
-                for (j = 0; j < n; ++j) {
-                    sum[j] += px[j];
-                }
+                s0 += px[0];
+                s1 += px[1];
+                s2 += px[2];
+                s3 += px[3];
                 px += channels;
             }
         }
-        for (j = 0; j < n; ++j) {
-            out[c0 + j] = average_of(sum[j], count, half, lo, hi);
+        out[c0] = average_of(s0, count, half, lo, hi);
+        out[c0 + 1] = average_of(s1, count, half, lo, hi);
+        out[c0 + 2] = average_of(s2, count, half, lo, hi);
+        out[c0 + 3] = average_of(s3, count, half, lo, hi);
+    }
+    for (; c0 < channels; ++c0) {
+        int32_t sum = 0;
+        for (y = 0; y < rows; ++y) {
+            const int8_t *px = window + y * row_stride + c0;
+            for (x = 0; x < columns; ++x) {
+                sum += *px;
+                px += channels;
+            }
         }
+        out[c0] = average_of(sum, count, half, lo, hi);
     }
 }
 

@@ -38,7 +38,7 @@ def run_case(ck, pool, x, kernel, stride, padding, act_min, act_max):
     seed=st.integers(0, 2**32 - 1),
     y=axes(),
     x=axes(),
-    # Around the 16-channel block of the average pooling loop.
+    # Four-channel groups and their remainders, few and many.
     c=st.one_of(st.integers(1, 5), st.sampled_from([15, 16, 17, 32, 33])),
     fill=st.sampled_from(FILLS),
 )
