@@ -10,7 +10,8 @@
  * memory, as long as a filter, whatever the kernel size or channel count;
  * the copy costs one load and store per value for kernel_h * kernel_w *
  * out_c multiply-accumulates. A 1x1 filter's window is already contiguous
- * in NHWC: it is read in place and needs no scratch.
+ * in NHWC: it is read in place, and the DSP kernels widen the two pixels
+ * to 16 bits in the scratch once for all their filters (pointwise_pair).
  *
  * A grouped convolution runs the same tile group by group for each pixel
  * pair: the pair's windows are gathered one group's channel slice at a
@@ -40,6 +41,7 @@ typedef struct {
     const int32_t *bias;
     layer_stage stage;
     int8_t *im2col;          /* NULL: 1x1 windows, read in place */
+    uint32_t *widened;       /* 1x1 with DSP: two pixels' slices, widened (else NULL) */
     int32_t in_h, in_w, in_c, out_c;
     int32_t kernel_h, kernel_w, stride_w, pad_left;
     int32_t groups;
@@ -115,6 +117,161 @@ static void pixel_pair(const conv_layer *g, const int8_t *x0, int32_t dx, int32_
         }
         store_tile(g, acc, oc, 1, out0, out1);
         next = oc + 2;
+    }
+}
+
+#if EG_USE_DSP
+/* The first n & ~3 values of pixels x0 and x1 widened for SMLAD, four
+ * words per four values i..i+3: x0's i and i + 2 (SXTB16), x0's i + 1 and
+ * i + 3, then x1's two. Done once per pixel pair, it spares every filter
+ * of the pair the widening of its inputs. */
+static void widen_pair(const int8_t *x0, const int8_t *x1, int32_t n, uint32_t *dst)
+{
+    int32_t i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        const uint32_t a = eg_load4(x0 + i), b = eg_load4(x1 + i);
+        dst[0] = eg_sxtb16(a);
+        dst[1] = eg_sxtb16_ror8(a);
+        dst[2] = eg_sxtb16(b);
+        dst[3] = eg_sxtb16_ror8(b);
+        dst += 4;
+    }
+}
+
+#if defined(__ARM_FEATURE_DSP) && !defined(EG_DSP_EMULATE) && defined(__GNUC__) && defined(__OPTIMIZE__)
+/* widened_dot on a core with the DSP extension, as assembly: GCC 12 keeps
+ * a pointer of the C loop below on the stack (22 instructions per four
+ * values); here the fourteen values of the loop fill r0-r12 and lr, and a
+ * step is two LDRDs of widened inputs, two weight loads, four SXTB16s,
+ * eight SMLADs and the loop test: 18 instructions for 16 products. */
+static void widened_dot(const uint32_t *xw, const int8_t *f, int32_t n, int32_t whole,
+                        uint32_t acc[4])
+{
+    uint32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    uint32_t p0_even, p0_odd, p1_even, p1_odd, w_even, w_odd;
+    const int8_t *end = f + whole;
+    if (whole == 0) {
+        return;
+    }
+    __asm__("1:\n\t"
+            "ldrd %[p0e], %[p0o], [%[xw]], #16\n\t"
+            "ldrd %[p1e], %[p1o], [%[xw], #-8]\n\t"
+            "ldr %[wo], [%[f], %[n]]\n\t"
+            "sxtb16 %[we], %[wo]\n\t"
+            "sxtb16 %[wo], %[wo], ror #8\n\t"
+            "smlad %[a10], %[we], %[p0e], %[a10]\n\t"
+            "smlad %[a10], %[wo], %[p0o], %[a10]\n\t"
+            "smlad %[a11], %[we], %[p1e], %[a11]\n\t"
+            "smlad %[a11], %[wo], %[p1o], %[a11]\n\t"
+            "ldr %[wo], [%[f]], #4\n\t"
+            "sxtb16 %[we], %[wo]\n\t"
+            "sxtb16 %[wo], %[wo], ror #8\n\t"
+            "smlad %[a00], %[we], %[p0e], %[a00]\n\t"
+            "smlad %[a00], %[wo], %[p0o], %[a00]\n\t"
+            "smlad %[a01], %[we], %[p1e], %[a01]\n\t"
+            "smlad %[a01], %[wo], %[p1o], %[a01]\n\t"
+            "cmp %[f], %[end]\n\t"
+            "bne 1b"
+            : [xw] "+r"(xw), [f] "+r"(f), [a00] "+r"(a00), [a01] "+r"(a01),
+              [a10] "+r"(a10), [a11] "+r"(a11), [p0e] "=&r"(p0_even), [p0o] "=&r"(p0_odd),
+              [p1e] "=&r"(p1_even), [p1o] "=&r"(p1_odd), [we] "=&r"(w_even),
+              [wo] "=&r"(w_odd)
+            : [n] "r"(n), [end] "r"(end)
+            : "cc", "memory");
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+#else
+/* acc[2 * f + p] += the products of filter f (at f, f + n) and pixel p over
+ * the first `whole` (a multiple of four) values, the pixels' values
+ * widened (widen_pair): per four values two weight words and their
+ * widening, eight SMLADs. */
+static void widened_dot(const uint32_t *xw, const int8_t *f, int32_t n, int32_t whole,
+                        uint32_t acc[4])
+{
+    uint32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = f + whole;
+    while (f != end) {
+        const uint32_t w0 = eg_load4(f), w1 = eg_load4(f + n);
+        const uint32_t w0_even = eg_sxtb16(w0), w0_odd = eg_sxtb16_ror8(w0);
+        const uint32_t w1_even = eg_sxtb16(w1), w1_odd = eg_sxtb16_ror8(w1);
+        a00 = eg_smlad(w0_odd, xw[1], eg_smlad(w0_even, xw[0], a00));
+        a01 = eg_smlad(w0_odd, xw[3], eg_smlad(w0_even, xw[2], a01));
+        a10 = eg_smlad(w1_odd, xw[1], eg_smlad(w1_even, xw[0], a10));
+        a11 = eg_smlad(w1_odd, xw[3], eg_smlad(w1_even, xw[2], a11));
+        xw += 4;
+        f += 4;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+#endif
+
+/* eg_dot_2x2 of pixels x0, x1 with filters f0, f0 + n: the first n & ~3
+ * values from their widened form xw, the rest as they are. */
+static void pointwise_dot(const uint32_t *xw, const int8_t *x0, const int8_t *x1,
+                          const int8_t *f0, int32_t n, uint32_t acc[4])
+{
+    const int32_t whole = n & ~3;
+    widened_dot(xw, f0, n, whole, acc);
+    if (whole != n) {
+        eg_dot_2x2(x0 + whole, x1 + whole, f0 + whole, f0 + n + whole, n - whole, acc);
+    }
+}
+#else
+static void pointwise_dot(const uint32_t *xw, const int8_t *x0, const int8_t *x1,
+                          const int8_t *f0, int32_t n, uint32_t acc[4])
+{
+    (void)xw;
+    eg_dot_2x2(x0, x1, f0, f0 + n, n, acc);
+}
+#endif
+
+/* 1x1 filters: the channels [first, first + group_out_c) (at least two) of
+ * pixels x0 and x0 + dx, read in place (with DSP, widened once into the
+ * scratch). The tile of pixel_pair, with the layer's fields and its output
+ * stage in locals for the whole channel loop: the tile's overhead weighs
+ * as much as its products in a 1x1 layer's short filters. */
+static EG_NOINLINE void pointwise_pair(const conv_layer *g, const int8_t *x0, int32_t dx,
+                                       int32_t first, int8_t *out0, int8_t *out1)
+{
+    const int32_t n = g->columns;
+    const int32_t last = first + g->group_out_c - 2; /* the last pair's first channel */
+    const int8_t *x1 = x0 + dx;
+    const int8_t *filter = g->filter;
+    const int32_t *bias = g->bias;
+    const uint32_t *xw = g->widened;
+    const layer_stage stage = g->stage;
+    int32_t oc = first;
+    if (out1 == NULL) {
+        out1 = out0; /* dx is 0: the twin's outputs are the pixel's own */
+    }
+#if EG_USE_DSP
+    widen_pair(x0, x1, n, g->widened);
+#endif
+    for (;;) {
+        const int32_t k = oc * stage.step;
+        uint32_t acc[4];
+        acc[0] = acc[1] = bias != NULL ? (uint32_t)bias[oc] : 0u;
+        acc[2] = acc[3] = bias != NULL ? (uint32_t)bias[oc + 1] : 0u;
+        /* both channels' constants before any int8_t store (which could
+         * alias them), each serving its channel's two outputs */
+        const int32_t m0 = stage.multiplier[k], s0 = stage.shift[k];
+        const int32_t m1 = stage.multiplier[k + stage.step], s1 = stage.shift[k + stage.step];
+        pointwise_dot(xw, x0, x1, filter + oc * n, n, acc);
+        out0[oc] = scaled_output(stage, m0, s0, wrap_int32(acc[0]));
+        out1[oc] = scaled_output(stage, m0, s0, wrap_int32(acc[1]));
+        out0[oc + 1] = scaled_output(stage, m1, s1, wrap_int32(acc[2]));
+        out1[oc + 1] = scaled_output(stage, m1, s1, wrap_int32(acc[3]));
+        if (oc == last) {
+            return;
+        }
+        /* an odd count ends with a pair that overlaps the one before */
+        oc = oc + 2 < last ? oc + 2 : last;
     }
 }
 
@@ -198,7 +355,12 @@ static void compute_pixels(const conv_layer *g, window_rows rows, int32_t ox, in
             /* 1x1: no padding (it is < the kernel size), the window is the pixel */
             const int8_t *x0 =
                 g->input + (rows.y0 * g->in_w + ox * g->stride_w) * g->in_c + channel;
-            pixel_pair(g, x0, pair ? g->stride_w * g->in_c : 0, first, out0, out1);
+            const int32_t dx = pair ? g->stride_w * g->in_c : 0;
+            if (g->group_out_c >= 2) {
+                pointwise_pair(g, x0, dx, first, out0, out1);
+            } else {
+                pixel_pair(g, x0, dx, first, out0, out1);
+            }
         }
     }
 }
@@ -213,6 +375,7 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
     conv_layer g;
     int32_t oy, ox;
     int64_t needed;
+    int pointwise;
 
     if (input == NULL || in == NULL || filter == NULL || params == NULL ||
         requant == NULL || output == NULL || out == NULL) {
@@ -227,6 +390,7 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
     }
     needed = EG_CONV2D_S8_SCRATCH_BYTES((int64_t)kernel_h, (int64_t)kernel_w,
                                         (int64_t)(in->c / params->groups));
+    pointwise = kernel_h == 1 && kernel_w == 1;
     if (needed > 0 && (scratch == NULL || scratch_bytes < needed)) {
         return EG_ERR_ARG;
     }
@@ -235,7 +399,12 @@ eg_status eg_conv2d_s8(const int8_t *input, const eg_shape *in,
     g.filter = filter;
     g.bias = bias;
     g.stage = layer_stage_of(requant);
-    g.im2col = needed > 0 ? (int8_t *)scratch : NULL;
+    g.im2col = needed > 0 && !pointwise ? (int8_t *)scratch : NULL;
+    /* the widened pixels are read as words: the first 4-byte boundary */
+    g.widened = needed > 0 && pointwise && EG_USE_DSP
+                    ? (uint32_t *)(void *)((uint8_t *)scratch +
+                                           ((4u - ((uintptr_t)scratch & 3u)) & 3u))
+                    : NULL;
     g.in_h = in->h;
     g.in_w = in->w;
     g.in_c = in->c;

@@ -256,8 +256,9 @@ int32_t eg_requantize(int32_t acc, int32_t multiplier, int32_t shift,
  * the fold: padding contributes real zero). Then the output stage of
  * eg_requant. scratch: any alignment, at least
  * EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, in->c / groups) bytes:
- * two windows of one group (0 for a 1x1 filter: scratch may then be
- * NULL). Returns EG_ERR_ARG if a dimension,
+ * two windows of one group (for a 1x1 filter, two pixels widened to 16
+ * bits; when that is 0 bytes scratch may be NULL). Returns EG_ERR_ARG if
+ * a dimension,
  * kernel size or stride is < 1, a padding is < 0 or >= the kernel size,
  * the last output window starts past the input
  * ((out->h - 1) * stride_h - pad_top >= in->h, likewise for w), the
@@ -557,10 +558,15 @@ eg_status eg_conv_pool_slice(const eg_shape *conv_in, int32_t kernel_h, int32_t 
 /* cdef-end */
 
 /* eg_conv2d_s8 copies the windows of two output pixels into its scratch
- * (im2col), one group's channels (filter_c = in->c / groups) at a time,
- * except for a 1x1 filter, whose windows are read in place. */
-#define EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, filter_c) \
-    ((kernel_h) == 1 && (kernel_w) == 1 ? 0 : 2 * (kernel_h) * (kernel_w) * (filter_c))
+ * (im2col), one group's channels (filter_c = in->c / groups) at a time.
+ * A 1x1 filter's windows are read in place; the DSP kernels widen the two
+ * pixels' first filter_c & ~3 values to 16 bits there once for all their
+ * filters (16 bytes per four channels, 3 to align them; none below four
+ * channels; the portable kernels take the same scratch and leave it). */
+#define EG_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w, filter_c)                   \
+    ((kernel_h) == 1 && (kernel_w) == 1                                             \
+         ? ((filter_c) < 4 ? 0 : 16 * ((filter_c) / 4) + 3)                         \
+         : 2 * (kernel_h) * (kernel_w) * (filter_c))
 
 /* Scratch bytes of a compressed convolution: one decoded filter of
  * max_row_nonzeros taps, plus room to align it. */

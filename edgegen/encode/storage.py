@@ -152,16 +152,21 @@ class StoredWeights:
 TAP_BYTES = 7  # EG_CONV_TAP_BYTES
 SCRATCH_ALIGNMENT_SLACK = 3  # EG_CONV_SCRATCH_BYTES: room to align the int32 offsets
 # The dense convolution copies the windows of two output pixels into
-# scratch (im2col), except for 1x1 filters, whose windows are contiguous.
+# scratch (im2col), except for 1x1 filters, whose windows are contiguous:
+# their two pixels are widened to int16 there (DSP kernels), four bytes
+# per value of each whole group of four channels, plus alignment slack.
 IM2COL_PIXELS = 2
+WIDENED_BYTES_PER_CHANNEL = IM2COL_PIXELS * 2
 
 
 def dense_conv_scratch_bytes(kernel_h: int, kernel_w: int, filter_channels: int) -> int:
     """EG_CONV2D_S8_SCRATCH_BYTES: the dense convolution's im2col buffer
     (two windows of int8 inputs, each one group's ``filter_channels`` =
-    input channels / groups), or 0 when it reads the input in place."""
+    input channels / groups), or for a 1x1 filter its two pixels widened
+    (0 with fewer than four channels)."""
     if kernel_h == 1 and kernel_w == 1:
-        return 0
+        whole = filter_channels // 4 * 4
+        return WIDENED_BYTES_PER_CHANNEL * whole + SCRATCH_ALIGNMENT_SLACK if whole else 0
     return IM2COL_PIXELS * kernel_h * kernel_w * filter_channels
 
 

@@ -22,6 +22,7 @@ EXPECTED = {
     "depthwise_s2": ((16, 16, 32), (8, 8, 32), QConv2D, 32),
     "pointwise": ((16, 16, 32), (16, 16, 64), QConv2D, 1),
     "conv3x3": ((16, 16, 16), (16, 16, 32), QConv2D, 1),
+    "grouped_conv3x3": ((16, 16, 32), (16, 16, 32), QConv2D, 4),
     "add": ((16, 16, 32), (16, 16, 32), QAdd, None),
     "global_avgpool": ((8, 8, 64), (1, 1, 64), QAvgPool, None),
     "maxpool": ((16, 16, 32), (8, 8, 32), QMaxPool, None),
