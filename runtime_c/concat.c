@@ -3,6 +3,13 @@
  * rescaled to the output's quantization (the branches of a Fire module or
  * an Inception block are quantized on their own). An input that already
  * has the output's quantization is copied.
+ *
+ * The first input may lie at the start of the output buffer (the memory
+ * planner puts it there when that saves RAM): pixels are then joined from
+ * the last to the first, each channel from the last to the first, so that
+ * every byte of the first input is read before the output overwrites it
+ * (the output's pixel p starts at p * total >= p * channels[0], and ends
+ * before any byte of a later input pixel of the first input is needed).
  */
 #include <stddef.h>
 
@@ -42,12 +49,12 @@ static void rescale(const int8_t *src, int32_t n, const eg_concat_input *in,
     int32_t k;
     if (in->multiplier == IDENTITY_MULTIPLIER && in->shift == IDENTITY_SHIFT &&
         in->offset == -output_offset) {
-        for (k = 0; k < n; ++k) {
+        for (k = n - 1; k >= 0; --k) {
             dst[k] = src[k];
         }
         return;
     }
-    for (k = 0; k < n; ++k) {
+    for (k = n - 1; k >= 0; --k) {
         const int32_t v =
             stage_scale(src[k] + in->offset, in->multiplier, in->shift, rounding) + output_offset;
         dst[k] = (int8_t)clamp_range(v, INT8_MIN, INT8_MAX);
@@ -73,7 +80,7 @@ eg_status eg_concat_s8(const int8_t *const *inputs, int32_t pixels,
         return EG_ERR_ARG;
     }
     rounding = EG_ROUNDING_OF(params);
-    for (p = 0; p < pixels; ++p) {
+    for (p = pixels - 1; p >= 0; --p) {
         int8_t *dst = output + p * total;
         for (i = 0; i < params->count; ++i) {
             const int32_t n = params->inputs[i].channels;

@@ -79,3 +79,22 @@ class FireNet(nn.Module):
         x = self.squeeze(F.relu(self.stem(x)))
         x = torch.cat([self.expand1(x), F.relu(self.expand3(x))], 1)
         return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))
+
+
+class WideFireNet(nn.Module):
+    """A Fire module whose expands are the model's largest tensors: the
+    planner joins expand1's output in place at the start of the
+    concatenation's buffer (the peak is then squeeze + joined + expand3,
+    not expand1 + expand3 + joined)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.squeeze = nn.Conv2d(4, 4, 1)
+        self.expand1, self.expand3 = nn.Conv2d(4, 16, 1), nn.Conv2d(4, 16, 3, padding=1)
+        self.fc = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.relu(self.squeeze(F.relu(self.stem(x))))
+        x = torch.cat([F.relu(self.expand1(x)), F.relu(self.expand3(x))], 1)
+        return self.fc(torch.flatten(F.max_pool2d(x, 2), 1))

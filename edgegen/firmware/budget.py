@@ -175,9 +175,14 @@ def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint,
                 buffer.size, _activation_remedy(qgraph, conv), conv.name))
             continue
         node = producer[buffer.tensor]
+        joined = [qgraph.nodes[i].inputs[0] for i in plan.concats_in_place
+                  if qgraph.nodes[i].output == buffer.tensor]
+        in_place = (f", written in place at its start by {producer[joined[0]].name}"
+                    if joined else "")
         consumers.append(Consumer(
             "RAM", f"{node.name} output {_tensor_text(qgraph, buffer.tensor)} int8 in the "
-                   f"{footprint.arena_bytes:,} B arena (live from layer {buffer.first} to {buffer.last})",
+                   f"{footprint.arena_bytes:,} B arena (live from layer {buffer.first} to "
+                   f"{buffer.last}{in_place})",
             buffer.size, _activation_remedy(qgraph, node), node.name))
     consumers.append(Consumer(
         "RAM", f"input {_tensor_text(qgraph, qgraph.input)} and output {_tensor_text(qgraph, qgraph.output)} "

@@ -15,6 +15,16 @@ from the convolution to the pooling, and the convolution's input stays
 alive until the pooling, which writes its output while the convolution
 still reads. The fused output's location is the band's (region "band").
 
+A concatenation writes its first input in place where that makes the
+arena smaller: that input then lives at the start of the concatenation's
+output buffer (its producer writes there), and the concat kernel, running
+backwards, spreads its pixels out to their places in the joined tensor
+(runtime_c/concat.c). The input needs no buffer of its own, at the price
+of the whole output's bytes from the input's birth on; it is done only for
+an input that nothing else reads and that is not a view of another tensor,
+and only when the arena comes out smaller (each candidate in execution
+order, keeping the choices made before, in passes until none helps).
+
 Placement is greedy, largest first, each at the lowest
 offset that does not collide with an already placed buffer alive at the
 same time (the strategy of TFLite Micro's greedy planner): not optimal in
@@ -25,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgegen.ir import QGraph, QReshape
+from edgegen.ir import QConcat, QGraph, QReshape
 
 ALIGNMENT = 4  # keeps every buffer word-aligned for future SIMD kernels
 
@@ -73,6 +83,7 @@ class MemoryPlan:
     arena_size: int
     scratch: dict = field(default_factory=dict)  # node name -> Location of its scratch
     fused: tuple[FusedPair, ...] = ()  # the fused pairs planned, by execution order
+    concats_in_place: tuple[int, ...] = ()  # concat nodes whose first input is in place
 
     def location(self, tensor: str) -> Location:
         return self.locations[tensor]
@@ -93,13 +104,33 @@ SCRATCH_PREFIX = "scratch:"  # Buffer.tensor of a layer's scratch
 BAND_PREFIX = "band:"  # Buffer.tensor of a fused convolution's band (+ its node name)
 
 
-def storage_roots(qgraph: QGraph) -> dict[str, str]:
-    """tensor -> the tensor whose bytes it shares (itself unless a reshape)."""
+def storage_roots(qgraph: QGraph, concats_in_place=()) -> dict[str, str]:
+    """tensor -> the tensor whose bytes it shares: itself, unless a reshape
+    (its input's) or the first input of a concat in ``concats_in_place``
+    (node indices; the concat output's)."""
     root = {qgraph.input: qgraph.input}
     for node in qgraph.nodes:
         is_view = isinstance(node.op, QReshape)
         root[node.output] = root[node.inputs[0]] if is_view else node.output
+    joined = {qgraph.nodes[i].inputs[0]: qgraph.nodes[i].output for i in concats_in_place}
+    for name in root:
+        while root[name] in joined:  # a chain: a joined output may itself be joined later
+            root[name] = root[joined[root[name]]]
     return root
+
+
+def in_place_concat_candidates(qgraph: QGraph) -> tuple[int, ...]:
+    """Concat nodes whose first input may live in their output buffer: an
+    input computed into a buffer of its own (not the model input, not a
+    view) that only this concat reads, once."""
+    readers: dict[str, int] = {}
+    for node in qgraph.nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    root = storage_roots(qgraph)
+    return tuple(i for i, node in enumerate(qgraph.nodes)
+                 if isinstance(node.op, QConcat) and node.inputs[0] != qgraph.input
+                 and root[node.inputs[0]] == node.inputs[0] and readers[node.inputs[0]] == 1)
 
 
 def _align(n: int) -> int:
@@ -107,11 +138,33 @@ def _align(n: int) -> int:
 
 
 def plan_memory(qgraph: QGraph, scratch: dict | None = None,
-                fused: tuple[FusedPair, ...] = ()) -> MemoryPlan:
+                fused: tuple[FusedPair, ...] = (), concat_in_place: bool = True) -> MemoryPlan:
     """``scratch``: bytes of scratch each layer (by node name) needs;
-    ``fused``: the fused pairs (edgegen.plan.fusion.plan_fusion)."""
+    ``fused``: the fused pairs (edgegen.plan.fusion.plan_fusion);
+    ``concat_in_place``: whether concatenations may write their first input
+    in place (where the arena comes out smaller)."""
+    plan = _plan(qgraph, scratch, fused, ())
+    if not concat_in_place:
+        return plan
+    # Passes until nothing changes: a join may pay only once a later one is
+    # made (chained concats), so a candidate refused once is tried again.
+    remaining = list(in_place_concat_candidates(qgraph))
+    improved = True
+    while improved:
+        improved = False
+        for index in list(remaining):
+            chosen = tuple(sorted(plan.concats_in_place + (index,)))
+            trial = _plan(qgraph, scratch, fused, chosen)
+            if trial.arena_size < plan.arena_size:
+                plan, improved = trial, True
+                remaining.remove(index)
+    return plan
+
+
+def _plan(qgraph: QGraph, scratch: dict | None, fused: tuple[FusedPair, ...],
+          concats_in_place: tuple[int, ...]) -> MemoryPlan:
     scratch = {name: size for name, size in (scratch or {}).items() if size > 0}
-    root = storage_roots(qgraph)
+    root = storage_roots(qgraph, concats_in_place)
     output_root = root[qgraph.output]
     if output_root == qgraph.input:
         raise ValueError("the model output is its input reshaped: nothing to compute")
@@ -163,7 +216,8 @@ def plan_memory(qgraph: QGraph, scratch: dict | None = None,
     by_root[output_root] = Location("output")
     locations = {name: by_root[r] for name, r in root.items()}
     arena_size = max((_align(b.offset + b.size) for b in buffers), default=0)
-    return MemoryPlan(buffers, locations, arena_size, scratch_at, tuple(fused))
+    return MemoryPlan(buffers, locations, arena_size, scratch_at, tuple(fused),
+                      tuple(concats_in_place))
 
 
 def _lowest_free_offset(placed: list[Buffer], size: int, first: int, last: int) -> int:

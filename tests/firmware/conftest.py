@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from compact_models import FireNet, ResidualNet, ShuffleUnit, separable_net
+from compact_models import FireNet, ResidualNet, ShuffleUnit, WideFireNet, separable_net
 from edgegen.jobs.quantize import QuantizeOptions, quantize_model
 from edgegen.zoo import models
 
@@ -82,7 +82,7 @@ def counted_avg_pools() -> nn.Sequential:
 
 SMALL_MODELS = {"small_conv": small_conv, "lenet5_fc64": lenet5_fc64, "wide_conv": wide_conv,
                 "separable": separable_net, "residual": ResidualNet, "shuffle": ShuffleUnit,
-                "fire": FireNet, "softmax": small_conv_softmax,
+                "fire": FireNet, "widefire": WideFireNet, "softmax": small_conv_softmax,
                 "log_softmax": small_conv_log_softmax, "counted_avg_pool": counted_avg_pools}
 
 

@@ -56,8 +56,8 @@ def test_outputs_differ_between_inputs(qgraphs, fashion, tmp_path):
 
 
 @pytest.mark.parametrize("board_name", ["qemu-mps2-an386", "qemu-virt-rv32"])
-@pytest.mark.parametrize("model", ["separable", "residual", "shuffle", "fire", "softmax",
-                                   "log_softmax", "counted_avg_pool"])
+@pytest.mark.parametrize("model", ["separable", "residual", "shuffle", "fire", "widefire",
+                                   "softmax", "log_softmax", "counted_avg_pool"])
 def test_compact_network_blocks_are_bit_exact(small_qgraphs, fashion, tmp_path, model,
                                               board_name):
     """Depthwise, grouped, add, shuffle, concat, softmax and average pooling

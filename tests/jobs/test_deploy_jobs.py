@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from compact_models import FireNet, ResidualNet, ShuffleUnit, separable_net
+from compact_models import FireNet, ResidualNet, ShuffleUnit, WideFireNet, separable_net
 from toolchain_support import require_tool
 from edgegen.host.compiler import WARNING_FLAGS, compile_executable
 from edgegen.data.datasets import image_to_int8
@@ -143,6 +143,28 @@ def test_a_final_softmax_is_int8_softmax_bit_exact(net, weights, rounding, fashi
     assert (sums > 0.8).all() and (sums < 1.2).all()
     if weights == "trained":
         assert abs(result.golden_accuracy - result.float_accuracy) < 0.05
+
+
+def test_a_concat_joined_in_place_is_bit_exact_and_saves_ram(fashion, tmp_path):
+    """expand1's output is written where the joined tensor starts and spread
+    out by the concat: C == golden, and the arena is smaller than with
+    separate buffers."""
+    from edgegen.plan.arena import plan_memory
+
+    torch.manual_seed(3)
+    model = WideFireNet().eval()
+    q = quantize_model(model, "widefire", fashion, QuantizeOptions(calib_samples=100))
+    cat = next(i for i, n in enumerate(q.nodes) if type(n.op).__name__ == "QConcat")
+    joined = plan_memory(q)
+    assert joined.concats_in_place == (cat,)
+    assert joined.arena_size < plan_memory(q, concat_in_place=False).arena_size
+    result = deploy(model, "widefire", fashion, tmp_path / "out",
+                    quantize_options=QuantizeOptions(calib_samples=100),
+                    verify_options=VerifyOptions(test_samples=200, random_samples=100),
+                    log=lambda *_: None)
+    assert result.comparison.bit_exact, result.comparison.line("host")
+    source = (tmp_path / "out" / "widefire.c").read_text()
+    assert "eg_concat_s8" in source
 
 
 def test_single_rounding_is_bit_exact_and_differs_from_double(fashion, tmp_path):

@@ -181,3 +181,72 @@ def test_a_fused_pair_must_be_adjacent_and_fusable():
     (pair,) = candidate_pairs(q)
     with pytest.raises(ValueError, match="not a fusable pair"):
         plan_memory(q, None, (replace(pair, pool=pair.pool + 1),))
+
+
+
+def _graph(nodes, sizes, output):
+    """A graph for the planner: tensor sizes by name (flat shapes)."""
+    tensors = tuple(QTensor(name, (size,), P) for name, size in sizes.items())
+    return QGraph("g", tuple(nodes), tensors, "t0", output, Rounding.DOUBLE)
+
+
+def _clamp(name, source, output):
+    return QNode(name, QClamp(-128, 127), (source,), output)
+
+
+def _cat(name, sources, output):
+    from edgegen.ir import QConcat
+
+    n = len(sources)
+    return QNode(name, QConcat((0,) * n, (1 << 30,) * n, (1,) * n, 0), tuple(sources), output)
+
+
+def test_a_concat_joins_its_first_input_in_place_when_that_saves_bytes():
+    """A Fire module: squeeze s, expands e1 and e3 from it, joined. With e1
+    at the start of the joined buffer the peak is s + joined + e3, not
+    e1 + e3 + joined."""
+    q = _graph([_clamp("squeeze", "t0", "s"), _clamp("e1x1", "s", "e1"),
+                _clamp("e3x3", "s", "e3"), _cat("cat", ("e1", "e3"), "j"),
+                _clamp("next", "j", "out")],
+               {"t0": 100, "s": 100, "e1": 400, "e3": 400, "j": 800, "out": 800}, "out")
+    separate = plan_memory(q, concat_in_place=False)
+    joined = plan_memory(q)
+    _assert_no_live_overlap(joined)
+    assert separate.concats_in_place == () and separate.arena_size == 1600
+    assert joined.concats_in_place == (3,)
+    assert joined.location("e1") == joined.location("j")
+    assert joined.location("e3") != joined.location("j")
+    assert joined.arena_size == 1300
+
+
+def test_a_concat_does_not_join_in_place_when_that_costs_bytes():
+    """t1 is born before the big t2: as the start of the joined buffer it
+    would hold the joined size through t2's peak, so it keeps its own."""
+    q = _graph([_clamp("n1", "t0", "t1"), _clamp("n2", "t0", "t2"), _clamp("n3", "t2", "t3"),
+                _cat("cat", ("t1", "t3"), "j"), _clamp("n5", "j", "out")],
+               {"t0": 10, "t1": 10, "t2": 1000, "t3": 10, "j": 20, "out": 20}, "out")
+    plan = plan_memory(q)
+    assert plan.concats_in_place == ()
+    assert plan.arena_size == plan_memory(q, concat_in_place=False).arena_size == 1024
+
+
+def test_a_concat_input_read_elsewhere_or_given_twice_is_not_joined():
+    shared = _graph([_clamp("n1", "t0", "a"), _clamp("n2", "t0", "b"), _cat("cat", ("a", "b"), "j"),
+                     _clamp("n4", "a", "c"), _cat("cat2", ("j", "c"), "out")],
+                    {"t0": 8, "a": 400, "b": 400, "j": 800, "c": 400, "out": 1200}, "out")
+    assert 2 not in plan_memory(shared).concats_in_place
+    twice = _graph([_clamp("n1", "t0", "a"), _cat("cat", ("a", "a"), "j"), _clamp("n3", "j", "out")],
+                   {"t0": 8, "a": 400, "j": 800, "out": 800}, "out")
+    assert plan_memory(twice).concats_in_place == ()
+
+
+def test_chained_concats_join_into_the_last_buffer():
+    """The joined output of one concat, itself the first input of the next,
+    lives at the start of the next one's buffer with its own first input."""
+    q = _graph([_clamp("n1", "t0", "a"), _clamp("n2", "t0", "b"), _cat("cat1", ("a", "b"), "ab"),
+                _clamp("n4", "t0", "c"), _cat("cat2", ("ab", "c"), "abc"), _clamp("n6", "abc", "out")],
+               {"t0": 300, "a": 300, "b": 300, "ab": 600, "c": 300, "abc": 900, "out": 900}, "out")
+    plan = plan_memory(q)
+    _assert_no_live_overlap(plan)
+    assert plan.concats_in_place == (2, 4)
+    assert plan.location("a") == plan.location("ab") == plan.location("abc")

@@ -15,9 +15,17 @@ DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_exa
 params = st.builds(QuantParams, st.floats(1e-3, 1.0).map(float), st.integers(-128, 127))
 
 
-def c_concat(ck, parts, op, rounding):
+def c_concat(ck, parts, op, rounding, in_place=False):
+    """``in_place``: the first input lies at the start of the output buffer,
+    as the memory planner places it."""
     ffi, lib = ck.ffi, ck.lib
+    pixels = parts[0].shape[0]
+    out = np.full((pixels, sum(p.shape[-1] for p in parts)), 0x5A, dtype=np.int8)
+    out_p = ffi.from_buffer("int8_t[]", out)
     keep = [ck.i8(p) for p in parts]
+    if in_place:
+        out.reshape(-1)[:parts[0].size] = parts[0].reshape(-1)
+        keep[0] = (None, out_p)
     pointers = ffi.new("const int8_t *[]", [p for _, p in keep])
     inputs = ffi.new("eg_concat_input[]", [
         {"channels": p.shape[-1], "offset": -zp, "multiplier": m, "shift": s}
@@ -25,23 +33,21 @@ def c_concat(ck, parts, op, rounding):
     cp = ffi.new("eg_concat_params *", {"inputs": inputs, "count": len(parts),
                                         "output_offset": op.output_zero_point,
                                         "rounding": ck.rounding(rounding)})
-    pixels = parts[0].shape[0]
-    out = np.full((pixels, sum(p.shape[-1] for p in parts)), 0x5A, dtype=np.int8)
-    status = lib.eg_concat_s8(pointers, pixels, cp, ffi.from_buffer("int8_t[]", out))
+    status = lib.eg_concat_s8(pointers, pixels, cp, out_p)
     return status, out
 
 
 @DETERMINISTIC
 @given(seed=st.integers(0, 2**32 - 1), input_params=st.lists(params, min_size=1, max_size=4),
        out=params, pixels=st.integers(1, 20), same=st.booleans(),
-       rounding=st.sampled_from(Rounding))
-def test_concat_matches_golden(ck, seed, input_params, out, pixels, same, rounding):
+       rounding=st.sampled_from(Rounding), in_place=st.booleans())
+def test_concat_matches_golden(ck, seed, input_params, out, pixels, same, rounding, in_place):
     if same:  # the copy path: inputs quantized like the output
         input_params = [out] * len(input_params)
     rng = np.random.default_rng(seed)
     parts = [random_int8(rng, (pixels, int(rng.integers(1, 9)))) for _ in input_params]
     op = _quantize_concat(input_params, out)
-    status, got = c_concat(ck, parts, op, rounding)
+    status, got = c_concat(ck, parts, op, rounding, in_place)
     assert status == ck.lib.EG_OK
     np.testing.assert_array_equal(got, kernels.concat(parts, op, rounding))
 
