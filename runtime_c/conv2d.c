@@ -138,12 +138,16 @@ static void widen_pair(const int8_t *x0, const int8_t *x1, int32_t n, uint32_t *
     }
 }
 
-#if defined(__ARM_FEATURE_DSP) && !defined(EG_DSP_EMULATE) && defined(__GNUC__) && defined(__OPTIMIZE__)
+#if defined(__ARM_FEATURE_DSP) && !defined(EG_DSP_EMULATE) && defined(__GNUC__) && \
+    defined(__OPTIMIZE__) && !defined(EG_NO_INLINE_ASM)
 /* widened_dot on a core with the DSP extension, as assembly: GCC 12 keeps
  * a pointer of the C loop below on the stack (22 instructions per four
  * values); here the fourteen values of the loop fill r0-r12 and lr, and a
  * step is two LDRDs of widened inputs, two weight loads, four SXTB16s,
- * eight SMLADs and the loop test: 18 instructions for 16 products. */
+ * eight SMLADs and the loop test: 18 instructions for 16 products. A build
+ * that keeps a frame pointer (-fno-omit-frame-pointer: r7 taken, GCC
+ * reports impossible constraints here) defines EG_NO_INLINE_ASM to get the
+ * C loop, which computes the same values. */
 static void widened_dot(const uint32_t *xw, const int8_t *f, int32_t n, int32_t whole,
                         uint32_t acc[4])
 {
