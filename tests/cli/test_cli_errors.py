@@ -140,9 +140,9 @@ def test_missing_data_dir(capsys, tmp_path):
 
 
 def test_unknown_model(capsys, tiny_data, tmp_path):
-    status, err = _run(capsys, ["deploy", "resnet", "--data-dir", str(tiny_data),
+    status, err = _run(capsys, ["deploy", "alexnet", "--data-dir", str(tiny_data),
                                 "--out", str(tmp_path / "out")])
-    _assert_user_error(status, err, "unknown model 'resnet'", "lenet5")
+    _assert_user_error(status, err, "unknown model 'alexnet'", "lenet5")
 
 
 def test_console_script_exit_status_and_no_traceback(tiny_data, tmp_path):
