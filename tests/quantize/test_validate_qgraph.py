@@ -286,7 +286,9 @@ def test_a_concat_is_checked():
     refused(node(q, index, inputs=q.nodes[index].inputs[:1]), "concat of shapes")
 
 
-def test_a_softmax_is_checked_and_round_trips_the_artifact(tmp_path):
+def _softmax_graph(final, tmp_path):
+    """A classifier ending in ``final``, quantized, validated, and the same
+    after a round trip through the artifact."""
     import torch.nn as nn
 
     from edgegen.frontend.torch_import import import_model
@@ -294,7 +296,7 @@ def test_a_softmax_is_checked_and_round_trips_the_artifact(tmp_path):
     from edgegen.quantize.quantize import quantize
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 6), nn.Softmax(dim=1)).eval()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 6), final).eval()
     q = quantize(import_model(model, torch.zeros(1, 1, 4, 4), "probs"),
                  np.random.default_rng(0).random((8, 4, 4, 1)),
                  CalibrationSpec(input_range=(0.0, 1.0)))
@@ -302,8 +304,13 @@ def test_a_softmax_is_checked_and_round_trips_the_artifact(tmp_path):
     artifact.save_qgraph(q, tmp_path / "probs.qgraph.npz")
     loaded = artifact.load_qgraph(tmp_path / "probs.qgraph.npz")
     assert loaded.nodes[-1] == q.nodes[-1] and loaded.tensor(q.output) == q.tensor(q.output)
-    index = len(q.nodes) - 1
-    softmax = q.nodes[index].op
+    return q, len(q.nodes) - 1, q.nodes[-1].op
+
+
+def test_a_softmax_is_checked_and_round_trips_the_artifact(tmp_path):
+    import torch.nn as nn
+
+    q, index, softmax = _softmax_graph(nn.Softmax(dim=1), tmp_path)
     refused(node(q, index, op=replace(softmax, input_multiplier=5)), "input_multiplier")
     refused(node(q, index, op=replace(softmax, input_left_shift=31)), "input_left_shift")
     refused(node(q, index, op=replace(softmax, diff_min=1)), "diff_min")
@@ -314,21 +321,7 @@ def test_a_softmax_is_checked_and_round_trips_the_artifact(tmp_path):
 def test_a_log_softmax_is_checked_and_round_trips_the_artifact(tmp_path):
     import torch.nn as nn
 
-    from edgegen.frontend.torch_import import import_model
-    from edgegen.quantize.calibrate import CalibrationSpec
-    from edgegen.quantize.quantize import quantize
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 6), nn.LogSoftmax(dim=1)).eval()
-    q = quantize(import_model(model, torch.zeros(1, 1, 4, 4), "logprobs"),
-                 np.random.default_rng(0).random((8, 4, 4, 1)),
-                 CalibrationSpec(input_range=(0.0, 1.0)))
-    validate_qgraph(q)
-    artifact.save_qgraph(q, tmp_path / "logprobs.qgraph.npz")
-    loaded = artifact.load_qgraph(tmp_path / "logprobs.qgraph.npz")
-    assert loaded.nodes[-1] == q.nodes[-1] and loaded.tensor(q.output) == q.tensor(q.output)
-    index = len(q.nodes) - 1
-    log_softmax = q.nodes[index].op
+    q, index, log_softmax = _softmax_graph(nn.LogSoftmax(dim=1), tmp_path)
     refused(node(q, index, op=replace(log_softmax, reverse_shift=1)), "reverse_shift")
     refused(node(q, index, op=replace(log_softmax, reverse_multiplier=7)), "reverse_multiplier")
     refused(tensor(q, q.output, qparams=QuantParams(1 / 256, -128)), "scale 16/256 and zero point 127")

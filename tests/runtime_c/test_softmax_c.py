@@ -24,6 +24,15 @@ from .support import random_int8
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_examples=200)
 
 
+def rows_of(seed: int, rows: int, depth: int, fill: str) -> np.ndarray:
+    """int8 rows; ``near``: values within a few steps of each other (many
+    kept, ties for the maximum)."""
+    rng = np.random.default_rng(seed)
+    if fill == "near":
+        return (rng.integers(-3, 4, (rows, depth)) + rng.integers(-120, 120)).astype(np.int8)
+    return random_int8(rng, (rows, depth), fill)
+
+
 def c_softmax(ck, x, multiplier, left_shift, diff_min):
     ffi, lib = ck.ffi, ck.lib
     x = np.ascontiguousarray(x, dtype=np.int8)
@@ -43,11 +52,7 @@ def c_softmax(ck, x, multiplier, left_shift, diff_min):
        beta=st.sampled_from([1.0, 0.5, 2.0]), rows=st.integers(1, 6),
        depth=st.integers(1, 40), fill=st.sampled_from(["uniform", "extremes", "near"]))
 def test_softmax_matches_golden(ck, seed, scale, beta, rows, depth, fill):
-    rng = np.random.default_rng(seed)
-    if fill == "near":  # values within a few steps of each other: many kept, ties
-        x = (rng.integers(-3, 4, (rows, depth)) + rng.integers(-120, 120)).astype(np.int8)
-    else:
-        x = random_int8(rng, (rows, depth), fill)
+    x = rows_of(seed, rows, depth, fill)
     params = softmax_parameters(scale, beta)
     np.testing.assert_array_equal(c_softmax(ck, x, *params), softmax(x, *params))
 
@@ -127,11 +132,7 @@ def c_log_softmax(ck, x, params, rounding):
        rows=st.integers(1, 6), depth=st.integers(1, 40),
        fill=st.sampled_from(["uniform", "extremes", "near"]), rounding=st.sampled_from(Rounding))
 def test_log_softmax_matches_golden(ck, seed, scale, rows, depth, fill, rounding):
-    rng = np.random.default_rng(seed)
-    if fill == "near":
-        x = (rng.integers(-3, 4, (rows, depth)) + rng.integers(-120, 120)).astype(np.int8)
-    else:
-        x = random_int8(rng, (rows, depth), fill)
+    x = rows_of(seed, rows, depth, fill)
     params = log_softmax_parameters(scale)
     np.testing.assert_array_equal(c_log_softmax(ck, x, params, rounding),
                                   log_softmax(x, *params, rounding))
