@@ -33,6 +33,11 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 
+# The zoo's models as the help lists them (edgegen.zoo is imported only when
+# a command runs, torch being slow to load; a test holds this to ZOO).
+ZOO_NAMES = "lenet300, lenet5, squeezenet, mobilenet, shufflenet, xception, resnet"
+
+
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder of MNIST-format IDX files (gzip or raw); default: "
@@ -40,7 +45,7 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a zoo model (lenet300, lenet5), module.path:factory, or a "
+    p.add_argument("model", help=f"a zoo model ({ZOO_NAMES}), module.path:factory, or a "
                                  "compressed model (.npz from `edgegen compress`)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="state_dict checkpoint (default for zoo models: the cached one, "
@@ -134,8 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a zoo model and cache its checkpoint")
-    p.add_argument("model", help="lenet300, lenet5, squeezenet, mobilenet, shufflenet, "
-                   "xception or resnet")
+    p.add_argument("model", help=ZOO_NAMES)
     p.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=Path, default=None,
@@ -146,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compress", help="prune, share weights (k-means), fine-tune; measure "
                                         "the int8 model and its Deep Compression storage")
-    p.add_argument("model", help="a zoo model (lenet300, lenet5) or module.path:factory")
+    p.add_argument("model", help=f"a zoo model ({ZOO_NAMES}) or module.path:factory")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="state_dict checkpoint (zoo models: the cached one by default)")
     p.add_argument("--out", type=Path, required=True,

@@ -175,3 +175,9 @@ def test_resnet_is_basic_blocks_with_residual_adds():
         assert layer.shortcut.conv.kernel_size == (1, 1)
     assert len(_ops(graph, Add)) == 2
     assert all(n.op.groups == 1 for n in _ops(graph, Conv2D))
+
+
+def test_the_cli_help_lists_every_zoo_model():
+    from edgegen.cli import ZOO_NAMES
+
+    assert ZOO_NAMES.split(", ") == list(ZOO)
