@@ -143,13 +143,15 @@ def _activation_remedy(qgraph: QGraph, node) -> str:
     return f"{fewer}pooling or a stride earlier, or a smaller model"
 
 
-def _scratch_consumer(layer: str, fmt: str, size: int) -> "Consumer":
+def _scratch_consumer(layer: str, fmt: str, size: int, pointwise: bool) -> "Consumer":
     """A convolution's scratch: the dense kernel's two gathered windows
-    (im2col), or a compressed kernel's decoded filter."""
+    (im2col; for a 1x1 filter, two input pixels widened to 16 bits), or a
+    compressed kernel's decoded filter."""
     if fmt == "dense":
-        return Consumer("RAM", f"{layer} scratch: the input windows of two output pixels "
-                               "(im2col), in the arena during that layer only", size,
-                        f"a smaller kernel or fewer input channels in {layer}", layer)
+        what = ("two input pixels widened to 16 bits" if pointwise else
+                "the input windows of two output pixels (im2col)")
+        return Consumer("RAM", f"{layer} scratch: {what}, in the arena during that layer only",
+                        size, f"a smaller kernel or fewer input channels in {layer}", layer)
     return Consumer("RAM", f"{layer} scratch: one decoded filter, in the arena during that "
                            "layer only", size,
                     f"fewer nonzero weights in {layer}'s largest filter", layer)
@@ -164,7 +166,9 @@ def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint,
     for buffer in plan.buffers:
         if buffer.tensor.startswith(SCRATCH_PREFIX):
             layer = buffer.tensor[len(SCRATCH_PREFIX):]
-            consumers.append(_scratch_consumer(layer, formats.get(layer, "dense"), buffer.size))
+            weight = next(n.op.weight for n in qgraph.nodes if n.name == layer)
+            consumers.append(_scratch_consumer(layer, formats.get(layer, "dense"), buffer.size,
+                                               weight.ndim == 4 and weight.shape[1:3] == (1, 1)))
             continue
         if buffer.tensor.startswith(BAND_PREFIX):
             conv, pair = qgraph.nodes[buffer.first], plan.fused_pair(buffer.first)

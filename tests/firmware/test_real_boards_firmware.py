@@ -141,3 +141,18 @@ def test_conv_scratch_is_described_by_its_format(qgraphs, fmt, described):
     scratch = [c for c in report.ram_consumers if "scratch" in c.what]
     assert {c.layer for c in scratch} == {"conv1", "conv2"}
     assert all(described in c.what for c in scratch)
+
+
+def test_a_pointwise_scratch_is_described_as_widened_pixels():
+    """A dense 1x1 convolution's scratch holds two input pixels widened to
+    16 bits, not im2col windows; a 3x3's holds the windows."""
+    from compact_models import FireNet
+    from qgraph_support import module_qgraph
+
+    board = load_board("qemu-mps2-an386")
+    require_board_tools(board)
+    report = measure_footprint(module_qgraph(FireNet, "fire"), board,
+                               storage=StorageChoice(FormatRequest("dense"), "size"))
+    described = {c.layer: c.what for c in report.ram_consumers if "scratch" in c.what}
+    assert "widened to 16 bits" in described["expand1"]
+    assert "im2col" in described["expand3"]
