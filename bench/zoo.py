@@ -11,7 +11,8 @@ the whole Fashion-MNIST test set, then
   channels pruned together) and fine-tuning; dense int8 weights;
 - ``compressed``: the same filter pruning, then Deep Compression (magnitude
   pruning with retraining, k-means weight sharing with centroid
-  fine-tuning) and the storage formats `--format auto` chooses.
+  fine-tuning of every layer, BatchNorm folded first) and the storage
+  formats `--format auto --optimize size` chooses.
 
 Each variant is built for the Cortex-M4F board (qemu-mps2-an386, -O2, DSP
 kernels) and run under QEMU: flash and RAM measured from the linked image
@@ -45,7 +46,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-import torch.fx
 
 from edgegen.compress.pipeline import compress
 from edgegen.compress.spec import CompressSpec, FilterPruneSpec, default_spec
@@ -70,6 +70,7 @@ from targets import bench_row  # bench/targets.py: one board build, run and veri
 
 BOARD = "qemu-mps2-an386"
 OPT = "O2"
+COMPRESSED_OBJECTIVE = "size"  # the cost model's choice of storage formats for the compressed variant
 MODELS = ("lenet300", "lenet5", "squeezenet", "mobilenet", "shufflenet", "xception", "resnet")
 FIELDS = ("params", "macs", "float_acc", "int8_acc", "pruned_acc", "compressed_acc",
           "flash_bytes", "ram_bytes", "instructions", "bit_exact")
@@ -82,6 +83,8 @@ class Settings:
 
     filter_params: float  # share of the parameters filter pruning removes
     sparsity: float  # magnitude pruning of every weight layer after it
+    conv_bits: int  # codebook bits of the convolutions
+    fc_bits: int  # codebook bits of the fully connected layers
     epochs: int  # fine-tuning epochs after filter pruning, per pruning round, after sharing
 
     def filters(self) -> FilterPruneSpec:
@@ -92,30 +95,16 @@ class Settings:
         if variant == "pruned":
             return f"{pruning}, {self.epochs} fine-tuning epochs; dense int8"
         return (f"{pruning}, then {self.sparsity:.0%} magnitude pruning (2 rounds) and k-means "
-                f"sharing (8-bit conv, 5-bit fc; not of layers before a BatchNorm), {self.epochs} "
-                "epochs per stage; --format auto")
+                f"sharing of every layer ({self.conv_bits}-bit conv, {self.fc_bits}-bit fc, "
+                f"BatchNorm folded first), {self.epochs} epochs per stage; --format auto "
+                f"--optimize {COMPRESSED_OBJECTIVE}")
 
     def full(self, model: torch.nn.Module) -> CompressSpec:
-        """Deep Compression of every weight layer after the filter pruning;
-        a layer whose output a BatchNorm rescales is pruned but not shared
-        (folding the BatchNorm would move its weights off the codebook)."""
-        spec = default_spec(model, sparsity=self.sparsity, prune_steps=2,
+        """Deep Compression of every weight layer after the filter pruning."""
+        spec = default_spec(model, sparsity=self.sparsity, conv_bits=self.conv_bits,
+                            fc_bits=self.fc_bits, prune_steps=2,
                             retrain_epochs=self.epochs, finetune_epochs=self.epochs)
-        normed = layers_before_batchnorm(model)
-        layers = tuple((name, replace(layer, share=None) if name in normed else layer)
-                       for name, layer in spec.layers)
-        return CompressSpec(layers, prune_steps=spec.prune_steps,
-                            retrain_epochs=spec.retrain_epochs,
-                            finetune_epochs=spec.finetune_epochs, filters=self.filters())
-
-
-def layers_before_batchnorm(model: torch.nn.Module) -> set[str]:
-    """Names of the modules whose output goes straight into a BatchNorm."""
-    traced = torch.fx.symbolic_trace(model)
-    modules = dict(traced.named_modules())
-    return {node.args[0].target for node in traced.graph.nodes
-            if node.op == "call_module" and isinstance(modules[node.target], torch.nn.BatchNorm2d)
-            and isinstance(node.args[0], torch.fx.Node) and node.args[0].op == "call_module"}
+        return replace(spec, filters=self.filters())
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -128,6 +117,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sparsity", type=float, default=0.5,
                    help="magnitude pruning of every weight layer in the full compression "
                         "(default 0.5)")
+    p.add_argument("--conv-bits", type=int, default=6,
+                   help="codebook bits of the convolutions in the full compression (default 6)")
+    p.add_argument("--fc-bits", type=int, default=5,
+                   help="codebook bits of the fully connected layers (default 5)")
     p.add_argument("--epochs", type=int, default=2,
                    help="fine-tuning epochs after each compression stage (default 2)")
     p.add_argument("--test-vectors", type=int, default=200, help="test-set images run on the board")
@@ -140,13 +133,13 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def board_row(qgraph, dataset, args, workdir: Path, storage: str) -> dict:
+def board_row(qgraph, dataset, args, workdir: Path, storage: str, objective: str) -> dict:
     """Build for the M4F board, run under QEMU, verify against golden."""
     board = load_board(BOARD)
     vectors = verification_vectors(qgraph, dataset.test_images[: args.test_vectors],
                                    args.random_vectors)
     return bench_row(qgraph, board, dataset, vectors, workdir, OPT, kernels_for(board, None),
-                     StorageChoice.from_options(storage, "balanced"))
+                     StorageChoice.from_options(storage, objective))
 
 
 def variant_row(model, float_acc: float, int8_acc: float, board: dict) -> dict:
@@ -170,16 +163,16 @@ def bench_model(name: str, settings: Settings, dataset, args, workdir: Path) -> 
     q_int8 = quantize_model(model, name, dataset, QuantizeOptions())
     rows = {"int8": variant_row(model, evaluate(model, images, labels),
                                 int8_accuracy(q_int8, dataset),
-                                board_row(q_int8, dataset, args, workdir, "dense"))}
+                                board_row(q_int8, dataset, args, workdir, "dense", "balanced"))}
     log(name, "int8", rows["int8"])
-    stages = {"pruned": (CompressSpec((), filters=settings.filters()), "dense"),
-              "compressed": (settings.full(model), "auto")}
-    for variant, (spec, storage) in stages.items():
+    stages = {"pruned": (CompressSpec((), filters=settings.filters()), "dense", "balanced"),
+              "compressed": (settings.full(model), "auto", COMPRESSED_OBJECTIVE)}
+    for variant, (spec, storage, objective) in stages.items():
         result = compress(model, spec, train_fn=train_fn, eval_fn=eval_fn, progress=False,
                           log=lambda *_: None, example_input=example)
         qgraph, _, acc = measure(result, name, dataset)
         rows[variant] = variant_row(result.model, evaluate(result.model, images, labels), acc,
-                                    board_row(qgraph, dataset, args, workdir, storage))
+                                    board_row(qgraph, dataset, args, workdir, storage, objective))
         rows[variant]["compression"] = settings.describe(variant)
         log(name, variant, rows[variant])
 
@@ -219,7 +212,7 @@ def table(results: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    settings = Settings(args.filter_params, args.sparsity, args.epochs)
+    settings = Settings(args.filter_params, args.sparsity, args.conv_bits, args.fc_bits, args.epochs)
     dataset = load_dataset()
     torch.manual_seed(0)
     results = {}

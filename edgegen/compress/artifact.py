@@ -7,7 +7,8 @@ An ``.npz`` (read with ``allow_pickle=False``) holding
   from (a zoo name or ``module:factory``), the compression spec, the
   accuracy after each stage, per compressed layer its name, kind, weight
   shape, bits and int8 grid scale, and, after filter pruning, the output
-  channels each shrunk layer kept and the input shape they were traced with;
+  channels each shrunk layer kept and the input shape they were traced with,
+  and the (convolution, BatchNorm) pairs folded before weight sharing;
 * ``state/<key>``: the model's state_dict after compression;
 * ``layer/<i>/mask``, ``/indices``, ``/codebook_q``: each compressed layer's
   pruning mask, codebook indices (torch layout) and int8 codebook.
@@ -24,7 +25,8 @@ The artifact is data: ``source`` is checked as text only (a zoo name, or a
 loading never imports or runs anything it names. Which model code to build
 is the caller's decision (the CLI's); ``shaped_model`` then shrinks that
 model to the filter-pruned architecture by re-applying the kept channels
-(data, never code) before the state_dict is loaded.
+and gives the folded convolutions their bias and Identity (data, never
+code) before the state_dict is loaded.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import torch
 from torch import nn
 
 from edgegen.compress.filter_prune import KeptFilters, apply_kept_filters
+from edgegen.compress.fold_batchnorm import Fold, apply_folds
 from edgegen.compress.pipeline import CompressedModel
 from edgegen.errors import UserError, brief
 from edgegen.npz_file import read_npz, write_npz
@@ -48,7 +51,7 @@ from edgegen.zoo.models import ZOO
 from edgegen.zoo.user_model import parse_spec
 
 FORMAT = "edgegen.compressed"
-VERSION = 2  # 2: the filters kept by filter pruning
+VERSION = 3  # 2: the filters kept by filter pruning; 3: BatchNorm folded before sharing
 SUFFIX = ".npz"
 KINDS = {"conv": 4, "fc": 2}  # kind -> rank of its torch weight (OIHW, (out, in))
 MAX_BITS = 8
@@ -82,6 +85,7 @@ class CompressedArtifact:
     layers: tuple[StoredLayer, ...]
     metadata: dict  # spec, stage accuracies, dataset, ...
     filters: KeptFilters | None = None  # the output channels filter pruning kept
+    folds: tuple[Fold, ...] = ()  # (conv, BatchNorm) pairs folded before weight sharing
 
     def weight_grids(self) -> dict[str, WeightGrid]:
         """What quantize needs of each shared layer: its scale and codebook."""
@@ -89,9 +93,10 @@ class CompressedArtifact:
 
     def shaped_model(self, model: nn.Module) -> nn.Module:
         """``model`` (built from the original model code) in the architecture
-        of the compressed weights: shrunk by the kept filters, if any, ready
-        for ``load_state_dict(self.state_dict)``."""
-        return model if self.filters is None else apply_kept_filters(model, self.filters)
+        of the compressed weights: shrunk by the kept filters, if any, and
+        its folded BatchNorms gone, ready for ``load_state_dict(self.state_dict)``."""
+        shaped = model if self.filters is None else apply_kept_filters(model, self.filters)
+        return apply_folds(shaped, self.folds)
 
 
 def artifact_of(compressed: CompressedModel, source: dict, extra: dict) -> CompressedArtifact:
@@ -107,7 +112,7 @@ def artifact_of(compressed: CompressedModel, source: dict, extra: dict) -> Compr
                 "stage_accuracy": compressed.stage_accuracy,
                 "stage_seconds": compressed.stage_seconds, **extra}
     return CompressedArtifact(source, dict(compressed.model.state_dict()), layers, metadata,
-                              compressed.filters)
+                              compressed.filters, compressed.folds)
 
 
 def save_compressed(path: Path, artifact: CompressedArtifact) -> None:
@@ -125,7 +130,8 @@ def save_compressed(path: Path, artifact: CompressedArtifact) -> None:
         "layers": [{"name": name, "kept": list(kept)} for name, kept in artifact.filters.layers]}
     header = {"format": FORMAT, "version": VERSION, "source": artifact.source,
               "state_keys": list(artifact.state_dict), "layers": layers,
-              "metadata": artifact.metadata, "filters": filters}
+              "metadata": artifact.metadata, "filters": filters,
+              "folds": [list(fold) for fold in artifact.folds]}
     write_npz(path, header, arrays)
 
 
@@ -172,7 +178,8 @@ def _from_arrays(header: dict, arrays: dict) -> CompressedArtifact:
     repeated = [name for i, name in enumerate(names) if name in names[:i]]
     if repeated:
         raise _Invalid(f"layer names repeat: {brief(repeated[0])} is described twice")
-    return CompressedArtifact(source, state, layers, metadata, _filters(header.get("filters"), state))
+    return CompressedArtifact(source, state, layers, metadata, _filters(header.get("filters"), state),
+                              _folds(header.get("folds"), state))
 
 
 def _kind(value) -> str:
@@ -255,6 +262,28 @@ def _filters(value, state: dict) -> KeptFilters | None:
     if len({name for name, _ in kept}) != len(kept):
         raise _Invalid("'filters.layers' names a layer twice")
     return KeptFilters(tuple(shape), tuple(kept))
+
+
+def _folds(value, state: dict) -> tuple[Fold, ...]:
+    """[[conv, batchnorm], ...]: each conv's weight and bias stored, each
+    BatchNorm's state gone (it is an Identity now), no module named twice."""
+    if not isinstance(value, list):
+        raise _Invalid(f"'folds' must be a list, got {_kind(value)}")
+    folds = []
+    for i, pair in enumerate(value):
+        if (not isinstance(pair, list) or len(pair) != 2
+                or not all(isinstance(name, str) and name for name in pair)):
+            raise _Invalid(f"folds[{i}] must be [CONV, BATCHNORM] module names, got {_kind(pair)}")
+        conv, norm = pair
+        if f"{conv}.weight" not in state or f"{conv}.bias" not in state:
+            raise _Invalid(f"folds[{i}]: convolution {brief(conv)} needs its weight and bias in state_keys")
+        if any(key.startswith(f"{norm}.") for key in state):
+            raise _Invalid(f"folds[{i}]: BatchNorm {brief(norm)} is folded but its state is stored")
+        folds.append((conv, norm))
+    names = [name for pair in folds for name in pair]
+    if len(set(names)) != len(names):
+        raise _Invalid("'folds' names a module twice")
+    return tuple(folds)
 
 
 # ------------------------------------------------------------------ arrays

@@ -1,5 +1,5 @@
-"""``compress(model, spec)``: filter prune → fine-tune → prune → share →
-fine-tune centroids → snap to int8.
+"""``compress(model, spec)``: filter prune → fine-tune → prune → fold the
+BatchNorms of shared convolutions → share → fine-tune centroids → snap to int8.
 
 One pure call (the caller's model is copied, never modified) that runs the
 method of every spec type in ``METHODS`` — the registry from spec type to
@@ -10,8 +10,10 @@ indices, int8 codebook and scale that edgegen.quantize and edgegen.encode
 consume. Filter pruning (``spec.filters``) comes first: it swaps in a
 smaller dense model, which every later stage then works on (the layers
 keep their names), and what it kept travels in ``CompressedModel.filters``.
+A BatchNorm after a shared convolution is folded into it before sharing, so
+the codebook holds the weights that ship (``CompressedModel.folds``).
 Callers with their own loop can run the same steps themselves:
-``prune_filters``, ``iterative_prune``, ``share_weights``,
+``prune_filters``, ``iterative_prune``, ``fold_batchnorms``, ``share_weights``,
 ``finetune_centroids``, ``snap_codebooks``, ``remove_sharing``.
 """
 
@@ -28,6 +30,7 @@ import torch
 from torch import nn
 
 from edgegen.compress.filter_prune import KeptFilters, prune_filters
+from edgegen.compress.fold_batchnorm import Fold, conv_batchnorm_pairs, fold_batchnorms
 from edgegen.compress.prune import TrainFn, iterative_prune, mask_of, masks_of, weight_layer
 from edgegen.compress.sensitivity import EvalFn
 from edgegen.compress.share import (
@@ -80,6 +83,7 @@ class CompressedModel:
     spec: CompressSpec
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
     filters: KeptFilters | None = None  # what filter pruning kept, None without it
+    folds: tuple[Fold, ...] = ()  # (conv, BatchNorm) pairs folded before weight sharing
 
     def layer(self, name: str) -> LayerCompression:
         for layer in self.layers:
@@ -104,6 +108,9 @@ class CompressedModel:
         if self.filters is not None:
             kept = ", ".join(f"{name} {len(indices)}" for name, indices in self.filters.layers)
             lines += ["", f"Filters (output channels) left after filter pruning: {kept or 'all'}."]
+        if self.folds:
+            folded = ", ".join(f"{norm} into {conv}" for conv, norm in self.folds)
+            lines += ["", f"BatchNorm folded before weight sharing: {folded}."]
         return "\n".join(lines) + "\n"
 
 
@@ -119,6 +126,7 @@ class _Run:
     log: Callable[[str], None]
     example_input: torch.Tensor | None = None
     filters: KeptFilters | None = None
+    folds: tuple[Fold, ...] = ()
     accuracy: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     snapped: dict[str, SnappedCodebook] = field(default_factory=dict)
@@ -178,6 +186,13 @@ def _run_pruning(specs: Mapping[str, PruneSpec], run: _Run) -> None:
 
 def _run_sharing(specs: Mapping[str, ShareSpec], run: _Run) -> None:
     started = time.perf_counter()
+    # A BatchNorm folded after sharing would scale the filters off their
+    # codebook: fold it first, and share the weights that will ship.
+    run.folds = tuple(fold for fold in conv_batchnorm_pairs(run.model) if fold[0] in specs)
+    if run.folds:
+        fold_batchnorms(run.model, run.folds)
+        run.log("[compress] BatchNorm folded before sharing: "
+                + ", ".join(f"{norm} into {conv}" for conv, norm in run.folds))
     share_weights(run.model, specs, seed=run.spec.seed)
     run.finish_stage("share", started)
     if run.spec.finetune_epochs > 0:
@@ -240,6 +255,7 @@ def compress(
         spec=spec,
         stage_seconds=dict(run.seconds),
         filters=run.filters,
+        folds=run.folds,
     )
 
 

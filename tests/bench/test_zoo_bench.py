@@ -28,33 +28,18 @@ def zoo_bench():
         sys.modules.pop("bench_zoo", None)
 
 
-def test_the_layers_a_batchnorm_follows_are_found_in_any_graph(zoo_bench):
-    class Branches(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b = nn.Conv2d(1, 4, 3), nn.Conv2d(1, 4, 3)
-            self.bn = nn.BatchNorm2d(4)
-
-        def forward(self, x):
-            return self.bn(self.a(x)) + self.b(x)
-
-    assert zoo_bench.layers_before_batchnorm(Branches()) == {"a"}
-    assert zoo_bench.layers_before_batchnorm(ZOO["lenet5"]()) == set()
-
-
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_every_zoo_model_gets_filter_pruning_then_deep_compression(zoo_bench, name):
+def test_every_zoo_model_gets_filter_pruning_then_deep_compression_of_every_layer(zoo_bench, name):
     model = ZOO[name]()
-    settings = zoo_bench.Settings(filter_params=0.3, sparsity=0.5, epochs=1)
+    settings = zoo_bench.Settings(filter_params=0.3, sparsity=0.5, conv_bits=6, fc_bits=5, epochs=1)
     spec = settings.full(model)
     assert isinstance(spec, CompressSpec) and spec.filters.params == 0.3
-    normed = zoo_bench.layers_before_batchnorm(model)
-    weight_layers = {n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-    assert {n for n, _ in spec.layers} == weight_layers
+    layers = {n: type(m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert {n for n, _ in spec.layers} == set(layers)
     for layer_name, layer in spec.layers:
         assert layer.prune.sparsity == 0.5
-        assert (layer.share is None) == (layer_name in normed)
-    assert any(layer.share is not None for _, layer in spec.layers)  # the classifier at least
+        assert layer.share.bits == (6 if layers[layer_name] is nn.Conv2d else 5)
+    assert "6-bit conv, 5-bit fc, BatchNorm folded first" in settings.describe("compressed")
 
 
 def test_the_table_has_a_row_per_model_and_variant(zoo_bench):

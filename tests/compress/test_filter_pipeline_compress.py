@@ -49,12 +49,7 @@ def compressed(fashion):
 
     spec = default_spec(model, sparsity=0.5, conv_bits=6, fc_bits=5, prune_steps=1,
                         retrain_epochs=1, finetune_epochs=1)
-    # a BatchNorm folds into conv1 and conv2 on import, which moves shared
-    # weights off their codebook: those two are pruned, not shared
-    layers = tuple((name, replace(layer, share=None) if name in ("conv1", "conv2") else layer)
-                   for name, layer in spec.layers)
-    spec = replace(spec, layers=layers,
-                   filters=FilterPruneSpec(ratios={"side": 0.25, "conv1": 0.5}, finetune_epochs=1))
+    spec = replace(spec, filters=FilterPruneSpec(ratios={"side": 0.25, "conv1": 0.5}, finetune_epochs=1))
     result = compress(model, spec, train_fn=train_fn, eval_fn=eval_fn, progress=False,
                       log=lambda *_: None, example_input=IMAGE)
     return model, result, trained
@@ -85,7 +80,15 @@ def test_deep_compression_applies_to_the_smaller_layers(compressed):
         assert abs(layer.sparsity - 0.5) < 0.01
         if layer.bits is not None:
             np.testing.assert_array_equal(weight, layer.shared_weight())
-    assert [layer.name for layer in result.layers if layer.bits] == ["stem", "side", "fc"]
+    assert [layer.name for layer in result.layers if layer.bits] == ["stem", "conv1", "conv2", "side", "fc"]
+
+
+def test_batchnorm_of_shared_convolutions_is_folded_before_sharing(compressed):
+    _, result, _ = compressed
+    assert result.folds == (("conv1", "bn1"), ("conv2", "bn2"))
+    assert isinstance(result.model.bn1, nn.Identity) and isinstance(result.model.bn2, nn.Identity)
+    assert result.model.conv1.bias is not None
+    assert "BatchNorm folded before weight sharing: bn1 into conv1, bn2 into conv2" in result.summary()
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +106,7 @@ def reloaded(compressed, tmp_path_factory):
 def test_the_artifact_rebuilds_the_pruned_model_from_the_model_code(compressed, reloaded):
     _, result, _ = compressed
     artifact, model = reloaded
-    assert artifact.filters == result.filters
+    assert artifact.filters == result.filters and artifact.folds == result.folds
     images = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(model(images), result.model(images))
@@ -140,6 +143,31 @@ def test_damaged_kept_filters_are_refused(compressed, tmp_path):
     with pytest.raises(UserError, match=r"corrupt compressed model: filters.layers\[0\] \('stem'\): "
                                         "'kept' must list its 6 kept channels"):
         load_compressed(path)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda folds: folds.append(["conv9", "bn9"]), r"folds\[2\]: convolution 'conv9' needs its weight and bias"),
+    (lambda folds: folds.append(["conv1", "bn3"]), r"'folds' names a module twice"),
+    (lambda folds: folds[0].pop(), r"folds\[0\] must be \[CONV, BATCHNORM\]"),
+    (lambda folds: folds.__setitem__(0, ["conv1", "stem"]), r"folds\[0\]: BatchNorm 'stem' is folded but"),
+])
+def test_damaged_folds_are_refused(compressed, tmp_path, edit, message):
+    _, result, _ = compressed
+    path = tmp_path / "c.npz"
+    _save_edited(path, result, lambda header: edit(header["folds"]))
+    with pytest.raises(UserError, match="corrupt compressed model: " + message):
+        load_compressed(path)
+
+
+def test_a_fold_that_does_not_fit_the_model_code_is_refused(reloaded):
+    artifact, _ = reloaded
+    for folds, reason in [((("conv1", "bn2"),), "the model has no such Conv2d followed by a BatchNorm2d of"),
+                          ((("conv2", "bn1"),), "the model has no such Conv2d"),  # counts differ
+                          ((("side", "bn2"),), "in this model code the BatchNorm does not directly follow")]:
+        moved = replace(artifact, folds=folds)
+        with pytest.raises(UserError, match=f"cannot fold BatchNorm '{folds[0][1]}' into convolution "
+                                            f"'{folds[0][0]}': {reason}"):
+            moved.shaped_model(ResidualNet())
 
 
 @pytest.mark.parametrize("factory", [separable_net, ResidualNet, ShuffleUnit, FireNet, models.lenet5])

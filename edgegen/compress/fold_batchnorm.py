@@ -1,0 +1,118 @@
+"""Fold a BatchNorm into the convolution before it, in the PyTorch model.
+
+Weight sharing puts a layer's weights on the grid of its codebook. The
+importer folds a following BatchNorm by scaling each filter with its own
+factor, which would take the weights off that grid again (the quantizer
+refuses such a layer). So before clustering, the compress stage folds the
+BatchNorm of every shared convolution itself: the convolution takes the
+per-channel factor into its weights and bias, the BatchNorm becomes
+``nn.Identity``, and clustering, centroid fine-tuning and snapping all work
+on the folded weights that will ship.
+
+What was folded is a list of (conv, batchnorm) module names; ``apply_folds``
+gives the original model code the same shape (a bias on the convolution, an
+Identity for the BatchNorm) so that the compressed state_dict loads into it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx
+from torch import nn
+from torch.nn.utils import parametrize
+
+from edgegen.errors import UserError
+
+Fold = tuple[str, str]  # (convolution, BatchNorm) module paths
+
+
+def conv_batchnorm_pairs(model: nn.Module) -> tuple[Fold, ...]:
+    """Each BatchNorm2d with running statistics whose only input is a Conv2d
+    that nothing else reads: the pairs the importer would fold, in model order."""
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as exc:  # torch.fx raises many types for untraceable code
+        raise UserError(
+            f"weight sharing folds BatchNorm into the convolutions first, which needs a model "
+            f"torch.fx can trace ({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); "
+            "make forward() free of data-dependent control flow"
+        ) from None
+    modules = dict(model.named_modules())
+    pairs = []
+    for node in graph.nodes:
+        norm = modules.get(node.target) if node.op == "call_module" else None
+        if not isinstance(norm, nn.BatchNorm2d) or norm.running_mean is None:
+            continue
+        source = node.args[0] if node.args else None
+        if (isinstance(source, torch.fx.Node) and source.op == "call_module"
+                and isinstance(modules.get(source.target), nn.Conv2d) and len(source.users) == 1):
+            pairs.append((str(source.target), str(node.target)))
+    return tuple(pairs)
+
+
+def fold_batchnorms(model: nn.Module, folds: tuple[Fold, ...]) -> None:
+    """Fold each pair in place (eval-mode arithmetic, in float64): the
+    convolution computes what convolution + BatchNorm computed, and the
+    BatchNorm is replaced by ``nn.Identity``. A pruning mask on the
+    convolution stays valid: scaling a filter keeps its zeros."""
+    with torch.no_grad():
+        for conv_name, norm_name in folds:
+            conv, norm = _pair(model, conv_name, norm_name)
+            factor = _factor(norm)
+            weight = _stored_weight(conv)
+            scaled = weight.double() * factor.view(-1, *([1] * (weight.dim() - 1)))
+            weight.copy_(scaled.to(weight.dtype))
+            bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(factor)
+            shift = norm.bias.double() if norm.bias is not None else torch.zeros_like(factor)
+            folded = (bias - norm.running_mean.double()) * factor + shift
+            _set_bias(conv, folded.to(weight.dtype))
+            model.set_submodule(norm_name, nn.Identity())
+
+
+def apply_folds(model: nn.Module, folds: tuple[Fold, ...]) -> nn.Module:
+    """``model`` reshaped as ``fold_batchnorms`` leaves it (its values are
+    not folded: load the folded state_dict into it next). A fold that is
+    not one of the model's own conv → BatchNorm pairs is a UserError."""
+    if not folds:
+        return model
+    pairs = set(conv_batchnorm_pairs(model))
+    with torch.no_grad():
+        for conv_name, norm_name in folds:
+            conv, _ = _pair(model, conv_name, norm_name)
+            if (conv_name, norm_name) not in pairs:
+                raise UserError(f"cannot fold BatchNorm {norm_name!r} into convolution {conv_name!r}: "
+                                "in this model code the BatchNorm does not directly follow it")
+            if conv.bias is None:
+                _set_bias(conv, torch.zeros(conv.out_channels, dtype=conv.weight.dtype))
+            model.set_submodule(norm_name, nn.Identity())
+    return model
+
+
+def _pair(model: nn.Module, conv_name: str, norm_name: str) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+    modules = dict(model.named_modules())
+    conv, norm = modules.get(conv_name), modules.get(norm_name)
+    if (not isinstance(conv, nn.Conv2d) or not isinstance(norm, nn.BatchNorm2d)
+            or norm.num_features != conv.out_channels):
+        raise UserError(f"cannot fold BatchNorm {norm_name!r} into convolution {conv_name!r}: the "
+                        "model has no such Conv2d followed by a BatchNorm2d of its channel count")
+    return conv, norm
+
+
+def _factor(norm: nn.BatchNorm2d) -> torch.Tensor:
+    gamma = norm.weight.double() if norm.weight is not None else torch.ones(norm.num_features, dtype=torch.float64)
+    return gamma / torch.sqrt(norm.running_var.double() + norm.eps)
+
+
+def _stored_weight(conv: nn.Conv2d) -> torch.Tensor:
+    """The tensor that holds the weight: under a pruning mask, the
+    parametrization's original (the mask multiplies it on every read)."""
+    if parametrize.is_parametrized(conv, "weight"):
+        return conv.parametrizations.weight.original
+    return conv.weight
+
+
+def _set_bias(conv: nn.Conv2d, bias: torch.Tensor) -> None:
+    if conv.bias is None:
+        conv.bias = nn.Parameter(bias.clone())
+    else:
+        conv.bias.copy_(bias)
