@@ -16,7 +16,8 @@ cannot compute yet would be listed as "not yet".
 
 Each board builds the kernels its board file names: the DSP kernels on the
 Cortex-M4F (qemu-mps2-an386, beside CMSIS-NN's M4 DSP column), the portable
-C on the Cortex-M3 (qemu-mps2-an385, beside the M3 column).
+C (with eg_dot.h's Thumb-2 assembly tile) on the Cortex-M3 (qemu-mps2-an385,
+beside the M3 column).
 
 JSON: {"_meta": {...}, "layers": {"<shape>": {"layer", "macs", "elements",
 "supported", "boards": {"<board>": {"instructions", "per_unit",
