@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from compact_models import FireNet, ResidualNet, ShuffleUnit, separable_net
+from compact_models import (
+    FireNet, ResidualNet, ShuffleUnit, separable_net, with_batchnorm_statistics,
+)
 from edgegen.compress.filter_prune import (
     KeptFilters,
     apply_kept_filters,
@@ -46,15 +48,7 @@ def _random(factory, seed=0):
     """A model in eval mode with random weights and BatchNorm statistics
     that are not the identity."""
     torch.manual_seed(seed)
-    model = factory()
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            with torch.no_grad():
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-    return model.eval()
+    return with_batchnorm_statistics(factory())
 
 
 def _silence(model, channels):

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compact_models import with_batchnorm_statistics
 from edgegen.compress.fold_batchnorm import apply_folds, conv_batchnorm_pairs, fold_batchnorms
 from edgegen.compress.prune import apply_mask, magnitude_mask, mask_of
 from edgegen.compress.spec import PruneSpec
@@ -33,14 +34,7 @@ class Branches(nn.Module):
 
 def _trained_statistics(model: nn.Module) -> nn.Module:
     torch.manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            with torch.no_grad():
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.3, 3.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.3, 0.3)
-    return model.eval()
+    return with_batchnorm_statistics(model)
 
 
 def test_only_a_batchnorm_that_alone_reads_a_conv_is_paired():
