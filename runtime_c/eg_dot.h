@@ -86,9 +86,10 @@ static inline uint32_t eg_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, u
 
 /* Without DSP on a Thumb-2 core (Cortex-M3; ARMv7-M), the byte loop as
  * assembly: LDRSB with post-increment and MLA are there, and the C loop's
- * count, compare and branch cost a fifth of each step. A build that keeps a
- * frame pointer (r7 taken: the 13 operands do not fit) defines
- * EG_NO_INLINE_ASM and gets the C loop, which computes the same values. */
+ * count, compare and branch cost a fifth of each step. Its 13 operands fit
+ * beside a frame pointer (checked with GCC 12, -fno-omit-frame-pointer); a
+ * build that wants no assembly defines EG_NO_INLINE_ASM and gets the C
+ * loop, which computes the same values. */
 #if !EG_USE_DSP && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__) && \
     !defined(EG_NO_INLINE_ASM)
 #define EG_THUMB2_ASM 1
