@@ -74,16 +74,6 @@ static inline uint32_t eg_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, u
     } while (0)
 #endif
 
-/* Value i of two windows against value i of two filters: 4 products. */
-#define EG_DOT_2X2_BYTE(x0, x1, f0, f1, i, a00, a01, a10, a11)                \
-    do {                                                                      \
-        const int8_t p0_ = (x0)[i], p1_ = (x1)[i], w_ = (f0)[i], v_ = (f1)[i]; \
-        a00 = eg_mac(a00, p0_, w_);                                           \
-        a01 = eg_mac(a01, p1_, w_);                                           \
-        a10 = eg_mac(a10, p0_, v_);                                           \
-        a11 = eg_mac(a11, p1_, v_);                                           \
-    } while (0)
-
 /* Without DSP on a Thumb-2 core (Cortex-M3; ARMv7-M), the byte loop as
  * assembly: LDRSB with post-increment and MLA are there, and the C loop's
  * count, compare and branch cost a fifth of each step. Its 13 operands fit
@@ -123,7 +113,6 @@ static inline void eg_dot_2x2(const int8_t *x0, const int8_t *x1,
     if (n >= 4) {
         const int8_t *end = f0 + (n & ~3);
         int32_t p0, p1, w, v;
-        i = n & ~3;
         /* four values of each of the four arrays per step: 16 LDRSB + MLA
          * pairs and one loop test (GCC reassociates the C loop unrolled,
          * adding a product chain into each accumulator, and spills) */
@@ -136,14 +125,15 @@ static inline void eg_dot_2x2(const int8_t *x0, const int8_t *x1,
                   [p0] "=&r"(p0), [p1] "=&r"(p1), [w] "=&r"(w), [v] "=&r"(v)
                 : [end] "r"(end)
                 : "cc", "memory");
-        x0 -= i; /* the tail below indexes from the start */
-        x1 -= i;
-        f0 -= i;
-        f1 -= i;
+        n &= 3; /* the pointers have moved past the steps: the tail is left */
     }
 #endif
     for (; i < n; ++i) {
-        EG_DOT_2X2_BYTE(x0, x1, f0, f1, i, a00, a01, a10, a11);
+        const int8_t p0 = x0[i], p1 = x1[i], w = f0[i], v = f1[i];
+        a00 = eg_mac(a00, p0, w);
+        a01 = eg_mac(a01, p1, w);
+        a10 = eg_mac(a10, p0, v);
+        a11 = eg_mac(a11, p1, v);
     }
     acc[0] = a00;
     acc[1] = a01;

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from edgegen.errors import UserError
+from edgegen.frontend.batchnorm_fold import folded_conv
 
 Fold = tuple[str, str]  # (convolution, BatchNorm) module paths
 
@@ -51,21 +52,18 @@ def conv_batchnorm_pairs(model: nn.Module) -> tuple[Fold, ...]:
 
 
 def fold_batchnorms(model: nn.Module, folds: tuple[Fold, ...]) -> None:
-    """Fold each pair in place (eval-mode arithmetic, in float64): the
+    """Fold each pair in place (the importer's arithmetic, ``folded_conv``): the
     convolution computes what convolution + BatchNorm computed, and the
     BatchNorm is replaced by ``nn.Identity``. A pruning mask on the
     convolution stays valid: scaling a filter keeps its zeros."""
     with torch.no_grad():
         for conv_name, norm_name in folds:
             conv, norm = _pair(model, conv_name, norm_name)
-            factor = _factor(norm)
             weight = _stored_weight(conv)
-            scaled = weight.double() * factor.view(-1, *([1] * (weight.dim() - 1)))
-            weight.copy_(scaled.to(weight.dtype))
-            bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(factor)
-            shift = norm.bias.double() if norm.bias is not None else torch.zeros_like(factor)
-            folded = (bias - norm.running_mean.double()) * factor + shift
-            _set_bias(conv, folded.to(weight.dtype))
+            bias = conv.bias.detach().numpy() if conv.bias is not None else None
+            folded_weight, folded_bias = folded_conv(weight.detach().numpy(), bias, norm)
+            weight.copy_(torch.from_numpy(folded_weight))
+            _set_bias(conv, torch.from_numpy(folded_bias).to(weight.dtype))
             model.set_submodule(norm_name, nn.Identity())
 
 
@@ -96,11 +94,6 @@ def _pair(model: nn.Module, conv_name: str, norm_name: str) -> tuple[nn.Conv2d, 
         raise UserError(f"cannot fold BatchNorm {norm_name!r} into convolution {conv_name!r}: the "
                         "model has no such Conv2d followed by a BatchNorm2d of its channel count")
     return conv, norm
-
-
-def _factor(norm: nn.BatchNorm2d) -> torch.Tensor:
-    gamma = norm.weight.double() if norm.weight is not None else torch.ones(norm.num_features, dtype=torch.float64)
-    return gamma / torch.sqrt(norm.running_var.double() + norm.eps)
 
 
 def _stored_weight(conv: nn.Conv2d) -> torch.Tensor:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.fx.passes.shape_prop import ShapeProp
 
 from edgegen.errors import UserError
+from edgegen.frontend.batchnorm_fold import folded_conv
 from edgegen.ir import (
     Activation,
     Add,
@@ -373,14 +374,8 @@ class _Importer:
             self._unsupported(fx_node, "BatchNorm2d after an activation")
         if m.running_mean is None or m.running_var is None:
             self._unsupported(fx_node, "BatchNorm2d without running statistics")
-        gamma = m.weight.detach().numpy() if m.weight is not None else 1.0
-        beta = m.bias.detach().numpy() if m.bias is not None else 0.0
-        mean = m.running_mean.detach().numpy().astype(np.float64)
-        var = m.running_var.detach().numpy().astype(np.float64)
-        factor = gamma / np.sqrt(var + m.eps)
         conv = producer.op
-        weight = conv.weight.astype(np.float64) * factor[:, None, None, None]
-        bias = (conv.bias.astype(np.float64) - mean) * factor + beta
+        weight, bias = folded_conv(conv.weight, conv.bias, m)
         folded = replace(
             conv, weight=frozen_array(weight, np.float32), bias=frozen_array(bias, np.float32)
         )
