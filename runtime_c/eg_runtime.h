@@ -18,9 +18,11 @@
  *  - feature maps are one sample in NHWC order without N: element (y, x, k)
  *    of an eg_shape {h, w, c} is at index (y * w + x) * c + k;
  *  - conv filters are OHWI; fully connected weights are [out][in], row-major;
- *  - no allocation, no global state, no floating point: the caller owns
- *    every buffer, and input and output buffers must not overlap (except
- *    for eg_clamp_s8, which may run in place);
+ *  - no allocation, no global state, no floating point (except
+ *    eg_quantize_f32_s8, quantize_input.c, which a firmware that does not
+ *    call it never links): the caller owns every buffer, and input and
+ *    output buffers must not overlap (except for eg_clamp_s8, which may run
+ *    in place);
  *  - every parameter struct is read-only and may live in flash.
  *
  * Return codes: EG_OK, or EG_ERR_ARG when a pointer is NULL, a shape is
@@ -508,6 +510,28 @@ eg_status eg_channel_shuffle_s8(const int8_t *input, int32_t pixels, int32_t cha
  * -128 <= act_min <= act_max <= 127. output may equal input (in place). */
 eg_status eg_clamp_s8(const int8_t *input, int32_t size,
                       int32_t act_min, int32_t act_max, int8_t *output);
+
+/* ---- quantize_input.c ------------------------------------------------ */
+
+/* Float values to int8, as a model's input: for each of `size` values
+ *   r = input[i] / scale            one IEEE float32 division
+ *   q = round(r) + zero_point       half away from zero, exactly (TFLite's
+ *                                   Quantize: std::round)
+ *   output[i] = clamp(q, -128, 127)
+ * NaN gives zero_point; +-inf and values beyond the int8 range clamp (no
+ * undefined conversion: r is compared before it is converted). Bit-exact
+ * with edgegen's golden model (edgegen.reference.golden.quantize_floats)
+ * on every target, with or without an FPU: float arithmetic only, in the
+ * default rounding mode (to nearest even) without flush-to-zero. The one
+ * function of the runtime with floating point: a firmware that does not
+ * call it links none of it (the build's -ffunction-sections and
+ * --gc-sections). A generated model's <prefix>_quantize_input calls it with
+ * the input's size, scale and zero point. scale > 0 and finite (the float
+ * nearest the model's input scale), zero_point in [-128, 127], size >= 1;
+ * input and output must not overlap. EG_ERR_ARG otherwise, or for a NULL
+ * pointer (nothing is written). */
+eg_status eg_quantize_f32_s8(const float *input, int32_t size, float scale,
+                             int32_t zero_point, int8_t *output);
 
 /* ---- conv_pool.c ----------------------------------------------------- */
 

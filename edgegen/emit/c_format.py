@@ -7,6 +7,7 @@ they print comes through one of these functions, which are unit-tested.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 import numpy as np
 
@@ -119,3 +120,46 @@ def c_type(values: np.ndarray) -> str:
 def c_float_comment(value: float) -> str:
     """A float for documentation comments and macros, round-trippable."""
     return repr(float(value))
+
+
+_C_DECIMAL_FLOAT = re.compile(r"-?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=e))(?:e[-+]?[0-9]+)?")
+
+
+def float32_of(value: float) -> np.float32:
+    """The float32 nearest ``value`` (ties to even): what C code that
+    divides by a model's scale holds."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.float32(value)
+
+
+def c_float32_literal(value: float) -> str:
+    """A C float literal (``0.003921569f``) for the float32 nearest ``value``.
+
+    The text is the shortest decimal that gives exactly that float32 both
+    when a compiler rounds it straight to float (as GCC and Clang do) and
+    when it rounds it to double first: no rounding choice of the compiler
+    can change the bits. ValueError for a value whose float32 is not finite."""
+    f = float32_of(value)
+    if not np.isfinite(f):
+        raise ValueError(f"{value!r} has no finite float32")
+    for text in (str(f), f"{float(f):.9e}", f"{float(f):.17e}"):
+        if _C_DECIMAL_FLOAT.fullmatch(text) and _reads_back(text, f):
+            return text + "f"
+    raise AssertionError(f"no decimal reads back as {float(f)!r}")  # 17 digits always do
+
+
+def _reads_back(text: str, f: np.float32) -> bool:
+    """``text`` rounds to ``f`` directly, and through double."""
+    exact = Fraction(text)
+    below, above = (_neighbour(f, direction) for direction in (-np.inf, np.inf))
+    middle = Fraction(float(f))
+    direct = (below + middle) / 2 < exact < (middle + above) / 2
+    return bool(direct and float32_of(float(text)) == f)
+
+
+def _neighbour(f: np.float32, direction: float) -> Fraction:
+    """The next float32 from ``f`` toward ``direction``; past the largest,
+    2^128, where rounding to nearest goes to infinity."""
+    with np.errstate(over="ignore"):
+        step = np.nextafter(f, np.float32(direction))
+    return Fraction(2**128) * int(np.sign(direction)) if np.isinf(step) else Fraction(float(step))

@@ -20,11 +20,13 @@ from edgegen import __version__
 from edgegen.emit.c_format import (
     ROUNDING_VALUE,
     c_array_body,
+    c_float32_literal,
     c_float_comment,
     c_int,
     c_prefix,
     comment_text,
     c_type,
+    float32_of,
 )
 from edgegen.ir import (
     QAdd,
@@ -319,6 +321,24 @@ class _Builder:
         }
 
 
+def _input_quantization(qparams) -> dict:
+    """What ``<prefix>_quantize_input`` divides by (the float32 nearest the
+    input scale, as a C literal), and the reals int8 -128 and 127 stand for
+    with that scale (exact: a float32 times an integer below 2^9). A scale
+    whose float32 is 0 or infinite (below 1e-45 or above 3.4e38) gives the
+    literal 0.0f, which eg_quantize_f32_s8 refuses (EG_ERR_ARG), as the
+    golden model's quantize_input refuses it (ValueError)."""
+    scale32 = float32_of(qparams.scale)
+    usable = bool(np.isfinite(scale32) and scale32 > 0)
+    scale = float(scale32) if usable else float(qparams.scale)
+    return {
+        "scale_f32": c_float32_literal(scale32 if usable else 0.0),
+        "scale_f32_usable": usable,
+        "real_min": c_float_comment(scale * (-128 - qparams.zero_point)),
+        "real_max": c_float_comment(scale * (127 - qparams.zero_point)),
+    }
+
+
 def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
                      name: str | None = None) -> GeneratedSources:
     prefix = c_prefix(name or qgraph.name)
@@ -335,7 +355,8 @@ def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
         "rounding": _ROUNDING_ENUM[qgraph.rounding],
         "rounding_value": ROUNDING_VALUE[qgraph.rounding],
         "input": {"shape": inp.shape, "size": inp.size,
-                  "scale": c_float_comment(inp.qparams.scale), "zero_point": inp.qparams.zero_point},
+                  "scale": c_float_comment(inp.qparams.scale), "zero_point": inp.qparams.zero_point,
+                  **_input_quantization(inp.qparams)},
         "output": {"shape": out.shape, "size": out.size,
                    "scale": c_float_comment(out.qparams.scale), "zero_point": out.qparams.zero_point},
         "arena_size": plan.arena_size,

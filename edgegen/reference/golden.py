@@ -81,11 +81,51 @@ def run_golden(qgraph: QGraph, x: np.ndarray, batch_size: int = 1000) -> np.ndar
     return np.concatenate(outputs) if outputs else np.zeros(out_shape, np.int8)
 
 
-def quantize_input(qgraph: QGraph, x_float: np.ndarray) -> np.ndarray:
-    """Float inputs (NHWC batch) to the model's int8 input."""
-    params = qgraph.tensor(qgraph.input).qparams
-    q = np.floor(np.asarray(x_float, np.float64) / params.scale + 0.5) + params.zero_point
+# quantize_floats maps a real r = x / scale to the int8 range through
+# [-QUANTIZE_LIMIT, QUANTIZE_LIMIT]: beyond it every zero point clamps alike.
+QUANTIZE_LIMIT = 256
+
+
+def quantize_floats(x, scale: float, zero_point: int) -> np.ndarray:
+    """Float values to int8 as ``runtime_c/quantize_input.c`` computes them
+    (``eg_quantize_f32_s8``), in float32 throughout:
+
+    - ``r = float32(x) / float32(scale)``: one IEEE float32 division (round
+      to nearest even), by the float32 nearest ``scale``;
+    - ``r`` rounded half away from zero (TFLite's Quantize, ``std::round``),
+      exactly: truncated toward zero, then the remainder, an exact float32,
+      compared with 0.5 (never ``r + 0.5``, which rounds);
+    - plus ``zero_point``, clamped to [-128, 127]. NaN gives ``zero_point``;
+      +-inf and magnitudes past the int8 range clamp.
+
+    ``x``: any shape, any real dtype (float64 is first rounded to the
+    nearest float32, as C's conversion to float does). ValueError for a
+    scale whose float32 is not positive and finite, or a zero point outside
+    [-128, 127] (the C function returns EG_ERR_ARG)."""
+    with np.errstate(over="ignore", under="ignore"):
+        scale32 = np.float32(scale)
+    if not (np.isfinite(scale32) and scale32 > 0):
+        raise ValueError(f"scale {scale!r} is not a positive finite float32")
+    if not -128 <= int(zero_point) <= 127:
+        raise ValueError(f"zero point {zero_point} is outside [-128, 127]")
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        r = np.asarray(x).astype(np.float32) / scale32
+    inside = (r > -QUANTIZE_LIMIT) & (r < QUANTIZE_LIMIT)  # False for NaN
+    within = np.where(inside, r, np.float32(0))
+    whole = np.trunc(within)
+    rest = within - whole  # exact: the fraction of a float32 below 2^8
+    rounded = whole.astype(np.int32) + (rest >= 0.5) - (rest <= -0.5)
+    outside = np.where(r > 0, QUANTIZE_LIMIT, np.where(r < 0, -QUANTIZE_LIMIT, 0))
+    q = np.where(inside, rounded, outside) + int(zero_point)
     return np.clip(q, -128, 127).astype(np.int8)
+
+
+def quantize_input(qgraph: QGraph, x_float: np.ndarray) -> np.ndarray:
+    """Float inputs (NHWC batch) to the model's int8 input: ``quantize_floats``
+    with the input's scale and zero point, the arithmetic of the generated
+    ``<prefix>_quantize_input``."""
+    params = qgraph.tensor(qgraph.input).qparams
+    return quantize_floats(x_float, params.scale, params.zero_point)
 
 
 def dequantize_output(qgraph: QGraph, q: np.ndarray) -> np.ndarray:
