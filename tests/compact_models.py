@@ -7,21 +7,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def with_batchnorm_statistics(model: nn.Module) -> nn.Module:
-    """``model`` in eval mode, each BatchNorm2d given statistics and an
-    affine map that are not the identity (drawn from torch's generator), as
-    training would leave them: a fold or a channel removal that ignores them
-    then changes the output."""
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            with torch.no_grad():
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-    return model.eval()
-
-
 def separable_net():
     """MobileNet's depthwise-separable block: a strided stem, a depthwise
     3x3 (BN, ReLU6), a pointwise 1x1, a strided depthwise with multiplier 2."""

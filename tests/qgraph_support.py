@@ -37,6 +37,27 @@ def module_qgraph(factory, name: str, seed: int = 0) -> QGraph:
     return quantize(graph, x, CalibrationSpec(input_range=(0.0, 1.0)))
 
 
+def run_host(qgraph, choice, tmp_path, vectors, extra_flags=()):
+    """Lower ``qgraph`` as ``choice`` says (a StorageChoice), build its C
+    on the host in ``tmp_path`` and run it on the int8 ``vectors``: the
+    lowering and the outputs, (N, output size)."""
+    from edgegen.jobs.lower import lower
+    from edgegen.verify.host_model import HostModel, ModelSizes
+
+    low = lower(qgraph, choice)
+    folder = tmp_path / "src"
+    low.sources.write(folder)
+    sizes = ModelSizes.of(qgraph, low.memory)
+    model = HostModel(folder, sizes, tmp_path / "build", extra_flags=extra_flags)
+    return low, model.run(vectors)
+
+
+def vectors_for(qgraph, count=6, seed=0):
+    """``count`` random int8 inputs of ``qgraph``, seeded."""
+    shape = qgraph.tensor(qgraph.input).shape
+    return np.random.default_rng(seed).integers(-128, 128, size=(count,) + shape).astype(np.int8)
+
+
 def compressed_like(qgraph: QGraph, density: float = 0.1, values: int = 16,
                     seed: int = 0) -> QGraph:
     """``qgraph`` with every weight layer pruned to ``density`` (smallest

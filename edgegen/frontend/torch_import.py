@@ -4,7 +4,8 @@ The model is traced with torch.fx and its shapes propagated with the example
 input. Each traced node becomes one IR node, with three rewrites done on the
 way, all exact in float:
 
-* BatchNorm2d after a conv is folded into the conv's weights and bias;
+* BatchNorm2d after a conv, BatchNorm1d after a linear, is folded into
+  its weights and bias;
 * ReLU/ReLU6 after a conv or linear whose output has no other user becomes
   the fused activation of that op (in int8 it is only a narrower clamp);
 * Dropout and Identity disappear (the model is imported in eval mode).
@@ -51,7 +52,8 @@ SUPPORTED = (
     "MaxPool2d, AvgPool2d (also as F.max_pool2d, F.avg_pool2d; ceil_mode too), "
     "AdaptiveAvgPool2d and mean over H and W with whole windows, "
     "Flatten / view / reshape to (N, -1), "
-    "BatchNorm2d after a Conv2d, tensor + tensor of one shape (residual add), "
+    "BatchNorm2d after a Conv2d, BatchNorm1d after a Linear, "
+    "tensor + tensor of one shape (residual add), "
     "ChannelShuffle (or its view/transpose/view form), torch.cat along the channels, "
     "softmax and log_softmax over the channels, Dropout, Identity"
 )
@@ -276,7 +278,7 @@ class _Importer:
             self._add(fx_node, self._conv(fx_node, module), self._source(fx_node), path)
         elif isinstance(module, nn.Linear):
             self._linear(fx_node, module, path)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             self._batch_norm(fx_node, module)
         elif isinstance(module, (nn.ReLU, nn.ReLU6)):
             act = Activation.RELU if isinstance(module, nn.ReLU) else Activation.RELU6
@@ -365,19 +367,24 @@ class _Importer:
                 return node
         return None
 
-    def _batch_norm(self, fx_node, m: nn.BatchNorm2d) -> None:
+    def _batch_norm(self, fx_node, m: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
+        """Folded into the layer before it: a BatchNorm2d into a Conv2d, a
+        BatchNorm1d into a Linear (whose output is always flat here)."""
+        kind = type(m).__name__
+        layer, layer_op = ("Conv2d", Conv2D) if isinstance(m, nn.BatchNorm2d) \
+            else ("Linear", FullyConnected)
         source = self._source(fx_node)
         producer = self._producer(source)
-        if producer is None or not isinstance(producer.op, Conv2D) or self.users[source] != 1:
-            self._unsupported(fx_node, "BatchNorm2d that does not directly follow a Conv2d")
+        if producer is None or not isinstance(producer.op, layer_op) or self.users[source] != 1:
+            self._unsupported(fx_node, f"{kind} that does not directly follow a {layer}")
         if producer.op.activation is not Activation.NONE:
-            self._unsupported(fx_node, "BatchNorm2d after an activation")
+            self._unsupported(fx_node, f"{kind} after an activation")
         if m.running_mean is None or m.running_var is None:
-            self._unsupported(fx_node, "BatchNorm2d without running statistics")
-        conv = producer.op
-        weight, bias = folded_conv(conv.weight, conv.bias, m)
+            self._unsupported(fx_node, f"{kind} without running statistics")
+        op = producer.op
+        weight, bias = folded_conv(op.weight, op.bias, m)
         folded = replace(
-            conv, weight=frozen_array(weight, np.float32), bias=frozen_array(bias, np.float32)
+            op, weight=frozen_array(weight, np.float32), bias=frozen_array(bias, np.float32)
         )
         self._replace_op(producer, folded)
         self.alias[fx_node.name] = source

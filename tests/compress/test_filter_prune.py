@@ -9,9 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from compact_models import (
-    FireNet, ResidualNet, ShuffleUnit, separable_net, with_batchnorm_statistics,
-)
+from compact_models import FireNet, ResidualNet, ShuffleUnit, separable_net
 from edgegen.compress.filter_prune import (
     KeptFilters,
     apply_kept_filters,
@@ -21,6 +19,7 @@ from edgegen.compress.filter_prune import (
 from edgegen.compress.prune import pruned_count
 from edgegen.errors import UserError
 from edgegen.zoo import models
+from edgegen.zoo.mlperf_tiny import with_batchnorm_statistics
 
 IMAGE = torch.zeros(1, 1, 28, 28)
 

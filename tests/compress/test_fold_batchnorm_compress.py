@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compact_models import with_batchnorm_statistics
 from edgegen.compress.fold_batchnorm import apply_folds, conv_batchnorm_pairs, fold_batchnorms
 from edgegen.compress.prune import apply_mask, magnitude_mask, mask_of
 from edgegen.compress.spec import PruneSpec
 from edgegen.errors import UserError
 from edgegen.zoo import models
+from edgegen.zoo.mlperf_tiny import with_batchnorm_statistics
 
 
 class Branches(nn.Module):

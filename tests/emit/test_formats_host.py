@@ -16,8 +16,9 @@ from edgegen.jobs.lower import StorageChoice, lower
 from edgegen.plan.arena import SCRATCH_PREFIX, plan_memory
 from edgegen.quantize.validate import validate_qgraph
 from edgegen.reference.golden import run_golden
-from edgegen.verify.host_model import HostModel, ModelSizes
-from qgraph_support import compressed_like, module_qgraph, tiny_qgraph, zoo_qgraph
+from qgraph_support import (
+    compressed_like, module_qgraph, run_host, tiny_qgraph, vectors_for, zoo_qgraph,
+)
 from toolchain_support import require_tool
 
 _CACHE: dict = {}
@@ -40,20 +41,6 @@ def qgraph_of(which: str):
 
 # The Arm DSP kernels with the instructions modelled in C (runtime_c/eg_dsp.h).
 DSP_EMULATED = ("-DEG_KERNELS_DSP=1", "-DEG_DSP_EMULATE")
-
-
-def run_host(qgraph, choice, tmp_path, vectors, extra_flags=()):
-    low = lower(qgraph, choice)
-    folder = tmp_path / "src"
-    low.sources.write(folder)
-    sizes = ModelSizes.of(qgraph, low.memory)
-    model = HostModel(folder, sizes, tmp_path / "build", extra_flags=extra_flags)
-    return low, model.run(vectors)
-
-
-def vectors_for(qgraph, count=6, seed=0):
-    shape = qgraph.tensor(qgraph.input).shape
-    return np.random.default_rng(seed).integers(-128, 128, size=(count,) + shape).astype(np.int8)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -445,3 +445,46 @@ def test_flatten_as_output_is_refused():
     model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Flatten())
     with pytest.raises(UserError, match="NCHW element order"):
         import_model(model, torch.zeros(1, 1, 6, 6))
+
+
+def test_batchnorm1d_after_a_linear_is_folded_into_it():
+    """Linear + BatchNorm1d + ReLU, also after a flatten of a feature map
+    (the fold scales rows, the flatten permutes columns): one Linear each,
+    its ReLU fused, computing what PyTorch does."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, stride=2), nn.Flatten(), nn.Linear(4 * 13 * 13, 16),
+        nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 8, bias=False), nn.BatchNorm1d(8),
+        nn.Linear(8, 3),
+    )
+    _randomize_bn(model[3])
+    _randomize_bn(model[6])
+    graph = _check_against_torch(model)
+    assert [type(n.op).__name__ for n in graph.nodes] == [
+        "Conv2D", "Reshape", "FullyConnected", "FullyConnected", "FullyConnected"]
+    assert graph.nodes[2].op.activation is Activation.RELU
+    assert graph.nodes[3].op.activation is Activation.NONE
+    assert count_parameters(graph) == 4 * 9 + 4 + 4 * 13 * 13 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3
+
+
+def test_an_mlp_with_batchnorm1d_on_flat_input_matches_torch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 8), nn.BatchNorm1d(8, eps=1e-3), nn.ReLU(),
+                          nn.Linear(8, 4))
+    _randomize_bn(model[1])
+    graph = _check_against_torch(model, shape=(20,))
+    assert [type(n.op).__name__ for n in graph.nodes] == ["FullyConnected", "FullyConnected"]
+
+
+@pytest.mark.parametrize("model, message", [
+    (nn.Sequential(nn.BatchNorm1d(20), nn.Linear(20, 3)),
+     r"at 0: BatchNorm1d that does not directly follow a Linear"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.BatchNorm1d(72), nn.Linear(72, 3)),
+     r"at 2: BatchNorm1d that does not directly follow a Linear"),
+    (nn.Sequential(nn.Linear(20, 8), nn.ReLU(), nn.BatchNorm1d(8)),
+     r"at 2: BatchNorm1d after an activation"),
+])
+def test_a_batchnorm1d_edgegen_cannot_fold_is_refused_naming_it(model, message):
+    shape = (1, 1, 8, 8) if isinstance(model[0], nn.Conv2d) else (1, 20)
+    with pytest.raises(UserError, match=message):
+        import_model(model, torch.zeros(shape))
