@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from headline_models import HEADLINE, headline_qgraph  # noqa: E402
 
-from edgegen.data.datasets import image_to_int8, load_dataset  # noqa: E402
+from edgegen.data.datasets import load_dataset  # noqa: E402
 from edgegen.encode.cost_model import (  # noqa: E402
     COSTS_FILE, layer_work_of, load_costs, priced_kind, work_units)
 from edgegen.encode.storage import FORMATS  # noqa: E402
@@ -52,6 +52,7 @@ from edgegen.firmware.vectors import verification_vectors  # noqa: E402
 from edgegen.jobs.board_verify import verify_firmware  # noqa: E402
 from edgegen.jobs.firmware_build import build_firmware, measure_footprint  # noqa: E402
 from edgegen.jobs.lower import StorageChoice, lower  # noqa: E402
+from edgegen.jobs.quantize import int8_inputs  # noqa: E402
 
 BOARDS = ("qemu-mps2-an386", "qemu-virt-rv32", "qemu-microbit")
 OPTS = ("O2", "Os")
@@ -95,10 +96,12 @@ def run_row(qgraph, board, opt: str, choice: StorageChoice, vectors, selftest, w
 
 def bench(models, boards, opts, dataset, test_vectors: int, random_vectors: int, log) -> dict:
     results: dict = {}
-    selftest = image_to_int8(dataset.test_images[:SELFTEST_IMAGES])
     for name in models:
         qgraph = headline_qgraph(name, dataset, log=log)
-        vectors = verification_vectors(qgraph, dataset.test_images[:test_vectors], random_vectors, 0)
+        selftest = int8_inputs(qgraph, dataset, dataset.test_inputs[:SELFTEST_IMAGES])
+        vectors = verification_vectors(
+            qgraph, int8_inputs(qgraph, dataset, dataset.test_inputs[:test_vectors]),
+            random_vectors, 0)
         for board_name in boards:
             board = load_board(board_name)
             for opt in opts:

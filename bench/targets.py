@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from edgegen.data.datasets import image_to_int8, load_dataset
+from edgegen.data.datasets import load_dataset
 from edgegen.errors import UserError
 from edgegen.firmware.boards import KERNEL_PATHS, OPT_LEVELS, kernels_for, known_boards, load_board
 from edgegen.firmware.qemu import layer_multiply_accumulates
@@ -41,7 +41,7 @@ from edgegen.firmware.vectors import verification_vectors
 from edgegen.jobs.board_verify import verify_firmware
 from edgegen.jobs.firmware_build import build_firmware, measure_footprint
 from edgegen.jobs.lower import StorageChoice
-from edgegen.jobs.quantize import QuantizeOptions, quantize_model
+from edgegen.jobs.quantize import QuantizeOptions, int8_inputs, quantize_model
 from edgegen.zoo.checkpoints import trained_zoo_model
 from edgegen.zoo.models import ZOO
 
@@ -101,7 +101,7 @@ def bench_row(qgraph, board, dataset, vectors, workdir: Path, opt: str, kernels:
     """One (model, board, level): build, and verify and count when emulated."""
     start = time.perf_counter()
     flag = f"-{opt}"
-    selftest = image_to_int8(dataset.test_images[:SELFTEST_IMAGES])
+    selftest = int8_inputs(qgraph, dataset, dataset.test_inputs[:SELFTEST_IMAGES])
     folder = workdir / f"{qgraph.name}-{board.name}-{opt}"
     try:
         build = build_firmware(qgraph, board, folder, vectors=selftest, opt=flag, kernels=kernels,
@@ -114,11 +114,13 @@ def bench_row(qgraph, board, dataset, vectors, workdir: Path, opt: str, kernels:
         return row(report.footprint.flash_bytes, report.footprint.ram_bytes, kernels, start,
                    fits=False, note="; ".join(report.problems))
     formats = dict(build.formats)
+    memory = {"arena_bytes": build.footprint.arena_bytes,
+              "stack_bytes": build.footprint.stack.bytes}
     if not board.emulated:
-        return row(build.flash_bytes, build.ram_bytes, kernels, start, formats=formats)
+        return row(build.flash_bytes, build.ram_bytes, kernels, start, formats=formats, **memory)
     result = verify_firmware(build, qgraph, vectors, workdir / f"run-{qgraph.name}-{board.name}-{opt}")
     counts = result.instructions
-    return row(build.flash_bytes, build.ram_bytes, kernels, start, formats=formats,
+    return row(build.flash_bytes, build.ram_bytes, kernels, start, formats=formats, **memory,
                instructions=counts.total,
                layers=dict(counts.per_layer), bit_exact=result.bit_exact, vectors=result.vectors,
                instructions_min=counts.minimum, selftest=result.selftest,
@@ -211,7 +213,8 @@ def run(args, boards, kernels: dict[str, str], storage: StorageChoice, dataset,
         model, weights = load_model(name, dataset, args.random_weights)
         qgraph = quantize_model(model, name, dataset, QuantizeOptions())
         macs[name] = layer_multiply_accumulates(qgraph)
-        vectors = verification_vectors(qgraph, dataset.test_images[: args.test_vectors],
+        vectors = verification_vectors(qgraph, int8_inputs(qgraph, dataset,
+                                                           dataset.test_inputs[: args.test_vectors]),
                                        args.random_vectors)
         print(f"{name}: {weights} weights, {len(qgraph.nodes)} layers, {len(vectors)} vectors "
               f"({args.test_vectors} test images + {args.random_vectors} random)", flush=True)

@@ -61,7 +61,7 @@ from edgegen.jobs.compress import (
     measure,
 )
 from edgegen.jobs.lower import StorageChoice
-from edgegen.jobs.quantize import QuantizeOptions, quantize_model
+from edgegen.jobs.quantize import QuantizeOptions, int8_inputs, quantize_model
 from edgegen.zoo.checkpoints import trained_zoo_model
 from edgegen.zoo.models import ZOO, multiply_accumulates
 from edgegen.zoo.train import evaluate
@@ -136,7 +136,8 @@ def count_parameters(model: torch.nn.Module) -> int:
 def board_row(qgraph, dataset, args, workdir: Path, storage: str, objective: str) -> dict:
     """Build for the M4F board, run under QEMU, verify against golden."""
     board = load_board(BOARD)
-    vectors = verification_vectors(qgraph, dataset.test_images[: args.test_vectors],
+    vectors = verification_vectors(qgraph, int8_inputs(qgraph, dataset,
+                                                       dataset.test_inputs[: args.test_vectors]),
                                    args.random_vectors)
     return bench_row(qgraph, board, dataset, vectors, workdir, OPT, kernels_for(board, None),
                      StorageChoice.from_options(storage, objective))
@@ -155,13 +156,12 @@ def variant_row(model, float_acc: float, int8_acc: float, board: dict) -> dict:
 
 def bench_model(name: str, settings: Settings, dataset, args, workdir: Path) -> dict:
     model, _ = trained_zoo_model(name, dataset, progress=False)
-    images, labels = dataset.test_images, dataset.test_labels
     train_fn = dataset_train_fn(dataset, RetrainRecipe(), seed=0, progress=False)
     eval_fn = dataset_eval_fn(dataset)
     example = torch.zeros(1, 1, 28, 28)
 
     q_int8 = quantize_model(model, name, dataset, QuantizeOptions())
-    rows = {"int8": variant_row(model, evaluate(model, images, labels),
+    rows = {"int8": variant_row(model, evaluate(model, dataset),
                                 int8_accuracy(q_int8, dataset),
                                 board_row(q_int8, dataset, args, workdir, "dense", "balanced"))}
     log(name, "int8", rows["int8"])
@@ -171,7 +171,7 @@ def bench_model(name: str, settings: Settings, dataset, args, workdir: Path) -> 
         result = compress(model, spec, train_fn=train_fn, eval_fn=eval_fn, progress=False,
                           log=lambda *_: None, example_input=example)
         qgraph, _, acc = measure(result, name, dataset)
-        rows[variant] = variant_row(result.model, evaluate(result.model, images, labels), acc,
+        rows[variant] = variant_row(result.model, evaluate(result.model, dataset), acc,
                                     board_row(qgraph, dataset, args, workdir, storage, objective))
         rows[variant]["compression"] = settings.describe(variant)
         log(name, variant, rows[variant])

@@ -35,13 +35,28 @@ EXIT_INTERRUPTED = 130
 
 # The zoo's models as the help lists them (edgegen.zoo is imported only when
 # a command runs, torch being slow to load; a test holds this to ZOO).
-ZOO_NAMES = "lenet300, lenet5, squeezenet, mobilenet, shufflenet, xception, resnet"
+ZOO_NAMES = ("lenet300, lenet5, squeezenet, mobilenet, shufflenet, xception, resnet, "
+             "kws_dscnn, ic_resnet8, vww_mobilenet, ad_autoencoder")
 
 
-def _add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder of MNIST-format IDX files (gzip or raw); default: "
-                        "Fashion-MNIST from Debian's dataset-fashion-mnist")
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", "--data-dir", dest="data", type=Path, default=None, metavar="PATH",
+                   help="the model's data: a folder of MNIST-format IDX files (gzip or raw), an "
+                        ".npz with x_train and x_test and optionally y_train, y_test, x_calib "
+                        "(Keras' names), or an .npy of inputs; uint8 inputs are pixels (the "
+                        "model sees pixel/255), other dtypes are used as they are. Default: "
+                        "Fashion-MNIST from Debian's dataset-fashion-mnist; for the MLPerf Tiny "
+                        "zoo models, random inputs of their shape (with random weights)")
+    p.add_argument("--layout", choices=("nchw", "nhwc"), default=None,
+                   help="how four-dimensional inputs are stored (default: inferred from the "
+                        "model, which refuses an ambiguous case)")
+
+
+def _add_train_step(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train-step", default=None, metavar="MODULE:FUNCTION",
+                   help="your loss instead of cross-entropy on the labels: FUNCTION(model, "
+                        "inputs, labels) returns a scalar tensor to minimise (labels is None for "
+                        "unlabelled data), e.g. an autoencoder's reconstruction error")
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -59,12 +74,17 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 
 def _add_quantize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-samples", type=int, default=1000,
-                   help="training images used to calibrate activation ranges (default 1000)")
+                   help="inputs (x_calib, else training inputs) used to calibrate activation "
+                        "ranges (default 1000)")
     p.add_argument("--calibration", choices=("minmax", "percentile"), default="minmax")
     p.add_argument("--percentile", type=float, default=99.99,
                    help="with --calibration percentile: the upper percentile kept (default 99.99)")
     p.add_argument("--rounding", choices=("double", "single"), default="double",
                    help="requantization rounding: double (TFLite/CMSIS-NN default) or single")
+    p.add_argument("--input-range", default=None, metavar="LO,HI",
+                   help="the real range of the model's input that int8 covers (default: [0, 1] "
+                        "for pixels, else measured by calibration); the generated header states "
+                        "the mapping. A negative LO needs the = form: --input-range=-1,1")
     _add_drop_softmax(p)
     _add_size_limit(p)
 
@@ -85,7 +105,7 @@ def _add_size_limit(p: argparse.ArgumentParser) -> None:
 
 def _add_verify(p: argparse.ArgumentParser, test_default: str, random_default: int) -> None:
     p.add_argument("--test-samples", default=test_default,
-                   help=f"test images to verify, a number or 'all' (default {test_default})")
+                   help=f"test inputs to verify, a number or 'all' (default {test_default})")
     p.add_argument("--random-samples", type=int, default=random_default,
                    help=f"random int8 input vectors to verify (default {random_default})")
     p.add_argument("--cc", default=None, help="host C compiler (default: cc, else gcc)")
@@ -140,13 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a zoo model and cache its checkpoint")
     p.add_argument("model", help=ZOO_NAMES)
+    _add_train_step(p)
     p.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="where to write the checkpoint (default: the cache)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --checkpoint file that edgegen wrote")
-    _add_data_dir(p)
+    _add_data(p)
 
     p = sub.add_parser("compress", help="prune, share weights (k-means), fine-tune; measure "
                                         "the int8 model and its Deep Compression storage")
@@ -169,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-epochs", type=int, default=2,
                    help="centroid fine-tuning epochs (default 2; Adam, lr 1e-4)")
     p.add_argument("--lr", type=float, default=0.04, help="retraining learning rate (SGD, cosine)")
+    _add_train_step(p)
     _add_drop_softmax(p)
     p.add_argument("--init", choices=("linear", "density", "random"), default="linear",
                    help="k-means initialisation (default linear, the paper's choice)")
@@ -192,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a whole compression spec as JSON (overrides --prune/--bits/--filters/"
                         "--*-epochs)")
     p.add_argument("--seed", type=int, default=0)
-    _add_data_dir(p)
+    _add_data(p)
     _add_size_limit(p)
 
     p = sub.add_parser("deploy", help="import, quantize, generate C, build and verify on the host")
@@ -203,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_board(p, "also build firmware for this board into OUT/firmware-BOARD and, "
                   "on an emulated board, verify it under QEMU")
     _add_firmware_options(p)
-    _add_data_dir(p)
+    _add_data(p)
     _add_quantize(p)
     _add_storage(p)
     _add_verify(p, "1000", 100)
@@ -215,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="firmware folder (must not exist)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing output folder that edgegen wrote")
-    _add_data_dir(p)
+    _add_data(p)
     _add_quantize(p)
     _add_storage(p)
 
@@ -224,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--force", action="store_true",
                    help="replace an existing output folder that edgegen wrote")
-    _add_data_dir(p)
+    _add_data(p)
     _add_quantize(p)
     _add_storage(p)
 
@@ -232,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "host, or under QEMU with --board")
     p.add_argument("folder", type=Path, help="the --out folder of `edgegen deploy`")
     _add_board(p, "verify on this emulated board instead of the host")
-    _add_data_dir(p)
+    _add_data(p)
     _add_verify(p, "all", 1000)
     return parser
 
@@ -296,25 +318,64 @@ def _load_compressed(args):
     return model.eval(), name, source, artifact.weight_grids()
 
 
-def _load_model(args, dataset):
-    """(model, display name, provenance, weight scales) for a zoo name,
-    module:factory or a compressed .npz."""
+def _load_data(args, zoo_name: str | None):
+    """--data (with --layout), else the default data of the model: synthetic
+    inputs for a zoo model that has no data here, Fashion-MNIST otherwise."""
+    from edgegen.data.datasets import load_dataset, parse_layout, synthetic_dataset
+    from edgegen.zoo.models import SYNTHETIC_INPUTS
+
+    layout = parse_layout(args.layout)
+    if args.data is not None:
+        return load_dataset(args.data, layout)
+    if zoo_name in SYNTHETIC_INPUTS:
+        if layout is not None:
+            raise UserError(f"--layout applies to --data; {zoo_name} runs on synthetic inputs "
+                            "when no --data is given")
+        return synthetic_dataset(SYNTHETIC_INPUTS[zoo_name])
+    return load_dataset(None, layout)
+
+
+def _zoo_name(args) -> str | None:
+    """The zoo model a run is about: named, or the source of a compressed artifact."""
+    from edgegen.compress.artifact import is_compressed_artifact, load_compressed
+    from edgegen.zoo.models import ZOO
+
+    if args.model in ZOO:
+        return args.model
+    if is_compressed_artifact(args.model):
+        return load_compressed(Path(args.model)).source.get("zoo")
+    return None
+
+
+def _model_and_data(args):
+    """(model, display name, provenance, weight scales, data set) for a zoo
+    name, module:factory or a compressed .npz, and its data with the layout
+    fixed by the model."""
     from edgegen.compress.artifact import is_compressed_artifact
+    from edgegen.data.datasets import fit_layout
     from edgegen.zoo import checkpoints, models, user_model
 
+    dataset = _load_data(args, _zoo_name(args))
     if is_compressed_artifact(args.model):
-        return _load_compressed(args)
+        model, name, source, grids = _load_compressed(args)
+        return model, name, source, grids, fit_layout(dataset, model)
     if getattr(args, "factory", None) is not None:
         raise UserError("--factory goes with a compressed .npz; for your own float model give "
                         f"MODULE:FACTORY as the model and --checkpoint (got model {args.model!r})")
+    if args.model in models.ZOO:  # fixed before training: training needs the layout
+        dataset = fit_layout(dataset, models.ZOO[args.model]())
     model, name, source = _load_float_model(args, dataset, checkpoints, models, user_model)
-    return model, name, source, None
+    return model, name, source, None, fit_layout(dataset, model)
 
 
 def _load_float_model(args, dataset, checkpoints, models, user_model):
     from edgegen.frontend.limits import check_module_size
+    from edgegen.zoo.mlperf_tiny import random_weights
 
     if args.model in models.ZOO:
+        if args.checkpoint is None and dataset.synthetic:
+            model = random_weights(models.ZOO[args.model](), seed=0)
+            return model, args.model, {"zoo": args.model, "weights": "random (seed 0)"}
         if args.checkpoint is None:
             model, meta = checkpoints.trained_zoo_model(args.model, dataset)
             return model, args.model, {"zoo": args.model, "checkpoint": "cache", **_plain(meta)}
@@ -361,8 +422,9 @@ def _inputs(args) -> list[Path]:
     from edgegen.data.datasets import DEFAULT_DATA_DIR
 
     found = [getattr(args, "checkpoint", None), getattr(args, "spec", None),
-             getattr(args, "data_dir", None) or DEFAULT_DATA_DIR]
-    for spec in (getattr(args, "model", None), getattr(args, "factory", None)):
+             getattr(args, "data", None) or DEFAULT_DATA_DIR]
+    for spec in (getattr(args, "model", None), getattr(args, "factory", None),
+                 getattr(args, "train_step", None)):
         if spec is None:
             continue
         module = spec.rpartition(":")[0]
@@ -380,8 +442,23 @@ def _plain(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
 
 
+def _input_range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise UserError(f"--input-range expects LO,HI (two numbers), got {text!r}")
+    lo, hi = (_number(part.strip(), "--input-range") for part in parts)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise UserError(f"--input-range needs finite LO < HI, got {text!r}")
+    if lo > 0 or hi < 0:
+        raise UserError(f"--input-range {text} must include 0 (the TFLite spec represents real "
+                        "0 exactly): widen it, e.g. 0,HI")
+    return lo, hi
+
+
 def _quantize_options(args):
-    from edgegen.jobs.quantize import IMAGE_INPUT_RANGE, QuantizeOptions
+    from edgegen.jobs.quantize import QuantizeOptions
     from edgegen.ir import Rounding
     from edgegen.quantize.calibrate import CalibrationSpec, RangeMethod
 
@@ -390,7 +467,7 @@ def _quantize_options(args):
     if not 50.0 < args.percentile <= 100.0:
         raise UserError(f"--percentile must be in (50, 100], got {args.percentile}")
     spec = CalibrationSpec(method=RangeMethod(args.calibration), percentile=args.percentile,
-                           input_range=IMAGE_INPUT_RANGE)
+                           input_range=_input_range(args.input_range))
     return QuantizeOptions(spec, args.calib_samples, Rounding(args.rounding),
                            max_model_bytes=_size_limit(args), drop_softmax=args.drop_softmax)
 
@@ -419,11 +496,14 @@ def _print_result(result, title: str) -> None:
     def pct(x):
         return "n/a" if x is None else f"{100 * x:.2f} %"
 
-    print(f"accuracy on {result.test_vectors} test images: float {pct(result.float_accuracy)}, "
-          f"int8 golden {pct(result.golden_accuracy)}, C {pct(result.c_accuracy)}")
-    if result.float_accuracy_full is not None and result.test_vectors != 10000:
+    if result.golden_accuracy is None:
+        print("accuracy not measured: the data has no labels")
+    else:
+        print(f"accuracy on {result.test_vectors} test inputs: float {pct(result.float_accuracy)}, "
+              f"int8 golden {pct(result.golden_accuracy)}, C {pct(result.c_accuracy)}")
+    if result.float_accuracy_full is not None and result.float_accuracy != result.float_accuracy_full:
         print(f"float accuracy on the whole test set: {pct(result.float_accuracy_full)}")
-    print(result.comparison.line(f"{title} ({result.test_vectors} test images + "
+    print(result.comparison.line(f"{title} ({result.test_vectors} test inputs + "
                                  f"{result.random_vectors} random vectors)"))
 
 
@@ -432,7 +512,7 @@ def cmd_train(args) -> int:
 
     import torch
 
-    from edgegen.data.datasets import load_dataset
+    from edgegen.data.datasets import fit_layout
     from edgegen.zoo import checkpoints, models, train
 
     if args.model not in models.ZOO:
@@ -440,7 +520,12 @@ def cmd_train(args) -> int:
     if args.checkpoint is not None:
         checkpoints.check_checkpoint_target(args.checkpoint, args.force)
     seed = _seed(args)
-    dataset = load_dataset(args.data_dir)
+    step = _train_step(args)
+    dataset = _load_data(args, args.model)
+    if dataset.synthetic:
+        raise UserError(f"{args.model} has no data here to train on (the MLPerf Tiny data sets "
+                        "are not offline): pass --data PATH with your own")
+    dataset = fit_layout(dataset, models.ZOO[args.model]())
     recipe = train.RECIPES[args.model]
     kwargs = recipe.kwargs()
     if args.epochs is not None:
@@ -448,22 +533,22 @@ def cmd_train(args) -> int:
             raise UserError(f"--epochs must be at least 1, got {args.epochs}")
         kwargs["epochs"] = args.epochs
     started = time.perf_counter()
-    model = train.train(models.ZOO[args.model](), dataset, seed=seed, **kwargs)
+    model = train.train(models.ZOO[args.model](), dataset, seed=seed, step=step, **kwargs)
     seconds = time.perf_counter() - started
-    acc = train.evaluate(model, dataset.test_images, dataset.test_labels)
+    acc = train.evaluate(model, dataset)
     path = args.checkpoint or checkpoints.checkpoint_path(args.model, dataset.name)
     checkpoints.save_checkpoint(model, path, meta={
         "model": args.model, "dataset": dataset.name, "test_accuracy": acc,
         "epochs": kwargs["epochs"], "seed": args.seed, "edgegen_version": __version__,
         "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
     })
-    print(f"{args.model}: test accuracy {100 * acc:.2f} % on {dataset.name} after {seconds:.0f} s "
+    shown = "not measured (no labels)" if acc is None else f"{100 * acc:.2f} %"
+    print(f"{args.model}: test accuracy {shown} on {dataset.name} after {seconds:.0f} s "
           f"of training; checkpoint {path}")
     return 0
 
 
 def cmd_deploy(args) -> int:
-    from edgegen.data.datasets import load_dataset
     from edgegen.jobs.deploy import deploy
 
     _preflight(args)
@@ -471,8 +556,7 @@ def cmd_deploy(args) -> int:
     vopts = _verify_options(args)
     storage = _storage_choice(args)
     firmware = _deploy_firmware_options(args)
-    dataset = load_dataset(args.data_dir)
-    model, name, source, weight_grids = _load_model(args, dataset)
+    model, name, source, weight_grids, dataset = _model_and_data(args)
     result = deploy(model, _model_name(args, name), dataset, args.out, quantize_options=qopts,
                     verify_options=vopts, force=args.force, source=source,
                     weight_grids=weight_grids, board=args.board, firmware=firmware,
@@ -480,6 +564,9 @@ def cmd_deploy(args) -> int:
     print((args.out / "report.md").read_text().split("\n## Storage by format")[0])
     if result.float_accuracy_full is not None:
         print(f"Float accuracy on the whole test set: {100 * result.float_accuracy_full:.2f} %")
+    elif dataset.synthetic:
+        print("Accuracy not measured: synthetic inputs (random normal, no labels); the model's "
+              "weights are random too. Speed, size and bit-exactness do not depend on them.")
     if vopts.test_samples is not None:
         print(f"(deploy verifies a sample; `edgegen verify {args.out}` checks the whole "
               "test set and 1000 random vectors)")
@@ -600,7 +687,6 @@ def _with_layer_bits(spec, per_layer_bits: dict[str, int]):
 def cmd_compress(args) -> int:
     from edgegen.jobs.compress import ARTIFACT_NAME, RetrainRecipe, run_compress
     from edgegen.jobs.quantize import QuantizeOptions
-    from edgegen.data.datasets import load_dataset
 
     _preflight(args)
     if args.model.endswith(".npz"):
@@ -608,8 +694,8 @@ def cmd_compress(args) -> int:
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise UserError(f"--lr must be a positive number, got {args.lr}")
     _seed(args)
-    dataset = load_dataset(args.data_dir)
-    model, name, source, _ = _load_model(args, dataset)
+    step = _train_step(args)
+    model, name, source, _, dataset = _model_and_data(args)
     spec = _compress_spec(args, model, args.model)
     try:
         spec.check_model(model)
@@ -617,18 +703,19 @@ def cmd_compress(args) -> int:
         raise UserError(f"{'--spec ' + str(args.spec) if args.spec else 'compression settings'}: "
                         f"{exc}") from None
     model_source = {"zoo": args.model} if "zoo" in source else {"factory": args.model}
+    if "weights" in source:
+        model_source["weights"] = source["weights"]
     run_compress(model, name, model_source, dataset, spec, args.out,
                  recipe=RetrainRecipe(lr=args.lr), force=args.force, sensitivity=args.sensitivity,
                  filter_sensitivity=args.filter_sensitivity,
                  inputs=tuple(_inputs(args)),
-                 quantize_options=QuantizeOptions(drop_softmax=args.drop_softmax))
+                 quantize_options=QuantizeOptions(drop_softmax=args.drop_softmax), step=step)
     print((args.out / "report.md").read_text().split("\n## Weight distributions")[0])
     print(f"wrote {args.out}: deploy it with `edgegen deploy {args.out / ARTIFACT_NAME} --out DIR`")
     return 0
 
 
 def cmd_build(args) -> int:
-    from edgegen.data.datasets import load_dataset
     from edgegen.firmware.boards import load_board
     from edgegen.jobs.deploy import firmware_for_board
     from edgegen.jobs.quantize import quantize_model
@@ -638,8 +725,7 @@ def cmd_build(args) -> int:
     _preflight(args)
     qopts = _quantize_options(args)
     storage = _storage_choice(args)
-    dataset = load_dataset(args.data_dir)
-    model, name, _, weight_grids = _load_model(args, dataset)
+    model, name, _, weight_grids, dataset = _model_and_data(args)
     qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_grids)
     build = firmware_for_board(qgraph, board, dataset, args.out, force=args.force,
                                inputs=tuple(_inputs(args)), storage=storage, firmware=firmware)
@@ -650,7 +736,6 @@ def cmd_build(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from edgegen.data.datasets import load_dataset
     from edgegen.jobs.deploy import emit
     from edgegen.jobs.quantize import quantize_model
     from edgegen.output_folder import atomic_folder
@@ -658,8 +743,7 @@ def cmd_generate(args) -> int:
     _preflight(args)
     qopts = _quantize_options(args)
     storage = _storage_choice(args)
-    dataset = load_dataset(args.data_dir)
-    model, name, _, weight_grids = _load_model(args, dataset)
+    model, name, _, weight_grids, dataset = _model_and_data(args)
     qgraph = quantize_model(model, _model_name(args, name), dataset, qopts, weight_grids)
     with atomic_folder(args.out, args.force, _inputs(args)) as folder:
         lowered = emit(qgraph, folder, storage)
@@ -670,17 +754,32 @@ def cmd_generate(args) -> int:
 
 
 def _verify_dataset(args):
-    """--data-dir, else the data set the deploy report names, else the default."""
-    from edgegen.data.datasets import load_dataset
+    """--data, else the data the deploy report names (synthetic data made
+    again from its seed), else the default; the layout as given, else as
+    the report recorded it."""
+    from edgegen.data.datasets import load_dataset, parse_layout, synthetic_dataset
     from edgegen.report.render import REPORT_JSON, saved_report
 
-    if args.data_dir is not None:
-        return load_dataset(args.data_dir)
     saved = saved_report(args.folder)
-    if saved.present and saved.data_dir is None:
+    layout = parse_layout(args.layout or saved.layout) if args.layout or saved.layout in (
+        "nchw", "nhwc") else None
+    if args.data is not None:
+        return load_dataset(args.data, layout)
+    if saved.synthetic_seed is not None and saved.sample_shape is not None:
+        return synthetic_dataset(saved.sample_shape, saved.synthetic_seed)
+    if saved.present and saved.data_path is None:
         raise UserError(f"{args.folder / REPORT_JSON} does not say which data set the model was "
-                        "deployed with: pass --data-dir DIR")
-    return load_dataset(saved.data_dir)
+                        "deployed with: pass --data PATH")
+    return load_dataset(saved.data_path, layout)
+
+
+def _train_step(args):
+    """--train-step MODULE:FUNCTION as a function, or None for cross-entropy."""
+    from edgegen.zoo.user_model import load_user_function
+
+    if args.train_step is None:
+        return None
+    return load_user_function(args.train_step, "--train-step")
 
 
 def cmd_verify(args) -> int:

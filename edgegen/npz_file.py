@@ -93,23 +93,53 @@ def read_npz(path: Path, *, fmt: str, version: int, what: str, remedy: str) -> t
 
 
 
+def read_plain_arrays(path: Path, *, what: str, remedy: str,
+                      limit: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of any ``.npz`` (no header required) or of one ``.npy``
+    (under the key ``""``), checked as artifacts are: numeric, sizes backed
+    by the file, at most ``limit`` bytes (default ``MAX_ARRAY_BYTES``), no pickle."""
+    path = Path(path)
+    limit = MAX_ARRAY_BYTES if limit is None else limit
+    try:
+        if path.suffix.lower() == ".npy":
+            return {"": _read_npy_file(path, what, remedy, limit)}
+        return _read_arrays(path, what, remedy, limit)
+    except _Damaged as exc:
+        raise UserError(f"{path} is not a readable {what} ({exc}): {remedy}") from None
+    except _DAMAGE as exc:
+        raise UserError(f"{path} is not a readable {what} ({type(exc).__name__}: {_short(exc)}): "
+                        f"{remedy}") from None
+
+
+def _read_npy_file(path: Path, what: str, remedy: str, limit: int) -> np.ndarray:
+    size = path.stat().st_size
+    if size > limit + MAX_HEADER_BYTES:
+        raise UserError(f"{path} is {size} bytes, more than edgegen's limit of {limit // 2**20} MiB "
+                        f"for a {what}: {remedy}")
+    with open(path, "rb") as stream:
+        return _read_npy(stream, zipfile.ZipInfo(path.name), size)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else "no detail"
 
 
-def _read_arrays(path: Path, what: str, remedy: str) -> dict[str, np.ndarray]:
+def _read_arrays(path: Path, what: str, remedy: str,
+                 limit: int | None = None) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(path) as archive:
         entries = archive.infolist()
-        _check_entries(path, entries, what, remedy)
+        _check_entries(path, entries, what, remedy,
+                       MAX_ARRAY_BYTES if limit is None else limit)
         arrays = {}
         for info in entries:
             with archive.open(info) as stream:
-                arrays[info.filename[: -len(_NPY_SUFFIX)]] = _read_npy(stream, info)
+                arrays[info.filename[: -len(_NPY_SUFFIX)]] = _read_npy(stream, info, info.file_size)
     return arrays
 
 
-def _check_entries(path: Path, entries: list[zipfile.ZipInfo], what: str, remedy: str) -> None:
+def _check_entries(path: Path, entries: list[zipfile.ZipInfo], what: str, remedy: str,
+                   limit: int) -> None:
     """Refuse before decompressing anything: sizes come from the zip's own
     table, which ZipFile enforces while reading (it stops at file_size)."""
     if len(entries) > MAX_ENTRIES:
@@ -127,17 +157,17 @@ def _check_entries(path: Path, entries: list[zipfile.ZipInfo], what: str, remedy
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise _Damaged(f"entry {brief(info.filename)} uses zip compression method {info.compress_type}")
     total = sum(info.file_size for info in entries)
-    if total > MAX_ARRAY_BYTES:
+    if total > limit:
         raise UserError(
             f"{path} declares {total} bytes of arrays, more than edgegen's limit of "
-            f"{MAX_ARRAY_BYTES // 2**20} MiB for a {what} (MAX_ARRAY_BYTES in edgegen/npz_file.py): "
-            f"it is corrupt or not an edgegen artifact; {remedy}"
+            f"{limit // 2**20} MiB for a {what} (edgegen/npz_file.py): it is corrupt or "
+            f"too large; {remedy}"
         )
 
 
-def _read_npy(stream, info: zipfile.ZipInfo) -> np.ndarray:
-    """One .npy entry, its header checked against the entry's size before
-    the array is allocated."""
+def _read_npy(stream, info: zipfile.ZipInfo, file_size: int) -> np.ndarray:
+    """One .npy entry (or file) of ``file_size`` bytes, its header checked
+    against that size before the array is allocated."""
     version = np.lib.format.read_magic(stream)
     if version == (1, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
@@ -150,7 +180,7 @@ def _read_npy(stream, info: zipfile.ZipInfo) -> np.ndarray:
     if any(d < 0 for d in shape):
         raise _Damaged(f"entry {brief(info.filename)} has a negative dimension in shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize
-    stored = info.file_size - stream.tell()
+    stored = file_size - stream.tell()
     if nbytes != stored:
         raise _Damaged(f"entry {brief(info.filename)} declares shape {shape} ({nbytes} bytes) "
                        f"but holds {stored} bytes of data")

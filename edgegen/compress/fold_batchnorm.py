@@ -1,4 +1,5 @@
-"""Fold a BatchNorm into the convolution before it, in the PyTorch model.
+"""Fold a BatchNorm into the convolution (or fully connected layer) before
+it, in the PyTorch model.
 
 Weight sharing puts a layer's weights on the grid of its codebook. The
 importer folds a following BatchNorm by scaling each filter with its own
@@ -24,12 +25,20 @@ from torch.nn.utils import parametrize
 from edgegen.errors import UserError
 from edgegen.frontend.batchnorm_fold import folded_conv
 
-Fold = tuple[str, str]  # (convolution, BatchNorm) module paths
+Fold = tuple[str, str]  # (convolution or Linear, BatchNorm) module paths
+
+# BatchNorm type -> the layer type it folds into (the pairs the importer folds).
+_FOLDS_INTO = {nn.BatchNorm2d: nn.Conv2d, nn.BatchNorm1d: nn.Linear}
+
+
+def _outputs(layer: nn.Module) -> int:
+    return layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
 
 
 def conv_batchnorm_pairs(model: nn.Module) -> tuple[Fold, ...]:
-    """Each BatchNorm2d with running statistics whose only input is a Conv2d
-    that nothing else reads: the pairs the importer would fold, in model order."""
+    """Each BatchNorm2d (BatchNorm1d) with running statistics whose only
+    input is a Conv2d (Linear) that nothing else reads: the pairs the
+    importer would fold, in model order."""
     try:
         graph = torch.fx.symbolic_trace(model).graph
     except Exception as exc:  # torch.fx raises many types for untraceable code
@@ -42,11 +51,12 @@ def conv_batchnorm_pairs(model: nn.Module) -> tuple[Fold, ...]:
     pairs = []
     for node in graph.nodes:
         norm = modules.get(node.target) if node.op == "call_module" else None
-        if not isinstance(norm, nn.BatchNorm2d) or norm.running_mean is None:
+        if type(norm) not in _FOLDS_INTO or norm.running_mean is None:
             continue
         source = node.args[0] if node.args else None
         if (isinstance(source, torch.fx.Node) and source.op == "call_module"
-                and isinstance(modules.get(source.target), nn.Conv2d) and len(source.users) == 1):
+                and type(modules.get(source.target)) is _FOLDS_INTO[type(norm)]
+                and len(source.users) == 1):
             pairs.append((str(source.target), str(node.target)))
     return tuple(pairs)
 
@@ -81,22 +91,23 @@ def apply_folds(model: nn.Module, folds: tuple[Fold, ...]) -> nn.Module:
                 raise UserError(f"cannot fold BatchNorm {norm_name!r} into convolution {conv_name!r}: "
                                 "in this model code the BatchNorm does not directly follow it")
             if conv.bias is None:
-                _set_bias(conv, torch.zeros(conv.out_channels, dtype=conv.weight.dtype))
+                _set_bias(conv, torch.zeros(_outputs(conv), dtype=conv.weight.dtype))
             model.set_submodule(norm_name, nn.Identity())
     return model
 
 
-def _pair(model: nn.Module, conv_name: str, norm_name: str) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+def _pair(model: nn.Module, conv_name: str, norm_name: str) -> tuple[nn.Module, nn.Module]:
     modules = dict(model.named_modules())
     conv, norm = modules.get(conv_name), modules.get(norm_name)
-    if (not isinstance(conv, nn.Conv2d) or not isinstance(norm, nn.BatchNorm2d)
-            or norm.num_features != conv.out_channels):
-        raise UserError(f"cannot fold BatchNorm {norm_name!r} into convolution {conv_name!r}: the "
-                        "model has no such Conv2d followed by a BatchNorm2d of its channel count")
+    if (type(norm) not in _FOLDS_INTO or type(conv) is not _FOLDS_INTO[type(norm)]
+            or norm.num_features != _outputs(conv)):
+        raise UserError(f"cannot fold BatchNorm {norm_name!r} into layer {conv_name!r}: the model "
+                        "has no such Conv2d (Linear) followed by a BatchNorm2d (BatchNorm1d) of "
+                        "its channel count")
     return conv, norm
 
 
-def _stored_weight(conv: nn.Conv2d) -> torch.Tensor:
+def _stored_weight(conv: nn.Module) -> torch.Tensor:
     """The tensor that holds the weight: under a pruning mask, the
     parametrization's original (the mask multiplies it on every read)."""
     if parametrize.is_parametrized(conv, "weight"):
@@ -104,7 +115,7 @@ def _stored_weight(conv: nn.Conv2d) -> torch.Tensor:
     return conv.weight
 
 
-def _set_bias(conv: nn.Conv2d, bias: torch.Tensor) -> None:
+def _set_bias(conv: nn.Module, bias: torch.Tensor) -> None:
     if conv.bias is None:
         conv.bias = nn.Parameter(bias.clone())
     else:

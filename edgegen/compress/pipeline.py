@@ -79,7 +79,8 @@ class CompressedModel:
 
     model: nn.Module  # plain weights, exactly the pruned and shared values; eval mode
     layers: tuple[LayerCompression, ...]
-    stage_accuracy: dict[str, float]  # eval_fn after each stage, "baseline" first
+    stage_accuracy: dict[str, float | None]  # eval_fn after each stage, "baseline" first;
+    # None where eval_fn could not measure it (unlabelled data)
     spec: CompressSpec
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
     filters: KeptFilters | None = None  # what filter pruning kept, None without it
@@ -96,8 +97,10 @@ class CompressedModel:
         baseline = self.stage_accuracy.get("baseline")
         lines = ["| stage | accuracy | change | seconds |", "|---|---:|---:|---:|"]
         for stage, accuracy in self.stage_accuracy.items():
-            change = "" if baseline is None else f"{100 * (accuracy - baseline):+.2f} pts"
-            lines.append(f"| {stage} | {accuracy:.4f} | {change} | {self.stage_seconds.get(stage, 0.0):.1f} |")
+            measured = accuracy is not None and baseline is not None
+            change = f"{100 * (accuracy - baseline):+.2f} pts" if measured else ""
+            shown = "n/a" if accuracy is None else f"{accuracy:.4f}"
+            lines.append(f"| {stage} | {shown} | {change} | {self.stage_seconds.get(stage, 0.0):.1f} |")
         lines += ["", "| layer | kind | weights | pruned | bits | scale |", "|---|---|---:|---:|---:|---:|"]
         for layer in self.layers:
             bits = "" if layer.bits is None else str(layer.bits)
@@ -127,20 +130,23 @@ class _Run:
     example_input: torch.Tensor | None = None
     filters: KeptFilters | None = None
     folds: tuple[Fold, ...] = ()
-    accuracy: dict[str, float] = field(default_factory=dict)
+    accuracy: dict[str, float | None] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     snapped: dict[str, SnappedCodebook] = field(default_factory=dict)
 
     def finish_stage(self, stage: str, started: float) -> None:
         """Record time and accuracy of a stage and log one summary line."""
         self.seconds[stage] = time.perf_counter() - started
-        self.accuracy[stage] = float(self.eval_fn(self.model))
+        measured = self.eval_fn(self.model)
+        self.accuracy[stage] = None if measured is None else float(measured)
+        baseline = self.accuracy.get("baseline")
         change = ""
-        if "baseline" in self.accuracy and stage != "baseline":
-            change = f" ({100 * (self.accuracy[stage] - self.accuracy['baseline']):+.2f} pts)"
+        if baseline is not None and measured is not None and stage != "baseline":
+            change = f" ({100 * (measured - baseline):+.2f} pts)"
         pruned = ", ".join(f"{name} {value:.1%}" for name, value in _layer_sparsity(self.model, self.spec).items())
+        shown = "n/a (no labels)" if measured is None else f"{measured:.4f}"
         self.log(
-            f"[compress] {stage:<9} accuracy {self.accuracy[stage]:.4f}{change}  "
+            f"[compress] {stage:<9} accuracy {shown}{change}  "
             f"{self.seconds[stage]:.1f} s  pruned: {pruned}"
         )
 

@@ -28,7 +28,8 @@ from edgegen.compress.prune import magnitude_mask, weight_layer
 from edgegen.compress.share import remove_sharing
 from edgegen.compress.spec import PruneSpec, weight_layers
 
-EvalFn = Callable[[nn.Module], float]
+# Top-1 accuracy of a model, or None where it cannot be measured (no labels).
+EvalFn = Callable[[nn.Module], "float | None"]
 """The user's evaluation: ``eval_fn(model)`` → accuracy (any unit, e.g. a fraction)."""
 
 DEFAULT_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)

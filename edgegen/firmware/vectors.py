@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgegen.data.datasets import image_to_int8
 from edgegen.ir import QGraph
 from edgegen.reference.golden import run_golden
 
@@ -43,11 +42,10 @@ def golden_outputs(qgraph: QGraph, vectors) -> np.ndarray:
     return np.asarray(run_golden(qgraph, vectors.reshape(shape)), np.int8).reshape(len(vectors), -1)
 
 
-def verification_vectors(qgraph: QGraph, images: np.ndarray, random_count: int,
+def verification_vectors(qgraph: QGraph, test_inputs: np.ndarray, random_count: int,
                          seed: int = 0) -> np.ndarray:
-    """The vectors of an on-board verification, as on the host: uint8
-    test-set ``images`` (N, H, W) as int8 model inputs, then
-    ``random_count`` uniformly random int8 inputs; (n, input size)."""
-    size = qgraph.tensor(qgraph.input).size
-    pictures = image_to_int8(np.asarray(images)).reshape(len(images), size)
-    return np.concatenate([pictures, random_vectors(qgraph, random_count, seed)])
+    """The vectors of an on-board verification, as on the host: the int8
+    ``test_inputs`` (already quantized), then ``random_count`` uniformly
+    random int8 inputs; (n, input size)."""
+    return np.concatenate([as_vectors(qgraph, test_inputs),
+                           random_vectors(qgraph, random_count, seed)])

@@ -28,15 +28,17 @@ from edgegen.compress.sensitivity import (
 )
 from edgegen.compress.share import shared_layers
 from edgegen.compress.spec import CompressSpec
-from edgegen.data.datasets import Dataset, image_to_int8
+from edgegen.data.datasets import Dataset
+from edgegen.errors import UserError
 from edgegen.ir import QGraph
-from edgegen.jobs.quantize import QuantizeOptions, model_input_shape, quantize_model
+from edgegen.jobs.quantize import QuantizeOptions, int8_inputs, model_input_shape, quantize_model
 from edgegen.output_folder import atomic_folder
 from edgegen.quantize.quantize import WeightGrid
 from edgegen.reference.golden import run_golden
 from edgegen.report.compression import StorageTable, markdown_table, storage_table
 from edgegen.report.weight_plots import plot_weight_distributions
-from edgegen.zoo.train import Optimizer, Schedule, evaluate, train
+from edgegen.verify.compare import top1
+from edgegen.zoo.train import Optimizer, Schedule, TrainStep, evaluate, train
 
 ARTIFACT_NAME = "compressed.npz"
 
@@ -66,35 +68,37 @@ class CompressOutcome:
     compressed: CompressedModel
     qgraph: QGraph
     storage: StorageTable
-    float_accuracy: float
-    int8_accuracy: float
+    float_accuracy: float | None  # None: unlabelled data
+    int8_accuracy: float | None
     seconds: float
 
 
-def dataset_train_fn(dataset: Dataset, recipe: RetrainRecipe, seed: int, progress: bool = True):
+def dataset_train_fn(dataset: Dataset, recipe: RetrainRecipe, seed: int, progress: bool = True,
+                     step: TrainStep | None = None):
     """``train_fn(model, epochs)`` for ``compress``: retraining while pruning,
-    fine-tuning once the model carries codebooks."""
+    fine-tuning once the model carries codebooks; ``step`` gives the loss
+    (default: cross-entropy on the labels)."""
     def train_fn(model: nn.Module, epochs: int) -> None:
         finetuning = bool(shared_layers(model))
         train(model, dataset, epochs=epochs,
               lr=recipe.finetune_lr if finetuning else recipe.lr,
               optimizer=recipe.finetune_optimizer if finetuning else recipe.optimizer,
               schedule=recipe.schedule, batch_size=recipe.batch_size,
-              weight_decay=recipe.weight_decay, seed=seed, progress=progress)
+              weight_decay=recipe.weight_decay, seed=seed, progress=progress, step=step)
     return train_fn
 
 
 def dataset_eval_fn(dataset: Dataset, limit: int | None = None):
-    images = dataset.test_images[:limit]
-    labels = dataset.test_labels[:limit]
-    return lambda model: evaluate(model, images, labels)
+    return lambda model: evaluate(model, dataset, limit=limit)
 
 
-def int8_accuracy(qgraph: QGraph, dataset: Dataset) -> float:
-    """Top-1 of the int8 golden model on the whole test set: what ships."""
-    out = run_golden(qgraph, image_to_int8(dataset.test_images).reshape(
-        (len(dataset.test_images),) + qgraph.tensor(qgraph.input).shape))
-    return float((out.reshape(len(out), -1).argmax(axis=1) == dataset.test_labels).mean())
+def int8_accuracy(qgraph: QGraph, dataset: Dataset) -> float | None:
+    """Top-1 of the int8 golden model on the whole test set: what ships
+    (``None`` for unlabelled data)."""
+    if dataset.test_labels is None:
+        return None
+    return top1(run_golden(qgraph, int8_inputs(qgraph, dataset, dataset.test_inputs)),
+                dataset.test_labels)
 
 
 def measure(compressed: CompressedModel, name: str, dataset: Dataset,
@@ -110,13 +114,18 @@ def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, sp
                  sensitivity: bool = False, filter_sensitivity: bool = False,
                  progress: bool = True, inputs: tuple[Path, ...] = (),
                  quantize_options: QuantizeOptions = QuantizeOptions(),
-                 log=print) -> CompressOutcome:
+                 step: TrainStep | None = None, log=print) -> CompressOutcome:
     """Compress into the folder ``out``; with ``sensitivity``, first scan how
     each layer alone tolerates pruning (sensitivity.md and .png), with
     ``filter_sensitivity`` how it tolerates losing filters
     (filter_sensitivity.md and .png). ``out`` may not hold ``inputs``;
     ``force`` replaces only a folder edgegen wrote. ``quantize_options``:
-    how the compressed model is measured in int8."""
+    how the compressed model is measured in int8; ``step``: the training loss
+    (default: cross-entropy on the labels)."""
+    if (sensitivity or filter_sensitivity) and not dataset.has_labels:
+        raise UserError(f"a sensitivity scan measures accuracy, and data set {dataset.name} has "
+                        "no labels: give y_train and y_test, or leave out --sensitivity and "
+                        "--filter-sensitivity")
     started = time.perf_counter()
     example_input = torch.zeros(model_input_shape(dataset))
     with atomic_folder(out, force, inputs) as folder:
@@ -129,7 +138,7 @@ def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, sp
                                            progress=progress)
             write_sensitivity_report(scan, folder, stem="filter_sensitivity")
             log(f"filter sensitivity scan written to {out / 'filter_sensitivity.md'}")
-        train_fn = dataset_train_fn(dataset, recipe, spec.seed, progress)
+        train_fn = dataset_train_fn(dataset, recipe, spec.seed, progress, step)
         compressed = compress(model, spec, train_fn=train_fn, eval_fn=dataset_eval_fn(dataset),
                               progress=progress, log=log, example_input=example_input)
         qgraph, storage, acc8 = measure(compressed, name, dataset, quantize_options)
@@ -147,14 +156,18 @@ def run_compress(model: nn.Module, name: str, source: dict, dataset: Dataset, sp
 
 def write_compress_report(folder: Path, name: str, outcome: CompressOutcome, plots: list[Path]) -> None:
     s = outcome.storage
+    if outcome.float_accuracy is None or outcome.int8_accuracy is None:
+        accuracy = "Accuracy not measured: the data set has no labels."
+    else:
+        accuracy = (
+            f"Accuracy on the whole test set: float model before compression "
+            f"{100 * outcome.float_accuracy:.2f} %, compressed int8 golden model "
+            f"{100 * outcome.int8_accuracy:.2f} % "
+            f"({100 * (outcome.int8_accuracy - outcome.float_accuracy):+.2f} points).")
     lines = [
         f"# {name}: Deep Compression",
         "",
-        f"Accuracy on the whole test set: float model before compression "
-        f"{100 * outcome.float_accuracy:.2f} %, compressed int8 golden model "
-        f"{100 * outcome.int8_accuracy:.2f} % "
-        f"({100 * (outcome.int8_accuracy - outcome.float_accuracy):+.2f} points). "
-        f"Compression took {outcome.seconds:.0f} s.",
+        f"{accuracy} Compression took {outcome.seconds:.0f} s.",
         "",
         "## Stages",
         "",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch.nn as nn
 
-from edgegen.data.datasets import Dataset, image_to_int8
+from edgegen.data.datasets import Dataset
 from edgegen.errors import UserError
 from edgegen.firmware.boards import Board, load_board
 from edgegen.firmware.built import FirmwareBuild
@@ -25,7 +25,7 @@ from edgegen.ir import QGraph
 from edgegen.jobs.board_verify import BoardVerifyResult, verify_firmware
 from edgegen.jobs.firmware_build import FirmwareOptions, build_firmware
 from edgegen.jobs.lower import STORAGE_FILE, Lowered, StorageChoice, load_choice, lower, save_choice
-from edgegen.jobs.quantize import QuantizeOptions, quantize_model
+from edgegen.jobs.quantize import QuantizeOptions, int8_inputs, quantize_model
 from edgegen.output_folder import atomic_folder
 from edgegen.quantize.artifact import load_qgraph, save_qgraph
 from edgegen.reference.golden import run_golden
@@ -33,7 +33,7 @@ from edgegen.report.compression import storage_table
 from edgegen.report.layers import layer_rows
 from edgegen.report.render import saved_report, write_report
 from edgegen.report.sizes import weight_bytes_per_layer
-from edgegen.verify.compare import Comparison, compare_outputs
+from edgegen.verify.compare import Comparison, compare_outputs, top1
 from edgegen.verify.host_model import HostModel, ModelSizes
 from edgegen.zoo.train import evaluate
 
@@ -53,10 +53,10 @@ class VerifyResult:
     test_vectors: int
     random_vectors: int
     comparison: Comparison
-    golden_accuracy: float
-    c_accuracy: float
+    golden_accuracy: float | None  # None: the data has no labels
+    c_accuracy: float | None
     seconds: float
-    float_accuracy: float | None = None  # on the same test images
+    float_accuracy: float | None = None  # on the same test inputs
     float_accuracy_full: float | None = None  # on the whole test set
     board: BoardVerifyResult | None = None  # when run on an emulated board
 
@@ -72,11 +72,9 @@ def emit(qgraph: QGraph, folder: Path, storage: StorageChoice = StorageChoice())
 
 
 def verify_on_host(qgraph: QGraph, model: HostModel, dataset: Dataset, options: VerifyOptions) -> VerifyResult:
-    """Golden model vs C on test images and random int8 vectors."""
+    """Golden model vs C on test inputs and random int8 vectors."""
     start = time.perf_counter()
-    images = dataset.test_images[: options.test_samples]
-    labels = dataset.test_labels[: options.test_samples]
-    test_in = image_to_int8(images).reshape((len(images),) + qgraph.tensor(qgraph.input).shape)
+    test_in = int8_inputs(qgraph, dataset, dataset.test_inputs[: options.test_samples])
     rng = np.random.default_rng(options.seed)
     random_in = rng.integers(-128, 128, size=(options.random_samples,) + test_in.shape[1:],
                              dtype=np.int64).astype(np.int8)
@@ -84,13 +82,14 @@ def verify_on_host(qgraph: QGraph, model: HostModel, dataset: Dataset, options: 
     golden = run_golden(qgraph, vectors).reshape(len(vectors), -1)
     c_out = model.run(vectors)
     comparison = compare_outputs(golden, c_out)
-    n = len(images)
+    n = len(test_in)
+    labels = None if dataset.test_labels is None else dataset.test_labels[:n]
     return VerifyResult(
         test_vectors=n,
         random_vectors=options.random_samples,
         comparison=comparison,
-        golden_accuracy=float((golden[:n].argmax(axis=1) == labels).mean()),
-        c_accuracy=float((c_out[:n].argmax(axis=1) == labels).mean()),
+        golden_accuracy=top1(golden[:n], labels),
+        c_accuracy=top1(c_out[:n], labels),
         seconds=time.perf_counter() - start,
     )
 
@@ -131,17 +130,18 @@ def deploy(model: nn.Module, name: str, dataset: Dataset, out: Path, *,
     return result
 
 
-def _float_accuracy(model: nn.Module, dataset: Dataset, limit: int | None = None) -> float:
-    return evaluate(model, dataset.test_images[:limit], dataset.test_labels[:limit])
+def _float_accuracy(model: nn.Module, dataset: Dataset, limit: int | None = None) -> float | None:
+    return evaluate(model, dataset, limit=limit)
 
 
 def board_vectors(qgraph: QGraph, dataset: Dataset, options: VerifyOptions) -> np.ndarray:
     """The verification vectors of ``options`` for an emulated board."""
-    return verification_vectors(qgraph, dataset.test_images[: options.test_samples],
+    return verification_vectors(qgraph, int8_inputs(qgraph, dataset,
+                                                     dataset.test_inputs[: options.test_samples]),
                                 options.random_samples, options.seed)
 
 
-SELFTEST_IMAGES = 4  # golden vectors embedded in a firmware's self-test
+SELFTEST_INPUTS = 4  # golden vectors embedded in a firmware's self-test
 
 
 def firmware_for_board(qgraph: QGraph, board: Board | str, dataset: Dataset, out: Path, *,
@@ -152,8 +152,8 @@ def firmware_for_board(qgraph: QGraph, board: Board | str, dataset: Dataset, out
     outputs of the first test images."""
     return build_firmware(qgraph, board, out, force=force, inputs=inputs, storage=storage,
                           opt=firmware.opt, kernels=firmware.kernels,
-                          vectors=board_vectors(qgraph, dataset, VerifyOptions(SELFTEST_IMAGES, 0)),
-                          vectors_provenance=f"the first {SELFTEST_IMAGES} test-set images")
+                          vectors=board_vectors(qgraph, dataset, VerifyOptions(SELFTEST_INPUTS, 0)),
+                          vectors_provenance=f"the first {SELFTEST_INPUTS} test-set inputs")
 
 
 def deploy_to_board(qgraph: QGraph, board: str, dataset: Dataset, folder: Path,
@@ -192,6 +192,6 @@ def reverify(folder: Path, dataset: Dataset, options: VerifyOptions) -> VerifyRe
         result = verify_on_host(qgraph, host, dataset, options)
     saved = saved_report(folder)
     result.float_accuracy_full = saved.float_accuracy_full
-    if result.test_vectors == len(dataset.test_images):
+    if result.test_vectors == len(dataset.test_inputs):
         result.float_accuracy = result.float_accuracy_full
     return result

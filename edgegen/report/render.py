@@ -44,7 +44,7 @@ def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, st
         "model": name,
         "prefix": prefix,
         "source": source,
-        "dataset": {"name": dataset.name, "directory": str(dataset.directory)},
+        "dataset": dataset_record(dataset),
         "qgraph_sha256": content_hash(qgraph),
         "rounding": qgraph.rounding.value,
         "quantization": qgraph.metadata,
@@ -79,11 +79,11 @@ def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, st
 
 def markdown(report: dict) -> str:
     t = report["totals"]
-    a = report["accuracy"]
     lines = [
         f"# {report['model']} — edgegen {report['edgegen_version']}",
         "",
-        f"Dataset {report['dataset']['name']}; int8 per the TFLite spec, "
+        f"Data: {report['dataset'].get('description', report['dataset']['name'])}; "
+        "int8 per the TFLite spec, "
         f"{report['rounding']} rounding; quantized graph sha256 `{report['qgraph_sha256'][:16]}…`.",
         *[f"Import: {note}." for note in report["quantization"].get("import_notes", [])],
         "",
@@ -108,12 +108,33 @@ def markdown(report: dict) -> str:
         f"the compiled object: **{t['const_bytes']:,} bytes**",
         f"- Activation arena: **{t['arena_bytes']:,} bytes** (plus the caller's input "
         f"{t['input_bytes']} and output {t['output_bytes']} bytes)",
-        f"- Accuracy on {a['test_images']:,} test images: float {_pct(a['float'])}, "
-        f"int8 golden {_pct(a['int8_golden'])}, C on host {_pct(a['c_host'])}",
+        _accuracy_line(report),
         f"- Verification: {report['verification']['summary']}",
         "",
     ]
     return "\n".join(lines)
+
+
+def _accuracy_line(report: dict) -> str:
+    a = report["accuracy"]
+    if a["int8_golden"] is None:
+        return (f"- Accuracy not measured: the data has no labels (verified on "
+                f"{a['test_images']:,} test inputs)")
+    return (f"- Accuracy on {a['test_images']:,} test inputs: float {_pct(a['float'])}, "
+            f"int8 golden {_pct(a['int8_golden'])}, C on host {_pct(a['c_host'])}")
+
+
+def dataset_record(dataset) -> dict:
+    """What a report keeps of the data: enough for ``verify`` to load it again."""
+    return {
+        "name": dataset.name,
+        "path": None if dataset.path is None else str(dataset.path),
+        "layout": None if dataset.layout is None else dataset.layout.value,
+        "sample_shape": list(dataset.sample_shape),
+        "synthetic_seed": dataset.synthetic_seed,
+        "labelled": dataset.has_labels,
+        "description": dataset.describe(),
+    }
 
 
 def write_report(folder: Path, **kwargs) -> dict:
@@ -139,29 +160,43 @@ class SavedReport:
     the file is the user's to lose or edit)."""
 
     present: bool
-    data_dir: Path | None
+    data_path: Path | None
     float_accuracy_full: float | None
+    layout: str | None = None
+    synthetic_seed: int | None = None  # synthetic data: regenerated from seed and shape
+    sample_shape: tuple[int, ...] | None = None
 
 
 def saved_report(folder: Path) -> SavedReport:
-    """The dataset folder and float accuracy recorded by deploy; a report
-    that is absent or lacks them gives None, one that is damaged a UserError."""
+    """The data and float accuracy recorded by deploy; a report that is
+    absent or lacks them gives None, one that is damaged a UserError."""
     path = Path(folder) / REPORT_JSON
     if not path.is_file():
         return SavedReport(False, None, None)
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path} is not readable JSON ({exc}): pass --data-dir, or redeploy") from None
+        raise UserError(f"{path} is not readable JSON ({exc}): pass --data, or redeploy") from None
     if not isinstance(report, dict):
-        raise UserError(f"{path} is not a deploy report (not a JSON object): pass --data-dir, "
+        raise UserError(f"{path} is not a deploy report (not a JSON object): pass --data, "
                         "or redeploy")
     dataset = report.get("dataset")
-    directory = dataset.get("directory") if isinstance(dataset, dict) else None
+    dataset = dataset if isinstance(dataset, dict) else {}
+    place = dataset.get("path", dataset.get("directory"))  # "directory": reports of IDX folders only
     accuracy = report.get("accuracy")
     full = accuracy.get("float_full_test_set") if isinstance(accuracy, dict) else None
+    layout = dataset.get("layout")
+    seed = dataset.get("synthetic_seed")
+    shape = dataset.get("sample_shape")
+    good_shape = (isinstance(shape, list) and 1 <= len(shape) <= 3
+                  and all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 4096
+                          for d in shape))
     return SavedReport(
-        True, Path(directory) if isinstance(directory, str) and directory else None,
+        True, Path(place) if isinstance(place, str) and place else None,
         float(full) if isinstance(full, (int, float)) and not isinstance(full, bool)
         and 0.0 <= full <= 1.0 else None,
+        layout=layout if isinstance(layout, str) else None,
+        synthetic_seed=seed if isinstance(seed, int) and not isinstance(seed, bool)
+        and 0 <= seed < 2**32 else None,
+        sample_shape=tuple(shape) if good_shape else None,
     )

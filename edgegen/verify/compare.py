@@ -48,3 +48,11 @@ def compare_outputs(golden: np.ndarray, actual: np.ndarray) -> Comparison:
         b = int(np.flatnonzero(differs[v])[0])
         first = Mismatch(v, b, int(golden[v, b]), int(actual[v, b]))
     return Comparison(len(golden), int(bad_vectors.size), first)
+
+
+def top1(outputs: np.ndarray, labels: np.ndarray | None) -> float | None:
+    """Top-1 accuracy of outputs ``(N, classes)`` against class ``labels``;
+    ``None`` without labels (nothing to measure)."""
+    if labels is None:
+        return None
+    return float((np.asarray(outputs).reshape(len(outputs), -1).argmax(axis=1) == labels).mean())

@@ -298,6 +298,9 @@ def trained_zoo_model(
         model = ZOO[name]()
         meta = load_checkpoint(model, path)
         return model.eval(), meta
+    if dataset.synthetic:
+        raise UserError(f"{name} cannot be trained on synthetic inputs: pass --data PATH with "
+                        "your data, or use random weights")
     if not train_if_missing and not retrain:
         raise UserError(
             f"checkpoint {path} not found: train it with `edgegen train {name}` or pass --checkpoint"
@@ -310,7 +313,7 @@ def trained_zoo_model(
     started = time.perf_counter()
     train(model, dataset, seed=seed, progress=progress, **recipe.kwargs())
     train_seconds = time.perf_counter() - started
-    accuracy = evaluate(model, dataset.test_images, dataset.test_labels)
+    accuracy = evaluate(model, dataset)
     meta = {
         "model": name,
         "dataset": dataset.name,

@@ -1,4 +1,5 @@
-"""The model zoo: small classic networks for 28×28 grayscale images.
+"""The model zoo: small classic networks for 28×28 grayscale images, and the
+MLPerf Tiny reference networks (``edgegen.zoo.mlperf_tiny``).
 
 Each factory returns a fresh, randomly initialised module whose children have
 readable names (``conv1``, ``pool1``, ``fc1``, ``block2.depthwise`` …), so that
@@ -20,6 +21,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from edgegen.zoo.mlperf_tiny import INPUT_SHAPES, MLPERF_TINY
 
 
 def lenet300() -> nn.Sequential:
@@ -360,4 +363,9 @@ ZOO: dict[str, Callable[[], nn.Module]] = {
     "shufflenet": shufflenet,
     "xception": xception,
     "resnet": resnet,
+    **MLPERF_TINY,
 }
+
+# Zoo models whose data is not on this machine: without --data they run on
+# random inputs of this (C, H, W) or (F,) shape, with random weights.
+SYNTHETIC_INPUTS: dict[str, tuple[int, ...]] = dict(INPUT_SHAPES)

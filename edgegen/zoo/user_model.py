@@ -90,12 +90,8 @@ def _import_module(name: str) -> ModuleType:
         raise UserError(f"importing model module {name!r} failed: {_describe(exc)}") from None
 
 
-def load_user_model(spec: str, checkpoint: Path | str | None) -> nn.Module:
-    """Build the model ``spec`` names, load ``checkpoint`` into it if given, return it in eval mode.
-
-    Without a checkpoint the model keeps whatever weights its factory gave it.
-    Every problem the user can fix is a ``UserError`` naming the spec.
-    """
+def _resolve(spec: str) -> object:
+    """The object ``module:attr`` names, imported; UserError naming the spec if not there."""
     module_part, attr_part = parse_spec(spec)
     if module_part.endswith(".py"):
         module = _import_file(Path(module_part))
@@ -112,6 +108,17 @@ def load_user_model(spec: str, checkpoint: Path | str | None) -> nn.Module:
             raise UserError(f"model spec {spec!r}: {module_part} has no attribute {attr_part!r}{hint}")
         target = getattr(target, attr)
 
+    return target
+
+
+def load_user_model(spec: str, checkpoint: Path | str | None) -> nn.Module:
+    """Build the model ``spec`` names, load ``checkpoint`` into it if given, return it in eval mode.
+
+    Without a checkpoint the model keeps whatever weights its factory gave it.
+    Every problem the user can fix is a ``UserError`` naming the spec.
+    """
+    target = _resolve(spec)
+    attr_part = parse_spec(spec)[1]
     if isinstance(target, nn.Module):
         model = target
     elif callable(target):
@@ -135,3 +142,26 @@ def load_user_model(spec: str, checkpoint: Path | str | None) -> nn.Module:
     if checkpoint is not None:
         load_checkpoint(model, Path(checkpoint))
     return model.eval()
+
+
+def load_user_function(spec: str, flag: str):
+    """The function ``module:function`` names (a ``--train-step``), wrapped so
+    that its failures and a result that is not a scalar tensor become one
+    UserError naming ``flag``."""
+    import torch
+
+    function = _resolve(spec)
+    if not callable(function) or isinstance(function, (type, nn.Module)):
+        raise UserError(f"{flag} {spec!r} is a {type(function).__name__}, not a function")
+
+    def call(*args):
+        try:
+            result = function(*args)
+        except (Exception, SystemExit) as exc:
+            raise UserError(f"{flag} {spec} failed: {_describe(exc)}") from None
+        if not isinstance(result, torch.Tensor) or result.numel() != 1:
+            raise UserError(f"{flag} {spec} returned {type(result).__name__}"
+                            f"{'' if not isinstance(result, torch.Tensor) else ' of shape ' + str(tuple(result.shape))}"
+                            ": it must return the loss as a scalar tensor")
+        return result.reshape(())
+    return call

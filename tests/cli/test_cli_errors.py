@@ -70,7 +70,8 @@ def test_input_shape_that_does_not_match(capsys, tiny_data, user_dir):
     torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1024, 10)).state_dict(), ckpt)
     status, err = _run(capsys, ["deploy", "usermodels:wide_input_net", "--checkpoint", str(ckpt),
                                 "--data-dir", str(tiny_data), "--out", str(user_dir / "out")])
-    _assert_user_error(status, err, "input shape (1, 1, 28, 28) does not fit")
+    _assert_user_error(status, err, "does not take the inputs of", "one-channel images of shape "
+                       "(1, 28, 28)", "1x784 and 1024x10", "pass --data")
     assert _no_output(user_dir)
 
 

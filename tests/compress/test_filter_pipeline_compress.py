@@ -45,7 +45,7 @@ def compressed(fashion):
         train(m, fashion, epochs=epochs, progress=False, max_train_samples=SAMPLES, lr=1e-3)
 
     def eval_fn(m):
-        return evaluate(m, fashion.test_images[:300], fashion.test_labels[:300])
+        return evaluate(m, fashion, limit=300)
 
     spec = default_spec(model, sparsity=0.5, conv_bits=6, fc_bits=5, prune_steps=1,
                         retrain_epochs=1, finetune_epochs=1)

@@ -24,7 +24,7 @@ def compressed(fashion):
         train(m, fashion, epochs=epochs, progress=False, max_train_samples=SAMPLES)
 
     def eval_fn(m):
-        return evaluate(m, fashion.test_images[:500], fashion.test_labels[:500])
+        return evaluate(m, fashion, limit=500)
 
     spec = default_spec(model, sparsity=SPARSITY, fc_bits=4, prune_steps=2, retrain_epochs=1, finetune_epochs=1)
     lines = []

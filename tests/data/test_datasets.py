@@ -7,13 +7,13 @@ import torch
 from toolchain_support import require_dataset
 
 from edgegen.data import datasets
-from edgegen.data.datasets import images_to_tensor, load_dataset
+from edgegen.data.datasets import load_dataset
 from edgegen.errors import UserError
 
 CANONICAL = {
-    "train_images": "train-images-idx3-ubyte",
+    "train_inputs": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
+    "test_inputs": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
@@ -25,9 +25,9 @@ def idx_bytes(array: np.ndarray) -> bytes:
 def make_arrays(n_train=6, n_test=4):
     rng = np.random.default_rng(1)
     return {
-        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_inputs": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
         "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_inputs": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
         "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
     }
 
@@ -48,7 +48,8 @@ def test_load_canonical(tmp_path, gz):
     write_dataset(tmp_path / "My Data", arrays, gz=gz)
     ds = load_dataset(tmp_path / "My Data")
     assert ds.name == "my-data"
-    assert ds.directory == tmp_path / "My Data"
+    assert ds.path == tmp_path / "My Data"
+    assert ds.sample_shape == (1, 28, 28) and ds.pixels and ds.has_labels
     for role, array in arrays.items():
         np.testing.assert_array_equal(getattr(ds, role), array)
         assert not getattr(ds, role).flags.writeable
@@ -57,7 +58,7 @@ def test_load_canonical(tmp_path, gz):
 
 def test_kaggle_dot_variant_and_raw_folder_name(tmp_path):
     names = {role: name.replace("-idx", ".idx") for role, name in CANONICAL.items()}
-    assert names["train_images"] == "train-images.idx3-ubyte"
+    assert names["train_inputs"] == "train-images.idx3-ubyte"
     directory = tmp_path / "FashionMNIST" / "raw"
     write_dataset(directory, make_arrays(), names=names)
     ds = load_dataset(directory)
@@ -67,23 +68,23 @@ def test_kaggle_dot_variant_and_raw_folder_name(tmp_path):
 
 def test_mixed_gzip_and_raw(tmp_path):
     arrays = make_arrays()
-    write_dataset(tmp_path, {k: arrays[k] for k in ("train_images", "train_labels")},
-                  names={k: CANONICAL[k] for k in ("train_images", "train_labels")}, gz=True)
-    write_dataset(tmp_path, {k: arrays[k] for k in ("test_images", "test_labels")},
-                  names={k: CANONICAL[k] for k in ("test_images", "test_labels")})
+    write_dataset(tmp_path, {k: arrays[k] for k in ("train_inputs", "train_labels")},
+                  names={k: CANONICAL[k] for k in ("train_inputs", "train_labels")}, gz=True)
+    write_dataset(tmp_path, {k: arrays[k] for k in ("test_inputs", "test_labels")},
+                  names={k: CANONICAL[k] for k in ("test_inputs", "test_labels")})
     np.testing.assert_array_equal(load_dataset(tmp_path).train_labels, arrays["train_labels"])
 
 
 def test_missing_file_in_user_dir(tmp_path):
     write_dataset(tmp_path, make_arrays())
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(UserError, match=r"is missing t10k-labels-idx1-ubyte\[\.gz\]: pass --data-dir") as info:
+    with pytest.raises(UserError, match=r"is missing t10k-labels-idx1-ubyte\[\.gz\]: an IDX data") as info:
         load_dataset(tmp_path)
     assert "train-images" not in str(info.value).split(":")[0]
 
 
 def test_missing_user_dir(tmp_path):
-    with pytest.raises(UserError, match="data directory .*nope does not exist"):
+    with pytest.raises(UserError, match="data .*nope does not exist: pass --data PATH"):
         load_dataset(tmp_path / "nope")
 
 
@@ -93,7 +94,7 @@ def test_missing_default_data(tmp_path, monkeypatch):
         load_dataset()
     assert str(info.value) == (
         f"Fashion-MNIST not found in {tmp_path / 'absent'}: install it with "
-        "`apt-get install dataset-fashion-mnist`, or pass --data-dir DIR with MNIST-format IDX files"
+        "`apt-get install dataset-fashion-mnist`, or pass --data PATH (an IDX folder, .npz or .npy)"
     )
 
 
@@ -105,40 +106,42 @@ def test_count_mismatch(tmp_path):
         load_dataset(tmp_path)
 
 
-def test_wrong_image_shape(tmp_path):
+def test_idx_images_of_another_size_load(tmp_path):
     arrays = make_arrays()
-    arrays["test_images"] = np.zeros((4, 32, 32), np.uint8)
+    arrays["train_inputs"] = np.zeros((6, 32, 20), np.uint8)
+    arrays["test_inputs"] = np.zeros((4, 32, 20), np.uint8)
     write_dataset(tmp_path, arrays)
-    with pytest.raises(UserError, match=r"shape \(4, 32, 32\); expected uint8 images"):
+    assert load_dataset(tmp_path).sample_shape == (1, 32, 20)
+
+
+def test_idx_splits_of_different_shapes(tmp_path):
+    arrays = make_arrays()
+    arrays["test_inputs"] = np.zeros((4, 32, 32), np.uint8)
+    write_dataset(tmp_path, arrays)
+    with pytest.raises(UserError, match=r"inputs of different shapes .*\(6, 28, 28\).*\(4, 32, 32\)"):
         load_dataset(tmp_path)
 
 
-def test_label_out_of_range(tmp_path):
+def test_labels_need_not_be_ten_classes(tmp_path):
     arrays = make_arrays()
-    arrays["train_labels"][2] = 10
+    arrays["train_labels"][2] = 11
     write_dataset(tmp_path, arrays)
-    with pytest.raises(UserError, match="has label 10"):
-        load_dataset(tmp_path)
+    assert load_dataset(tmp_path).train_labels[2] == 11
 
 
-def test_images_to_tensor_is_pixel_over_255():
+def test_pixels_are_pixel_over_255():
     images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
-    x = images_to_tensor(images)
+    ds = datasets.Dataset("p", None, images, images)
+    x = ds.tensor(images)
     assert x.dtype == torch.float32 and x.shape == (1, 1, 16, 16)
-    assert x[0, 0, 0, 0] == 0.0 and x[0, 0, 15, 15] == 1.0
     expected = torch.tensor([p / 255 for p in range(256)], dtype=torch.float64).to(torch.float32)
     assert torch.equal(x.flatten(), expected)
-    assert images_to_tensor(images[0]).shape == (1, 1, 16, 16)
-
-
-def test_images_to_tensor_rejects_float():
-    with pytest.raises(TypeError):
-        images_to_tensor(np.zeros((1, 28, 28), np.float32))
+    assert ds.input_range == (0.0, 1.0)
 
 
 def test_default_fashion_mnist():
     require_dataset()
     ds = load_dataset()
     assert ds.name == "fashion-mnist"
-    assert ds.train_images.shape == (60000, 28, 28) and ds.test_images.shape == (10000, 28, 28)
+    assert ds.train_inputs.shape == (60000, 28, 28) and ds.test_inputs.shape == (10000, 28, 28)
     assert np.bincount(ds.test_labels).tolist() == [1000] * 10

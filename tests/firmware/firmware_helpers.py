@@ -5,6 +5,7 @@ import numpy as np
 from edgegen.firmware.boards import Board
 from edgegen.firmware.qemu import multiply_accumulates
 from edgegen.firmware.vectors import verification_vectors
+from edgegen.jobs.quantize import int8_inputs
 from toolchain_support import require_tool
 
 
@@ -18,7 +19,8 @@ def require_board_tools(board: Board, emulate: bool = False) -> None:
 
 def board_vectors(qgraph, fashion, images: int, random: int, seed: int = 0) -> np.ndarray:
     """The first ``images`` test-set images, then ``random`` int8 inputs."""
-    return verification_vectors(qgraph, fashion.test_images[:images], random, seed)
+    return verification_vectors(qgraph, int8_inputs(qgraph, fashion, fashion.test_inputs[:images]),
+                                random, seed)
 
 
 def check_verified_run(result, board: Board, qgraph, vectors) -> None:

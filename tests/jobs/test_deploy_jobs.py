@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from compact_models import FireNet, ResidualNet, ShuffleUnit, WideFireNet, separable_net
 from toolchain_support import require_tool
 from edgegen.host.compiler import WARNING_FLAGS, compile_executable
-from edgegen.data.datasets import image_to_int8
 from edgegen.jobs.deploy import VerifyOptions, deploy, emit
-from edgegen.jobs.quantize import QuantizeOptions, quantize_model
+from edgegen.jobs.quantize import QuantizeOptions, int8_inputs, quantize_model
 from edgegen.ir import Rounding
 from edgegen.reference.golden import run_golden
 from edgegen.zoo import models
@@ -137,7 +136,7 @@ def test_a_final_softmax_is_int8_softmax_bit_exact(net, weights, rounding, fashi
     assert type(q.nodes[-1].op).__name__ == ("QLogSoftmax" if log else "QSoftmax")
     out = q.tensor(q.output).qparams
     assert (out.scale, out.zero_point) == ((16 / 256, 127) if log else (1 / 256, -128))
-    values = run_golden(q, image_to_int8(fashion.test_images[:300])).astype(float)
+    values = run_golden(q, int8_inputs(q, fashion, fashion.test_inputs[:300])).astype(float)
     probabilities = np.exp((values - 127) / 16) if log else (values + 128) / 256
     sums = probabilities.sum(axis=1)
     assert (sums > 0.8).all() and (sums < 1.2).all()
@@ -178,7 +177,7 @@ def test_single_rounding_is_bit_exact_and_differs_from_double(fashion, tmp_path)
                         log=lambda *_: None)
         assert result.comparison.bit_exact
         q = quantize_model(model, "lenet5", fashion, opts)
-        outputs[rounding] = run_golden(q, image_to_int8(fashion.test_images[:200]))
+        outputs[rounding] = run_golden(q, int8_inputs(q, fashion, fashion.test_inputs[:200]))
     # The modes are really different arithmetic: some logits differ by one.
     diff = outputs[Rounding.DOUBLE].astype(int) - outputs[Rounding.SINGLE].astype(int)
     assert np.abs(diff).max() == 1
@@ -236,7 +235,7 @@ def test_generated_c_is_clean_under_asan_and_ubsan(kind, fashion, tmp_path):
     )
     rng = np.random.default_rng(5)
     vectors = np.concatenate([
-        image_to_int8(fashion.test_images[:40]),
+        int8_inputs(q, fashion, fashion.test_inputs[:40]),
         rng.integers(-128, 128, size=(40, 28, 28, 1)).astype(np.int8),
         np.full((1, 28, 28, 1), -128, np.int8), np.full((1, 28, 28, 1), 127, np.int8),
     ])

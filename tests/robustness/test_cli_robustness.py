@@ -230,7 +230,7 @@ def test_verify_of_a_folder_missing_a_source(capsys, deployed):
 
 def test_verify_with_a_damaged_report(capsys, deployed, tiny_data):
     (deployed / "report.json").write_text('{"x": 1}')
-    assert_user_error(_verify(capsys, deployed), "report.json does not say which data set", "--data-dir")
+    assert_user_error(_verify(capsys, deployed), "report.json does not say which data set", "--data PATH")
     assert _verify(capsys, deployed, "--data-dir", tiny_data).status == 0
 
 

@@ -25,4 +25,5 @@ def tiny_dataset(tmp_path) -> Dataset:
 
     train_images, train_labels = make(400)
     test_images, test_labels = make(100)
-    return Dataset("tiny", tmp_path, train_images, train_labels, test_images, test_labels)
+    return Dataset("tiny", tmp_path, train_images, test_images, train_labels.astype(np.int64),
+                   test_labels.astype(np.int64))

@@ -14,14 +14,39 @@ def test_training_learns_and_is_deterministic(tiny_dataset):
         assert not model.training
     a, b = (m.state_dict() for m in results)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert evaluate(results[0], tiny_dataset.test_images, tiny_dataset.test_labels) > 0.5
+    assert evaluate(results[0], tiny_dataset) > 0.5
 
 
-def test_augmentation_keeps_pixels_and_shape():
-    images = torch.arange(2 * 5 * 5, dtype=torch.uint8).reshape(2, 5, 5)
+def test_augmentation_keeps_values_and_shape_and_moves_channels_together():
+    images = torch.arange(2 * 2 * 5 * 5, dtype=torch.float32).reshape(2, 2, 5, 5) + 1
     out = _augment(images, 1, True, torch.Generator().manual_seed(0))
-    assert out.shape == images.shape and out.dtype == torch.uint8
-    assert set(out.unique().tolist()) <= set(images.unique().tolist()) | {0}
+    assert out.shape == images.shape and out.dtype == torch.float32
+    assert set(out.unique().tolist()) <= set(images.unique().tolist()) | {0.0}
+    # channel 1 is channel 0 plus 25 wherever a pixel was kept: one shift per sample
+    kept = out[:, 0] != 0
+    assert torch.equal(out[:, 1][kept], out[:, 0][kept] + 25)
+
+
+def test_unlabelled_data_needs_a_step_and_trains_with_one():
+    from torch import nn
+
+    from edgegen.data.datasets import synthetic_dataset
+    from edgegen.errors import UserError
+    from edgegen.zoo.train import Loss
+
+    data = synthetic_dataset((12,), train=64, test=8)
+    model = nn.Sequential(nn.Linear(12, 4), nn.ReLU(), nn.Linear(4, 12))
+    try:
+        train(model, data, epochs=1, batch_size=16, progress=False)
+    except UserError as exc:
+        assert "has no labels" in str(exc) and "--train-step" in str(exc)
+    else:
+        raise AssertionError("training on unlabelled data without a loss did not fail")
+    before = [p.detach().clone() for p in model.parameters()]
+    train(model, data, epochs=1, batch_size=16, progress=False, loss=Loss.RECONSTRUCTION,
+          max_shift=2)  # augmentation does not apply to feature vectors
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert evaluate(model, data) is None
 
 
 def test_recipes_cover_the_zoo():
@@ -37,7 +62,7 @@ def test_smoke_fashion_mnist_one_epoch():
     ds = load_dataset()
     torch.manual_seed(0)
     model = train(lenet300(), ds, epochs=1, batch_size=64, lr=2e-3, progress=False, max_train_samples=2000)
-    accuracy = evaluate(model, ds.test_images[:2000], ds.test_labels[:2000])
+    accuracy = evaluate(model, ds, limit=2000)
     assert accuracy > 0.6  # chance is 0.1
 
 
