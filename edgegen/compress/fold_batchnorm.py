@@ -54,8 +54,9 @@ def conv_batchnorm_pairs(model: nn.Module) -> tuple[Fold, ...]:
         if type(norm) not in _FOLDS_INTO or norm.running_mean is None:
             continue
         source = node.args[0] if node.args else None
+        # isinstance: a pruned layer is a parametrized subclass of its type
         if (isinstance(source, torch.fx.Node) and source.op == "call_module"
-                and type(modules.get(source.target)) is _FOLDS_INTO[type(norm)]
+                and isinstance(modules.get(source.target), _FOLDS_INTO[type(norm)])
                 and len(source.users) == 1):
             pairs.append((str(source.target), str(node.target)))
     return tuple(pairs)
@@ -88,7 +89,7 @@ def apply_folds(model: nn.Module, folds: tuple[Fold, ...]) -> nn.Module:
         for conv_name, norm_name in folds:
             conv, _ = _pair(model, conv_name, norm_name)
             if (conv_name, norm_name) not in pairs:
-                raise UserError(f"cannot fold BatchNorm {norm_name!r} into convolution {conv_name!r}: "
+                raise UserError(f"cannot fold BatchNorm {norm_name!r} into layer {conv_name!r}: "
                                 "in this model code the BatchNorm does not directly follow it")
             if conv.bias is None:
                 _set_bias(conv, torch.zeros(_outputs(conv), dtype=conv.weight.dtype))
@@ -99,7 +100,7 @@ def apply_folds(model: nn.Module, folds: tuple[Fold, ...]) -> nn.Module:
 def _pair(model: nn.Module, conv_name: str, norm_name: str) -> tuple[nn.Module, nn.Module]:
     modules = dict(model.named_modules())
     conv, norm = modules.get(conv_name), modules.get(norm_name)
-    if (type(norm) not in _FOLDS_INTO or type(conv) is not _FOLDS_INTO[type(norm)]
+    if (type(norm) not in _FOLDS_INTO or not isinstance(conv, _FOLDS_INTO[type(norm)])
             or norm.num_features != _outputs(conv)):
         raise UserError(f"cannot fold BatchNorm {norm_name!r} into layer {conv_name!r}: the model "
                         "has no such Conv2d (Linear) followed by a BatchNorm2d (BatchNorm1d) of "

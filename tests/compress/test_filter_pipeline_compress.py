@@ -165,7 +165,7 @@ def test_a_fold_that_does_not_fit_the_model_code_is_refused(reloaded):
                           ((("conv2", "bn1"),), "the model has no such Conv2d"),  # counts differ
                           ((("side", "bn2"),), "in this model code the BatchNorm does not directly follow")]:
         moved = replace(artifact, folds=folds)
-        with pytest.raises(UserError, match=f"cannot fold BatchNorm '{folds[0][1]}' into convolution "
+        with pytest.raises(UserError, match=f"cannot fold BatchNorm '{folds[0][1]}' into layer "
                                             f"'{folds[0][0]}': {reason}"):
             moved.shaped_model(ResidualNet())
 

@@ -86,5 +86,20 @@ def test_the_model_code_takes_the_folded_state():
 
 @pytest.mark.parametrize("fold", [("c", "bn_c"), ("b", "bn_a"), ("a", "bn_d"), ("x", "bn_a")])
 def test_a_fold_the_model_code_does_not_have_is_refused(fold):
-    with pytest.raises(UserError, match=f"cannot fold BatchNorm '{fold[1]}' into convolution '{fold[0]}'"):
+    with pytest.raises(UserError, match=f"cannot fold BatchNorm '{fold[1]}' into layer '{fold[0]}'"):
         apply_folds(Branches(), (fold,))
+
+
+def test_a_batchnorm1d_folds_into_its_pruned_linear():
+    torch.manual_seed(0)
+    model = with_batchnorm_statistics(nn.Sequential(nn.Linear(12, 6), nn.BatchNorm1d(6), nn.ReLU(),
+                                                    nn.Linear(6, 3)))
+    apply_mask(model[0], magnitude_mask(model[0].weight, PruneSpec(sparsity=0.5)))
+    assert conv_batchnorm_pairs(model) == (("0", "1"),)  # the pruned Linear is a subclass
+    x = torch.randn(5, 12)
+    with torch.no_grad():
+        expected = model(x)
+        fold_batchnorms(model, (("0", "1"),))
+        assert isinstance(model[1], nn.Identity)
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+    assert (mask_of(model[0]) == 0).sum() == 36 and (model[0].weight[mask_of(model[0]) == 0] == 0).all()
