@@ -774,12 +774,15 @@ def _verify_dataset(args):
 
 
 def _train_step(args):
-    """--train-step MODULE:FUNCTION as a function, or None for cross-entropy."""
+    """--train-step MODULE:FUNCTION as a function; else a zoo model's own loss
+    (the autoencoder's reconstruction), else None for cross-entropy."""
+    from edgegen.zoo.train import LOSS_STEPS, RECIPES, Loss
     from edgegen.zoo.user_model import load_user_function
 
-    if args.train_step is None:
-        return None
-    return load_user_function(args.train_step, "--train-step")
+    if args.train_step is not None:
+        return load_user_function(args.train_step, "--train-step")
+    recipe = RECIPES.get(args.model)
+    return None if recipe is None or recipe.loss is Loss.CROSS_ENTROPY else LOSS_STEPS[recipe.loss]
 
 
 def cmd_verify(args) -> int:

@@ -149,7 +149,7 @@ def firmware_for_board(qgraph: QGraph, board: Board | str, dataset: Dataset, out
                        storage: StorageChoice = StorageChoice(),
                        firmware: FirmwareOptions = FirmwareOptions()) -> FirmwareBuild:
     """A firmware folder for ``board``, its self-test carrying the golden
-    outputs of the first test images."""
+    outputs of the first test inputs."""
     return build_firmware(qgraph, board, out, force=force, inputs=inputs, storage=storage,
                           opt=firmware.opt, kernels=firmware.kernels,
                           vectors=board_vectors(qgraph, dataset, VerifyOptions(SELFTEST_INPUTS, 0)),

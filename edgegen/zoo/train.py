@@ -211,6 +211,11 @@ def train(
     """
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0 (got {epochs}, {batch_size}, {lr})")
+    if dataset.synthetic:
+        raise UserError(f"the inputs of {dataset.name} are synthetic (random, no labels): there is "
+                        "nothing to learn from them; pass --data PATH with real data, or leave "
+                        "training out (compress: --retrain-epochs 0 --finetune-epochs 0, and "
+                        "--filter-finetune-epochs 0 with filter pruning)")
     if step is None and loss is Loss.CROSS_ENTROPY and dataset.train_labels is None:
         raise UserError(f"data set {dataset.name} has no labels, and training on it needs a loss: "
                         "give labels (y_train and y_test in the .npz) or a train step "

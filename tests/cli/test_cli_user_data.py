@@ -150,3 +150,23 @@ def test_compress_unlabelled_data_with_a_train_step(capsys, user_dir):
                                 "usermodels:tiny_autoencoder", "--data", str(data), "--out", "d",
                                 *FAST])
     assert status == 0, out.err
+
+
+def test_mlperf_tiny_zoo_models_run_on_synthetic_inputs(capsys, tmp_path):
+    status, out = _run(capsys, ["deploy", "ad_autoencoder", "--out", str(tmp_path / "ad"), *FAST])
+    assert status == 0, out.err
+    assert "synthetic inputs (random normal, no labels); the model's weights are random" in out.out
+    report = json.loads((tmp_path / "ad" / "report.json").read_text())
+    assert report["dataset"]["synthetic_seed"] == 0 and report["dataset"]["sample_shape"] == [640]
+    assert report["source"]["weights"] == "random (seed 0)"
+    status, out = _run(capsys, ["verify", str(tmp_path / "ad"), "--random-samples", "4"])
+    assert status == 0, out.err  # the synthetic inputs are made again from the report
+    status, out = _run(capsys, ["train", "kws_dscnn"])
+    assert status == 2 and "pass --data PATH" in out.err
+    compress = ["compress", "ad_autoencoder", "--prune", "0.5", "--bits", "fc=4",
+                "--prune-steps", "1"]
+    status, out = _run(capsys, compress + ["--out", str(tmp_path / "c1")])
+    assert status == 2 and "synthetic" in out.err and "--retrain-epochs 0" in out.err
+    status, out = _run(capsys, compress + ["--out", str(tmp_path / "c2"), "--retrain-epochs", "0",
+                                           "--finetune-epochs", "0"])
+    assert status == 0, out.err
