@@ -15,16 +15,17 @@ qemu-mps2-an386 (Cortex-M4F, DSP kernels) at -O2 and -Os and on
 qemu-virt-rv32 and qemu-mps2-an385 (Cortex-M3) at -O2: instructions per
 inference under QEMU (TCG plugin, worst case over the vectors), per layer
 and in total; the whole firmware's flash; peak RAM as CMSIS-NN's figures
-count it (arena + scratch, which edgegen plans inside the arena, + the
-deepest stack of the inference); bit-exactness on the host (cffi) and on
-the board, each against the golden model on synthetic and random int8
-vectors.
+count it: the activations (edgegen's arena, which holds the scratch too,
+plus the model's input and output buffers wherever they are not inside the
+arena: CMSIS-NN's arena holds them) and the deepest stack of the inference;
+bit-exactness on the host (cffi) and on the board, each against the golden
+model on synthetic and random int8 vectors.
 
     .venv/bin/python bench/mlperf_tiny.py --json bench/results/mlperf_tiny.json
     .venv/bin/python bench/mlperf_tiny.py --nets kws_dscnn --variants int8 --boards qemu-mps2-an386
 
 JSON: {net: {variant: {board: {opt: {instructions, flash_bytes, ram_bytes,
-bit_exact, host_bit_exact, layers, arena_bytes, stack_bytes, configuration,
+bit_exact, host_bit_exact, layers, arena_bytes, io_bytes, stack_bytes, configuration,
 ...}}}}}; bit_exact is the board's, host_bit_exact the host's.
 """
 
@@ -146,7 +147,8 @@ def run(args, workdir: Path) -> tuple[dict, dict]:
                     entry = bench_row(qgraph, board, dataset, vectors, workdir, opt,
                                       kernels_for(board, None), storage)
                     entry["ram_bytes_total"] = entry["ram_bytes"]
-                    entry["ram_bytes"] = entry["arena_bytes"] + entry["stack_bytes"]
+                    entry["ram_bytes"] = (entry["arena_bytes"] + entry["io_bytes"]
+                                          + entry["stack_bytes"])
                     entry["host_bit_exact"] = host_exact
                     entry["configuration"] = (COMPRESSION if variant == "compressed"
                                               else "dense int8 weights")
@@ -155,8 +157,9 @@ def run(args, workdir: Path) -> tuple[dict, dict]:
                         board_name, {})[opt] = entry
                     print(f"  {variant:<10} {board_name} -{opt}: {_n(entry['instructions'])} "
                           f"instructions, flash {entry['flash_bytes']:,} B, RAM "
-                          f"{entry['ram_bytes']:,} B (arena {entry['arena_bytes']:,} + stack "
-                          f"{entry['stack_bytes']:,}), bit-exact host {host_exact} board "
+                          f"{entry['ram_bytes']:,} B (arena {entry['arena_bytes']:,} + input/output "
+                          f"{entry['io_bytes']:,} + stack {entry['stack_bytes']:,}), bit-exact "
+                          f"host {host_exact} board "
                           f"{entry['bit_exact']}, {entry['seconds']:.0f} s", flush=True)
     return results, macs
 
@@ -196,8 +199,8 @@ def anchor_table(results: dict, anchors: dict) -> str:
 
 def full_table(results: dict) -> str:
     """Markdown: every network, variant, board and level."""
-    lines = ["| network | variant | board | opt | instructions | flash B | RAM B (arena + stack) "
-             "| bit-exact host / board |", "|---|---|---|---|--:|--:|--:|---|"]
+    lines = ["| network | variant | board | opt | instructions | flash B | RAM B (arena + I/O + "
+             "stack) | bit-exact host / board |", "|---|---|---|---|--:|--:|--:|---|"]
     for name, variants in results.items():
         for variant, per_board in variants.items():
             for board, per_opt in per_board.items():
@@ -205,7 +208,8 @@ def full_table(results: dict) -> str:
                     lines.append(
                         f"| {name} | {variant} | {board} | {opt} | {_n(e['instructions'])} | "
                         f"{e['flash_bytes']:,} | {e['ram_bytes']:,} ({e['arena_bytes']:,} + "
-                        f"{e['stack_bytes']:,}) | {e['host_bit_exact']} / {e['bit_exact']} |")
+                        f"{e['io_bytes']:,} + {e['stack_bytes']:,}) | {e['host_bit_exact']} / "
+                        f"{e['bit_exact']} |")
     return "\n".join(lines)
 
 

@@ -114,7 +114,7 @@ def bench_row(qgraph, board, dataset, vectors, workdir: Path, opt: str, kernels:
         return row(report.footprint.flash_bytes, report.footprint.ram_bytes, kernels, start,
                    fits=False, note="; ".join(report.problems))
     formats = dict(build.formats)
-    memory = {"arena_bytes": build.footprint.arena_bytes,
+    memory = {"arena_bytes": build.footprint.arena_bytes, "io_bytes": build.footprint.io_bytes,
               "stack_bytes": build.footprint.stack.bytes}
     if not board.emulated:
         return row(build.flash_bytes, build.ram_bytes, kernels, start, formats=formats, **memory)
