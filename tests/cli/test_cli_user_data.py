@@ -37,7 +37,7 @@ FAST = ["--calib-samples", "50", "--test-samples", "20", "--random-samples", "5"
 
 @pytest.fixture()
 def user_dir(tmp_path, monkeypatch):
-    (tmp_path / "usermodels.py").write_text(USER_MODELS)
+    (tmp_path / "datamodels.py").write_text(USER_MODELS)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
@@ -67,10 +67,10 @@ def _run(capsys, argv):
 
 
 def test_deploy_feature_vectors_from_npz(capsys, user_dir):
-    import usermodels
+    import datamodels
 
-    ckpt = _checkpoint(user_dir, "features", usermodels.features_net())
-    status, out = _run(capsys, ["deploy", "usermodels:features_net", "--checkpoint", str(ckpt),
+    ckpt = _checkpoint(user_dir, "features", datamodels.features_net())
+    status, out = _run(capsys, ["deploy", "datamodels:features_net", "--checkpoint", str(ckpt),
                                 "--data", str(_features(user_dir)), "--out", "out", *FAST])
     assert status == 0, out.err
     report = json.loads((user_dir / "out" / "report.json").read_text())
@@ -85,11 +85,11 @@ def test_deploy_feature_vectors_from_npz(capsys, user_dir):
 
 
 def test_unlabelled_npy_is_verified_without_accuracy(capsys, user_dir):
-    import usermodels
+    import datamodels
 
-    ckpt = _checkpoint(user_dir, "features", usermodels.features_net())
+    ckpt = _checkpoint(user_dir, "features", datamodels.features_net())
     np.save(user_dir / "inputs.npy", np.random.default_rng(1).standard_normal((40, 20)))
-    status, out = _run(capsys, ["deploy", "usermodels:features_net", "--checkpoint", str(ckpt),
+    status, out = _run(capsys, ["deploy", "datamodels:features_net", "--checkpoint", str(ckpt),
                                 "--data", "inputs.npy", "--out", "out", *FAST])
     assert status == 0, out.err
     assert "Accuracy not measured: the data has no labels" in out.out
@@ -98,14 +98,14 @@ def test_unlabelled_npy_is_verified_without_accuracy(capsys, user_dir):
 
 
 def test_nhwc_sensor_frames_and_reverify(capsys, user_dir):
-    import usermodels
+    import datamodels
 
-    ckpt = _checkpoint(user_dir, "sensor", usermodels.sensor_net())
+    ckpt = _checkpoint(user_dir, "sensor", datamodels.sensor_net())
     rng = np.random.default_rng(2)
     np.savez(user_dir / "frames.npz", x_train=rng.standard_normal((80, 12, 10, 2)),
              x_test=rng.standard_normal((30, 12, 10, 2)), y_train=rng.integers(0, 3, 80),
              y_test=rng.integers(0, 3, 30))
-    status, out = _run(capsys, ["deploy", "usermodels:sensor_net", "--checkpoint", str(ckpt),
+    status, out = _run(capsys, ["deploy", "datamodels:sensor_net", "--checkpoint", str(ckpt),
                                 "--data-dir", "frames.npz", "--out", "out", *FAST])
     assert status == 0, out.err
     report = json.loads((user_dir / "out" / "report.json").read_text())
@@ -116,38 +116,38 @@ def test_nhwc_sensor_frames_and_reverify(capsys, user_dir):
 
 
 def test_input_range_option(capsys, user_dir):
-    import usermodels
+    import datamodels
 
-    ckpt = _checkpoint(user_dir, "features", usermodels.features_net())
-    status, out = _run(capsys, ["generate", "usermodels:features_net", "--checkpoint", str(ckpt),
+    ckpt = _checkpoint(user_dir, "features", datamodels.features_net())
+    status, out = _run(capsys, ["generate", "datamodels:features_net", "--checkpoint", str(ckpt),
                                 "--data", str(_features(user_dir)), "--out", "out",
                                 "--input-range=-1,1", "--calib-samples", "20"])
     assert status == 0, out.err
     header = (user_dir / "out" / "features_net.h").read_text()
     assert "FEATURES_NET_INPUT_ZERO_POINT" in header
-    status, out = _run(capsys, ["generate", "usermodels:features_net", "--checkpoint", str(ckpt),
+    status, out = _run(capsys, ["generate", "datamodels:features_net", "--checkpoint", str(ckpt),
                                 "--data", str(_features(user_dir)), "--out", "out2",
                                 "--input-range", "1,2"])
     assert status == 2 and "must include 0" in out.err
 
 
 def test_compress_unlabelled_data_with_a_train_step(capsys, user_dir):
-    import usermodels
+    import datamodels
 
-    ckpt = _checkpoint(user_dir, "ae", usermodels.tiny_autoencoder())
+    ckpt = _checkpoint(user_dir, "ae", datamodels.tiny_autoencoder())
     data = _features(user_dir, labelled=False)
-    base = ["compress", "usermodels:tiny_autoencoder", "--checkpoint", str(ckpt), "--data",
+    base = ["compress", "datamodels:tiny_autoencoder", "--checkpoint", str(ckpt), "--data",
             str(data), "--prune", "0.5", "--prune-steps", "1", "--retrain-epochs", "1",
             "--finetune-epochs", "1", "--bits", "fc=4"]
     status, out = _run(capsys, base + ["--out", "c0"])
     assert status == 2 and "has no labels" in out.err and "--train-step" in out.err
-    status, out = _run(capsys, base + ["--out", "c1", "--train-step", "usermodels:not_a_loss"])
+    status, out = _run(capsys, base + ["--out", "c1", "--train-step", "datamodels:not_a_loss"])
     assert status == 2 and "must return the loss as a scalar tensor" in out.err
-    status, out = _run(capsys, base + ["--out", "c2", "--train-step", "usermodels:reconstruction"])
+    status, out = _run(capsys, base + ["--out", "c2", "--train-step", "datamodels:reconstruction"])
     assert status == 0, out.err
     assert "Accuracy not measured: the data set has no labels" in (user_dir / "c2" / "report.md").read_text()
     status, out = _run(capsys, ["deploy", "c2/compressed.npz", "--factory",
-                                "usermodels:tiny_autoencoder", "--data", str(data), "--out", "d",
+                                "datamodels:tiny_autoencoder", "--data", str(data), "--out", "d",
                                 *FAST])
     assert status == 0, out.err
 
