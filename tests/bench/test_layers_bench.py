@@ -1,19 +1,16 @@
 """bench/layers.py: the one-layer models match CMSIS-NN's shapes, the anchors
 are the table's numbers, the rows, table and JSON it assembles (no QEMU)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from bench_support import BENCH, bench_module
 
 from edgegen.errors import UserError
 from edgegen.firmware.boards import load_board
 from edgegen.ir import QAdd, QAvgPool, QConv2D, QFullyConnected, QMaxPool
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 BOARDS = ("qemu-mps2-an386", "qemu-mps2-an385")
 
 # (input NHWC or (F,), output, IR op, groups) of each shape edgegen measures.
@@ -32,14 +29,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def layers():
-    spec = importlib.util.spec_from_file_location("bench_layers", BENCH / "layers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("layers") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 @pytest.fixture(scope="module")

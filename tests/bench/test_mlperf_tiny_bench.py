@@ -1,23 +1,18 @@
 """bench/mlperf_tiny.py: the anchors, the JSON it writes, its tables."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from bench_support import bench_module
 
 from edgegen.firmware.boards import load_board
 from toolchain_support import require_tool
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture(scope="module")
 def mlperf():
-    spec = importlib.util.spec_from_file_location("bench_mlperf_tiny", BENCH / "mlperf_tiny.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with bench_module("mlperf_tiny") as module:
+        yield module
 
 
 def test_the_anchors_are_emulation_md_s_numbers(mlperf):

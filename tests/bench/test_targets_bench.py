@@ -1,26 +1,22 @@
 """bench/targets.py: the JSON it writes, the table beside CMSIS-NN, its options."""
 
 import argparse
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from bench_support import bench_module
 
 from edgegen.errors import UserError
 from edgegen.firmware.boards import load_board
 from toolchain_support import require_dataset, require_tool
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 ROW_KEYS = {"instructions", "flash_bytes", "ram_bytes", "bit_exact", "layers", "kernels"}
 
 
 @pytest.fixture(scope="module")
 def targets():
-    spec = importlib.util.spec_from_file_location("bench_targets", BENCH / "targets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with bench_module("targets") as module:
+        yield module
 
 
 def test_opt_levels_are_parsed_in_order(targets):

@@ -1,31 +1,18 @@
 """bench/zoo.py: the compression every model gets, and its table. (The
 benchmark itself fine-tunes for minutes: it is run by hand, not here.)"""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch.nn as nn
+from bench_support import bench_module
 
 from edgegen.compress.spec import CompressSpec
 from edgegen.zoo.models import ZOO
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture(scope="module")
 def zoo_bench():
-    sys.path.insert(0, str(BENCH))  # zoo.py reuses targets.py's board row, as a script does
-    try:
-        spec = importlib.util.spec_from_file_location("bench_zoo", BENCH / "zoo.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # its dataclasses look their module up there
-        spec.loader.exec_module(module)
+    with bench_module("zoo") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCH))
-        sys.modules.pop("bench_zoo", None)
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))

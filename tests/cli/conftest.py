@@ -30,3 +30,16 @@ def lenet300_ckpt(tmp_path_factory):
 def lenet5_ckpt(tmp_path_factory):
     """A LeNet-5 checkpoint with seeded random weights."""
     return _random_checkpoint(models.lenet5, tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.fixture()
+def user_module(tmp_path, monkeypatch):
+    """``user_module(name, source)``: a model module of the user's, written
+    to the test's folder as ``name.py``, the folder made the current one and
+    put on the path (as a user runs edgegen beside their code); the folder."""
+    def write(name: str, source: str):
+        (tmp_path / f"{name}.py").write_text(source)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        return tmp_path
+    return write

@@ -25,11 +25,8 @@ USER_MODELS = textwrap.dedent("""
 
 
 @pytest.fixture()
-def user_dir(tmp_path, monkeypatch):
-    (tmp_path / "usermodels.py").write_text(USER_MODELS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+def user_dir(user_module):
+    return user_module("usermodels", USER_MODELS)
 
 
 def _run(capsys, argv):

@@ -36,11 +36,8 @@ FAST = ["--calib-samples", "50", "--test-samples", "20", "--random-samples", "5"
 
 
 @pytest.fixture()
-def user_dir(tmp_path, monkeypatch):
-    (tmp_path / "datamodels.py").write_text(USER_MODELS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+def user_dir(user_module):
+    return user_module("datamodels", USER_MODELS)
 
 
 def _checkpoint(folder, name, model):
