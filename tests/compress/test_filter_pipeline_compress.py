@@ -161,7 +161,7 @@ def test_damaged_folds_are_refused(compressed, tmp_path, edit, message):
 
 def test_a_fold_that_does_not_fit_the_model_code_is_refused(reloaded):
     artifact, _ = reloaded
-    for folds, reason in [((("conv1", "bn2"),), "the model has no such Conv2d followed by a BatchNorm2d of"),
+    for folds, reason in [((("conv1", "bn2"),), r"the model has no such Conv2d \(Linear\) followed"),
                           ((("conv2", "bn1"),), "the model has no such Conv2d"),  # counts differ
                           ((("side", "bn2"),), "in this model code the BatchNorm does not directly follow")]:
         moved = replace(artifact, folds=folds)

@@ -54,12 +54,15 @@ def test_a_real_graph_passes(qgraph):
 
 
 def test_zoo_graphs_pass(fashion):
+    from edgegen.data.datasets import synthetic_dataset
     from edgegen.jobs.quantize import QuantizeOptions, quantize_model
-    from edgegen.zoo.models import ZOO
+    from edgegen.zoo.models import SYNTHETIC_INPUTS, ZOO
 
     for name, factory in ZOO.items():
         torch.manual_seed(0)
-        validate_qgraph(quantize_model(factory().eval(), name, fashion, QuantizeOptions(calib_samples=20)))
+        data = (synthetic_dataset(SYNTHETIC_INPUTS[name], train=20, test=1)
+                if name in SYNTHETIC_INPUTS else fashion)
+        validate_qgraph(quantize_model(factory().eval(), name, data, QuantizeOptions(calib_samples=20)))
 
 
 @pytest.mark.parametrize("name, pattern", [

@@ -30,11 +30,13 @@ def test_augmentation_keeps_values_and_shape_and_moves_channels_together():
 def test_unlabelled_data_needs_a_step_and_trains_with_one():
     from torch import nn
 
-    from edgegen.data.datasets import synthetic_dataset
+    from edgegen.data.datasets import Dataset, Layout, synthetic_dataset
     from edgegen.errors import UserError
     from edgegen.zoo.train import Loss
 
-    data = synthetic_dataset((12,), train=64, test=8)
+    inputs = synthetic_dataset((12,), train=64, test=8)  # random, but not marked synthetic:
+    data = Dataset("unlabelled", None, inputs.train_inputs, inputs.test_inputs,
+                   layout=Layout.FEATURES)
     model = nn.Sequential(nn.Linear(12, 4), nn.ReLU(), nn.Linear(4, 12))
     try:
         train(model, data, epochs=1, batch_size=16, progress=False)
@@ -47,6 +49,12 @@ def test_unlabelled_data_needs_a_step_and_trains_with_one():
           max_shift=2)  # augmentation does not apply to feature vectors
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert evaluate(model, data) is None
+    try:
+        train(model, inputs, epochs=1, progress=False, loss=Loss.RECONSTRUCTION)
+    except UserError as exc:
+        assert "synthetic" in str(exc) and "pass --data PATH" in str(exc)
+    else:
+        raise AssertionError("training on synthetic inputs did not fail")
 
 
 def test_recipes_cover_the_zoo():
