@@ -339,8 +339,21 @@ def _input_quantization(qparams) -> dict:
     }
 
 
+def _in_arena(plan: MemoryPlan, input_size: int, output_size: int) -> dict:
+    """What ``<prefix>_invoke_in_arena`` and its macros need."""
+    io = plan.in_arena
+    if io is None:
+        raise ValueError("the memory plan has no in-arena I/O: plan it with "
+                         "plan_memory(..., io_in_arena=True)")
+    return {"arena_size": io.arena_size, "input_offset": io.input_offset,
+            "output_offset": io.output_offset, "base": io.base,
+            "base_pointer": _pointer(Location("arena", io.base)),
+            "separate_size": plan.arena_size + input_size + output_size}
+
+
 def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
                      name: str | None = None) -> GeneratedSources:
+    """``plan`` must have its in-arena I/O planned (``io_in_arena``)."""
     prefix = c_prefix(name or qgraph.name)
     builder = _Builder(qgraph, storage, plan, prefix)
     layers = [builder.layer(i, node) for i, node in enumerate(qgraph.nodes)]
@@ -360,6 +373,7 @@ def generate_sources(qgraph: QGraph, storage: StoragePlan, plan: MemoryPlan,
         "output": {"shape": out.shape, "size": out.size,
                    "scale": c_float_comment(out.qparams.scale), "zero_point": out.qparams.zero_point},
         "arena_size": plan.arena_size,
+        "in_arena": _in_arena(plan, inp.size, out.size),
         "layers": layers,
         "shapes": list(builder.shapes.values()),
         "arrays": builder.arrays,

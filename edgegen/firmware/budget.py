@@ -2,8 +2,11 @@
 
 Flash = text + rodata + data and RAM = data + bss + stack estimate, all
 measured on the footprint image (the model, its buffers and a minimal
-main). When a limit is exceeded the error lists the biggest consumers of
-that resource, per layer, each with what would shrink it.
+main). The images hold the input and output inside the arena
+(``<prefix>_invoke_in_arena``) when that needs less RAM than separate
+buffers beside it (``StaticBuffers``). When a limit is exceeded the error
+lists the biggest consumers of that resource, per layer, each with what
+would shrink it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,25 @@ PRUNED_KEEP = 0.10
 
 
 @dataclass(frozen=True)
+class StaticBuffers:
+    """The model's static buffers in edgegen's images: an arena, plus the
+    input and output buffers unless they are inside the arena."""
+
+    io_in_arena: bool  # the images call <prefix>_invoke_in_arena
+    arena_bytes: int  # the arena the images declare (IO_ARENA_SIZE when io_in_arena)
+    io_bytes: int  # separate input and output buffers (0 when io_in_arena)
+
+    @staticmethod
+    def of(qgraph: QGraph, plan: MemoryPlan) -> "StaticBuffers":
+        """The input and output inside the arena when that needs less RAM
+        (the plan's in-arena arena below its arena + input + output)."""
+        if plan.in_arena_saves:
+            return StaticBuffers(True, plan.in_arena.arena_size, 0)
+        io_bytes = qgraph.tensor(qgraph.input).size + qgraph.tensor(qgraph.output).size
+        return StaticBuffers(False, max(1, plan.arena_size), io_bytes)
+
+
+@dataclass(frozen=True)
 class Footprint:
     """The model's footprint on one board, from the footprint image."""
 
@@ -39,14 +61,15 @@ class Footprint:
     data: int
     bss: int
     stack: StackEstimate
-    arena_bytes: int  # part of bss
-    io_bytes: int  # the input and output buffers, part of bss
+    arena_bytes: int  # part of bss; holds the input and output when io_in_arena
+    io_bytes: int  # the separate input and output buffers, part of bss (0 when io_in_arena)
+    io_in_arena: bool = False  # the image calls <prefix>_invoke_in_arena
 
     @staticmethod
-    def of(size: ImageSize, arena_bytes: int, io_bytes: int) -> "Footprint":
+    def of(size: ImageSize, buffers: StaticBuffers) -> "Footprint":
         t = size.totals
         return Footprint(size.flash_bytes, size.ram_bytes, t.text, t.rodata, t.data, t.bss,
-                         size.stack, arena_bytes, io_bytes)
+                         size.stack, buffers.arena_bytes, buffers.io_bytes, buffers.io_in_arena)
 
 
 @dataclass(frozen=True)
@@ -188,9 +211,7 @@ def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint,
                    f"{footprint.arena_bytes:,} B arena (live from layer {buffer.first} to "
                    f"{buffer.last}{in_place})",
             buffer.size, _activation_remedy(qgraph, node), node.name))
-    consumers.append(Consumer(
-        "RAM", f"input {_tensor_text(qgraph, qgraph.input)} and output {_tensor_text(qgraph, qgraph.output)} "
-               "buffers", footprint.io_bytes, "a smaller input (resolution, channels)"))
+    consumers += _io_consumers(qgraph, plan, footprint)
     chain = " -> ".join(footprint.stack.path)
     consumers.append(Consumer("RAM", f"stack (estimate; deepest chain {chain})", footprint.stack.bytes,
                               "fixed by the kernels; does not grow with the model"))
@@ -198,6 +219,23 @@ def ram_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint,
     if rest > 0:
         consumers.append(Consumer("RAM", "other static data", rest, "start-up and board support"))
     return sorted(consumers, key=lambda c: -c.bytes)
+
+
+def _io_consumers(qgraph: QGraph, plan: MemoryPlan, footprint: Footprint) -> list[Consumer]:
+    """The input and output: two buffers of their own, or two buffers of
+    the arena alive at the start and at the end."""
+    remedy = "a smaller input (resolution, channels)"
+    inp, out = _tensor_text(qgraph, qgraph.input), _tensor_text(qgraph, qgraph.output)
+    if not footprint.io_in_arena:
+        return [Consumer("RAM", f"input {inp} and output {out} buffers", footprint.io_bytes,
+                         remedy)]
+    io, last = plan.in_arena, len(qgraph.nodes) - 1
+    where = f"int8 in the {footprint.arena_bytes:,} B arena"
+    return [Consumer("RAM", f"input {inp} {where} (live until layer {io.input.last}, its bytes "
+                            "then serve other tensors)", io.input.size, remedy),
+            Consumer("RAM", f"output {out} {where} (live from layer {io.output.first} to "
+                            f"{last}, the end)", io.output.size,
+                     "fewer outputs, or a smaller last layer")]
 
 
 def _over(resource: str, needed: int, limit: int) -> str | None:
@@ -233,8 +271,7 @@ def footprint_report(qgraph: QGraph, lowered, size: ImageSize, board: Board) -> 
     its consumers per layer, and the limits of ``board`` it exceeds.
     ``lowered``: the model's storage plan, memory plan and sources."""
     plan = lowered.memory
-    io_bytes = qgraph.tensor(qgraph.input).size + qgraph.tensor(qgraph.output).size
-    footprint = Footprint.of(size, max(1, plan.arena_size), io_bytes)
+    footprint = Footprint.of(size, StaticBuffers.of(qgraph, plan))
     problems = tuple(budget_problems(board, footprint))
     over_flash = footprint.flash_bytes > board.flash_bytes
     return FootprintReport(

@@ -43,14 +43,16 @@ class FirmwareBuild:
 
     def summary_lines(self) -> list[str]:
         f, b = self.footprint, self.board
+        buffers = (f"arena {f.arena_bytes:,} holding the input and output: "
+                   f"{self.prefix}_invoke_in_arena" if f.io_in_arena else
+                   f"arena {f.arena_bytes:,}, input/output {f.io_bytes:,}")
         lines = [
             f"{self.prefix} for {b.name} ({self.opt}, {self.kernels} kernels): flash "
             f"{f.flash_bytes:,} B of {b.flash_bytes:,} "
             f"({f.flash_bytes / b.flash_bytes:.1%}), RAM {f.ram_bytes:,} B of {b.ram_bytes:,} "
             f"({f.ram_bytes / b.ram_bytes:.1%})",
             f"  flash = text {f.text:,} + rodata {f.rodata:,} + data {f.data:,}; RAM = data {f.data:,} "
-            f"+ bss {f.bss:,} (arena {f.arena_bytes:,}, input/output {f.io_bytes:,}) "
-            f"+ stack estimate {f.stack.bytes:,}",
+            f"+ bss {f.bss:,} ({buffers}) + stack estimate {f.stack.bytes:,}",
         ]
         if self.formats:
             lines.append("  weights stored: " + ", ".join(f"{n} {f}" for n, f in self.formats))

@@ -48,6 +48,7 @@ _ENTRY = {"arm": "Reset_Handler", "riscv": "_start"}
 _UNDEFINED_INSTRUCTION = {"arm": "udf #0", "riscv": "unimp"}
 # The C function at the root of the call graph, for the stack estimate.
 STACK_ROOT = {"arm": "Reset_Handler", "riscv": "eg_startup"}
+IN_ARENA_ENTRY = "invoke_in_arena"  # <prefix>_invoke_in_arena
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _hex(value: int) -> str:
     return f"0x{value:08X}"
 
 
-def _model_context(qgraph: QGraph, prefix: str, arena_size: int) -> dict:
+def _model_context(qgraph: QGraph, prefix: str, arena_size: int, io_in_arena: bool) -> dict:
     return {
         "version": __version__,
         "prefix": prefix,
@@ -138,6 +139,10 @@ def _model_context(qgraph: QGraph, prefix: str, arena_size: int) -> dict:
         "model_hash": content_hash(qgraph),
         # C forbids zero-length arrays; a model without arena still gets one byte.
         "arena_bytes": max(1, arena_size),
+        # The images call <prefix>_invoke_in_arena (input and output in the
+        # arena of arena_size bytes) or <prefix>_invoke (separate buffers).
+        "io_in_arena": io_in_arena,
+        "entry_point": IN_ARENA_ENTRY if io_in_arena else "invoke",
     }
 
 
@@ -175,10 +180,10 @@ def _compile_context(sources: GeneratedSources, opt: str, kernels: str) -> dict:
     }
 
 
-def _context(qgraph: QGraph, board: Board, arena_size: int, selftest: SelftestVectors,
-             layout: FolderLayout, compile_context: dict) -> dict:
+def _context(qgraph: QGraph, board: Board, arena_size: int, io_in_arena: bool,
+             selftest: SelftestVectors, layout: FolderLayout, compile_context: dict) -> dict:
     return {
-        **_model_context(qgraph, layout.prefix, arena_size),
+        **_model_context(qgraph, layout.prefix, arena_size, io_in_arena),
         **_selftest_context(selftest),
         **board_text(board),
         "board": board,
@@ -234,16 +239,21 @@ def _linker_script(env: jinja2.Environment, context: dict, board: Board, measure
 
 def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: GeneratedSources,
                           arena_size: int, selftest: SelftestVectors, *,
-                          opt: str = DEFAULT_OPT, kernels: str = DEFAULT_KERNELS) -> FolderLayout:
+                          opt: str = DEFAULT_OPT, kernels: str = DEFAULT_KERNELS,
+                          io_in_arena: bool = False) -> FolderLayout:
     """Write every source of the folder (nothing is compiled here).
     ``opt``: -O2, -Os or -O3; ``kernels``: "dsp" or "portable" (the caller
-    has checked that the board can run it)."""
+    has checked that the board can run it). ``io_in_arena``: edgegen's
+    images call ``<prefix>_invoke_in_arena`` with an arena of ``arena_size``
+    bytes holding the input and output (its IO_ARENA_SIZE), else
+    ``<prefix>_invoke`` with separate buffers and ``arena_size`` bytes of
+    arena (see ``edgegen.firmware.budget.StaticBuffers``)."""
     folder = Path(folder)
     _check_compile_choice(opt, kernels)
     sources.write(folder / "model")
     runtime_files = sorted(p.name for p in (folder / "model" / "runtime").glob("*.c"))
     layout = _layout(board, sources, runtime_files)
-    context = _context(qgraph, board, arena_size, selftest, layout,
+    context = _context(qgraph, board, arena_size, io_in_arena, selftest, layout,
                        _compile_context(sources, opt, kernels))
     env = template_environment()
 
@@ -251,7 +261,7 @@ def write_firmware_folder(folder: Path, qgraph: QGraph, board: Board, sources: G
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(env.get_template(f"firmware/{template}").render(context))
 
-    write_selftest(folder, qgraph, layout.prefix, arena_size, selftest)
+    write_selftest(folder, qgraph, layout.prefix, arena_size, selftest, io_in_arena=io_in_arena)
     for name, template in _board_files(board).items():
         render(template, folder / "board" / name)
     (folder / "board" / "linker.ld").write_text(_linker_script(env, context, board, measure=False))
@@ -269,9 +279,11 @@ def _check_compile_choice(opt: str, kernels: str) -> None:
 
 
 def write_selftest(folder: Path, qgraph: QGraph, prefix: str, arena_size: int,
-                   selftest: SelftestVectors) -> None:
-    """model/<prefix>_selftest.h and .c with ``selftest``'s golden vectors."""
-    context = {**_model_context(qgraph, prefix, arena_size), **_selftest_context(selftest)}
+                   selftest: SelftestVectors, *, io_in_arena: bool = False) -> None:
+    """model/<prefix>_selftest.h and .c with ``selftest``'s golden vectors;
+    ``arena_size`` and ``io_in_arena`` as for write_firmware_folder."""
+    context = {**_model_context(qgraph, prefix, arena_size, io_in_arena),
+               **_selftest_context(selftest)}
     env = template_environment()
     model = Path(folder) / "model"
     for suffix in ("h", "c"):
@@ -291,6 +303,7 @@ def write_readme(folder: Path, qgraph: QGraph, board: Board, prefix: str, footpr
         "flash": f"{footprint.flash_bytes:,}", "ram": f"{footprint.ram_bytes:,}",
         "flash_limit": f"{board.flash_bytes:,}", "ram_limit": f"{board.ram_bytes:,}",
         "arena": f"{footprint.arena_bytes:,}", "stack": f"{footprint.stack.bytes:,}",
+        "io_in_arena": footprint.io_in_arena,
         "selftest_failed_code": int(ExitCode.SELFTEST_FAILED),
         "qemu_command": f"{board.qemu.binary} {command}" if board.emulated else "",
     }

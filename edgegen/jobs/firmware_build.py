@@ -19,7 +19,7 @@ from pathlib import Path
 from edgegen.errors import UserError
 from edgegen.firmware import folder as firmware_folder
 from edgegen.firmware.boards import Board, kernels_for, load_board, opt_flag_for
-from edgegen.firmware.budget import FootprintReport, check_budget, footprint_report
+from edgegen.firmware.budget import FootprintReport, StaticBuffers, check_budget, footprint_report
 from edgegen.firmware.built import FirmwareBuild
 from edgegen.firmware.cross import BUILD_DIR, ImageSize, measure_image, run_make
 from edgegen.firmware.folder import FolderLayout, SelftestVectors
@@ -51,9 +51,10 @@ def _write_and_measure(folder: Path, qgraph: QGraph, board: Board, selftest: Sel
                        storage: StorageChoice) -> tuple[FolderLayout, FootprintReport, Lowered]:
     """Write the folder, build the footprint image and measure it."""
     lowered = lower(qgraph, storage)
-    plan, sources = lowered.memory, lowered.sources
-    layout = firmware_folder.write_firmware_folder(folder, qgraph, board, sources, plan.arena_size,
-                                                   selftest, opt=options.opt, kernels=options.kernels)
+    buffers = StaticBuffers.of(qgraph, lowered.memory)
+    layout = firmware_folder.write_firmware_folder(
+        folder, qgraph, board, lowered.sources, buffers.arena_bytes, selftest, opt=options.opt,
+        kernels=options.kernels, io_in_arena=buffers.io_in_arena)
     run_make(folder, board, [f"{BUILD_DIR}/footprint.elf"], extra_cflags=extra_cflags)
     size = _measure(folder, board, layout, "footprint")
     return layout, footprint_report(qgraph, lowered, size, board), lowered

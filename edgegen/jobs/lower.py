@@ -92,7 +92,7 @@ def lower(qgraph: QGraph, choice: StorageChoice = StorageChoice(),
     storage = plan_storage(qgraph, choice.request, choice.optimize)
     scratch = {layer.name: layer.scratch_bytes for layer in storage.layers}
     fused = plan_fusion(qgraph, storage.formats(), scratch)
-    memory = plan_memory(qgraph, scratch, fused)
+    memory = plan_memory(qgraph, scratch, fused, io_in_arena=True)
     return Lowered(storage, memory, generate_sources(qgraph, storage, memory, name))
 
 

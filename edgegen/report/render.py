@@ -53,6 +53,8 @@ def report_dict(*, name, prefix, qgraph, plan, rows, result, source, dataset, st
             "parameters": sum(r.parameters for r in rows),
             "const_bytes": sum(r.const_bytes for r in rows),
             "arena_bytes": plan.arena_size,
+            # <prefix>_invoke_in_arena's arena, holding the input and output too
+            "io_arena_bytes": None if plan.in_arena is None else plan.in_arena.arena_size,
             "input_bytes": qgraph.tensor(qgraph.input).size,
             "output_bytes": qgraph.tensor(qgraph.output).size,
         },
@@ -107,12 +109,20 @@ def markdown(report: dict) -> str:
         f"- Constant data (weights in their formats, biases, multipliers, shifts), measured from "
         f"the compiled object: **{t['const_bytes']:,} bytes**",
         f"- Activation arena: **{t['arena_bytes']:,} bytes** (plus the caller's input "
-        f"{t['input_bytes']} and output {t['output_bytes']} bytes)",
+        f"{t['input_bytes']} and output {t['output_bytes']} bytes)" + _in_arena_text(report),
         _accuracy_line(report),
         f"- Verification: {report['verification']['summary']}",
         "",
     ]
     return "\n".join(lines)
+
+
+def _in_arena_text(report: dict) -> str:
+    io_arena = report["totals"].get("io_arena_bytes")
+    if io_arena is None:
+        return ""
+    return (f"; or **{io_arena:,} bytes** in all with the input and output inside the arena "
+            f"(`{report['prefix']}_invoke_in_arena`)")
 
 
 def _accuracy_line(report: dict) -> str:

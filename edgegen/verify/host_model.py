@@ -2,9 +2,13 @@
 
 Nothing is taken on trust from the folder being verified: the buffer sizes
 come from the quantized graph (``ModelSizes``), the header's macros and the
-invoke prototype are checked against them, the cffi declaration is written
-here, and every call runs between guard bytes so that C writing outside its
-buffers is reported, not left to corrupt the verifier.
+invoke prototypes are checked against them, the cffi declarations are
+written here, and every call runs between guard bytes so that C writing
+outside its buffers is reported, not left to corrupt the verifier.
+
+Every vector goes through each entry point the model has: ``<prefix>_invoke``
+(the caller's input and output buffers) and ``<prefix>_invoke_in_arena``
+(input and output inside the arena); their outputs must be equal.
 """
 
 from __future__ import annotations
@@ -31,6 +35,18 @@ MIN_VECTORS_PER_THREAD = 256  # below this a thread costs more than it saves
 _GUARD_VALUE = 0x5A
 _GUARD = bytes([_GUARD_VALUE]) * GUARD_BYTES
 _REGENERATE = "regenerate the folder with `edgegen deploy`"
+INVOKE = "invoke"  # <prefix>_invoke(input, output, arena)
+IN_ARENA = "invoke_in_arena"  # <prefix>_invoke_in_arena(arena)
+
+
+@dataclass(frozen=True)
+class InArenaSizes:
+    """<prefix>_invoke_in_arena's arena: its size, where the input is read
+    and where the output is left."""
+
+    arena_size: int
+    input_offset: int
+    output_offset: int
 
 
 @dataclass(frozen=True)
@@ -44,24 +60,41 @@ class ModelSizes:
     # The model's eg_rounding value: the build fixes it (EG_FIXED_ROUNDING),
     # as the firmware's does. None: the kernels read it at run time.
     rounding: int | None = None
+    # <prefix>_invoke_in_arena's arena; None: the model has only <prefix>_invoke.
+    in_arena: InArenaSizes | None = None
 
     @staticmethod
     def of(qgraph: QGraph, plan: MemoryPlan) -> "ModelSizes":
         """The generated API's sizes, as the quantized graph determines them."""
+        io = plan.in_arena
+        in_arena = None if io is None else InArenaSizes(io.arena_size, io.input_offset,
+                                                        io.output_offset)
         return ModelSizes(c_prefix(qgraph.name), qgraph.tensor(qgraph.input).size,
                           qgraph.tensor(qgraph.output).size, plan.arena_size,
-                          ROUNDING_VALUE[qgraph.rounding])
+                          ROUNDING_VALUE[qgraph.rounding], in_arena)
 
     def define_flags(self) -> tuple[str, ...]:
         return () if self.rounding is None else (f"-DEG_FIXED_ROUNDING={self.rounding}",)
 
-    def prototype(self) -> str:
-        return f"int {self.prefix}_invoke(const int8_t *input, int8_t *output, int8_t *arena);"
+    def entry_points(self) -> tuple[str, ...]:
+        return (INVOKE,) if self.in_arena is None else (INVOKE, IN_ARENA)
+
+    def prototypes(self) -> dict[str, str]:
+        """entry point -> its C declaration (what cffi is told)."""
+        declarations = {
+            INVOKE: f"int {self.prefix}_invoke(const int8_t *input, int8_t *output, int8_t *arena);",
+            IN_ARENA: f"int {self.prefix}_invoke_in_arena(int8_t *arena);",
+        }
+        return {entry: declarations[entry] for entry in self.entry_points()}
 
     def macros(self) -> dict[str, int]:
         p = self.prefix.upper()
         macros = {f"{p}_INPUT_SIZE": self.input_size, f"{p}_OUTPUT_SIZE": self.output_size,
                   f"{p}_ARENA_SIZE": self.arena_size}
+        if self.in_arena is not None:
+            macros.update({f"{p}_IO_ARENA_SIZE": self.in_arena.arena_size,
+                           f"{p}_INPUT_OFFSET": self.in_arena.input_offset,
+                           f"{p}_OUTPUT_OFFSET": self.in_arena.output_offset})
         if self.rounding is not None:
             macros[f"{p}_ROUNDING"] = self.rounding
         return macros
@@ -94,9 +127,10 @@ def check_header(header: Path, sizes: ModelSizes) -> None:
             raise UserError(f"{header} gives {name} {shown}, but its quantized model needs "
                             f"{needed}: the folder's C does not match its model.qgraph.npz "
                             f"(edited or mixed up); {_REGENERATE}")
-    if sizes.prototype() not in text:
-        raise UserError(f"{header} does not declare `{sizes.prototype()}`: the folder's C does "
-                        f"not match its model; {_REGENERATE}")
+    for prototype in sizes.prototypes().values():
+        if prototype not in text:
+            raise UserError(f"{header} does not declare `{prototype}`: the folder's C does "
+                            f"not match its model; {_REGENERATE}")
 
 
 def _integer(value: str) -> int | None:
@@ -132,32 +166,49 @@ class HostModel:
             sources, [source_dir, source_dir / "runtime"],
             build_dir / f"lib{sizes.prefix}-{digest}.so", cc=cc, opt=opt, extra_flags=extra_flags,
         )
-        self.ffi, self.lib = load_library(self.library_path, sizes.prototype())
-        try:
-            self._invoke = getattr(self.lib, f"{sizes.prefix}_invoke")
-        except AttributeError:
-            raise UserError(f"{self.library_path.name} has no {sizes.prefix}_invoke: "
-                            f"the folder's C does not define it; {_REGENERATE}") from None
+        prototypes = sizes.prototypes()
+        self.ffi, self.lib = load_library(self.library_path, "\n".join(prototypes.values()))
+        self._functions = {}
+        for entry in prototypes:
+            try:
+                self._functions[entry] = getattr(self.lib, f"{sizes.prefix}_{entry}")
+            except AttributeError:
+                raise UserError(f"{self.library_path.name} has no {sizes.prefix}_{entry}: "
+                                f"the folder's C does not define it; {_REGENERATE}") from None
 
-    def run(self, inputs: np.ndarray) -> np.ndarray:
+    @property
+    def entry_points(self) -> tuple[str, ...]:
+        """The model's entry points: INVOKE, and IN_ARENA when it has one."""
+        return tuple(self._functions)
+
+    def run(self, inputs: np.ndarray, entry_points: tuple[str, ...] | None = None) -> np.ndarray:
         """int8 outputs (N, OUTPUT_SIZE) for int8 inputs (N, ...) in model layout.
 
-        Large batches run on a few threads, each with its own guarded
-        buffers: cffi releases the GIL inside the C call, so the cores share
-        the work. A failure reports the lowest vector index that failed."""
+        Each vector goes through each of ``entry_points`` (default: every
+        entry point of the model); their outputs must be equal
+        (VerificationFailure naming the vector and the first byte that
+        differs). Large batches run on a few threads, each with its own
+        guarded buffers: cffi releases the GIL inside the C call, so the
+        cores share the work. A failure reports the lowest vector index that
+        failed."""
         s = self.sizes
+        entries = self.entry_points if entry_points is None else tuple(entry_points)
+        unknown = [e for e in entries if e not in self._functions]
+        if unknown or not entries:
+            raise ValueError(f"entry points must be some of {', '.join(self.entry_points)}, "
+                             f"got {', '.join(entries) or 'none'}")
         batch = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
         if batch.shape[1] != s.input_size:
             raise ValueError(f"model takes {s.input_size} int8 values, got {batch.shape[1]}")
         out = np.zeros((len(batch), s.output_size), dtype=np.int8)
         workers = max(1, min(os.cpu_count() or 1, MAX_THREADS, len(batch) // MIN_VECTORS_PER_THREAD))
         if workers == 1:
-            self._run_range(batch, out, 0, len(batch), threading.Event())
+            self._run_range(entries, batch, out, 0, len(batch), threading.Event())
             return out
         bounds = np.linspace(0, len(batch), workers + 1).astype(int)
         stop = threading.Event()
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(self._run_range, batch, out, int(a), int(b), stop)
+            futures = [pool.submit(self._run_range, entries, batch, out, int(a), int(b), stop)
                        for a, b in zip(bounds[:-1], bounds[1:])]
             try:
                 for future in futures:  # in order: the first failure is the lowest index
@@ -167,55 +218,86 @@ class HostModel:
                 raise
         return out
 
-    def _run_range(self, batch: np.ndarray, out: np.ndarray, first: int, end: int,
-                   stop: threading.Event) -> None:
+    def _run_range(self, entries: tuple[str, ...], batch: np.ndarray, out: np.ndarray,
+                   first: int, end: int, stop: threading.Event) -> None:
         s = self.sizes
         buffers = _GuardedBuffers(self.ffi, s)
         for i in range(first, end):
             if stop.is_set():
                 return
             row = batch[i].tobytes()
+            results = [self._call(entry, buffers, row, i) for entry in entries]
+            for entry, result in zip(entries[1:], results[1:]):
+                differ = np.flatnonzero(result != results[0])
+                if differ.size:
+                    b = int(differ[0])
+                    raise VerificationFailure(
+                        f"{s.prefix}_{entry} and {s.prefix}_{entries[0]} differ on vector {i}, "
+                        f"output byte {b}: {int(result[b])} and {int(results[0][b])}")
+            out[i] = results[0]
+
+    def _call(self, entry: str, buffers: "_GuardedBuffers", row: bytes, i: int) -> np.ndarray:
+        """One vector through one entry point: its output."""
+        name = f"{self.sizes.prefix}_{entry}"
+        if entry == INVOKE:
             buffers.load(row)
-            status = self._invoke(buffers.input, buffers.output, buffers.arena)
-            if status != 0:
-                raise VerificationFailure(f"{s.prefix}_invoke returned {status} on vector {i}")
-            problem = buffers.damage(row)
-            if problem is not None:
-                raise VerificationFailure(f"{s.prefix}_invoke {problem} on vector {i}")
-            out[i] = buffers.result()
+            status = self._functions[entry](buffers.input, buffers.output, buffers.arena)
+        else:
+            buffers.load_in_arena(row)
+            status = self._functions[entry](buffers.io_arena)
+        if status != 0:
+            raise VerificationFailure(f"{name} returned {status} on vector {i}")
+        problem = buffers.damage(row if entry == INVOKE else None)
+        if problem is not None:
+            raise VerificationFailure(f"{name} {problem} on vector {i}")
+        return buffers.result() if entry == INVOKE else buffers.result_in_arena()
 
 
 class _GuardedBuffers:
-    """Input, output and arena, each between GUARD_BYTES of a known value."""
+    """Input, output and arena (and the in-arena entry point's arena), each
+    between GUARD_BYTES of a known value."""
 
     def __init__(self, ffi, sizes: ModelSizes):
         self.ffi = ffi
         self.output_size = sizes.output_size
+        self.in_arena = sizes.in_arena
         self.sizes = {"input": sizes.input_size, "output": sizes.output_size,
                       "arena": max(sizes.arena_size, 1)}
+        if sizes.in_arena is not None:
+            self.sizes["in-arena I/O arena"] = sizes.in_arena.arena_size
         self.blocks = {name: ffi.new("int8_t[]", size + 2 * GUARD_BYTES)
                        for name, size in self.sizes.items()}
         for block in self.blocks.values():
             ffi.memmove(block, bytes([_GUARD_VALUE]) * len(block), len(block))
         self.input, self.output, self.arena = (self.blocks[n] + GUARD_BYTES
                                                for n in ("input", "output", "arena"))
+        self.io_arena = (None if sizes.in_arena is None
+                         else self.blocks["in-arena I/O arena"] + GUARD_BYTES)
 
     def load(self, row: bytes) -> None:
         self.ffi.memmove(self.input, row, len(row))
 
+    def load_in_arena(self, row: bytes) -> None:
+        self.ffi.memmove(self.io_arena + self.in_arena.input_offset, row, len(row))
+
     def result(self) -> np.ndarray:
         return np.frombuffer(self.ffi.buffer(self.output, self.output_size), np.int8).copy()
 
-    def damage(self, row: bytes) -> str | None:
-        """What the call broke: a guard byte, or its const input. Only the
-        guards are read, not the buffers between them."""
+    def result_in_arena(self) -> np.ndarray:
+        output = self.io_arena + self.in_arena.output_offset
+        return np.frombuffer(self.ffi.buffer(output, self.output_size), np.int8).copy()
+
+    def damage(self, row: bytes | None) -> str | None:
+        """What the call broke: a guard byte, or its const input ``row``
+        (None: the input is not const, it is in the arena). Only the guards
+        are read, not the buffers between them."""
         for name, size in self.sizes.items():
             raw = self.ffi.buffer(self.blocks[name])
             if raw[:GUARD_BYTES] != _GUARD:
                 return f"wrote before the start of its {name} buffer ({size} bytes)"
             if raw[GUARD_BYTES + size:] != _GUARD:
                 return f"wrote past the end of its {name} buffer ({size} bytes)"
-        if self.ffi.buffer(self.input, len(row))[:] != row:
+        if row is not None and self.ffi.buffer(self.input, len(row))[:] != row:
             return "changed its const input"
         return None
 

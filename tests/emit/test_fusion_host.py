@@ -1,7 +1,9 @@
 """A convolution fused with its pooling computes, on the host, exactly the
 bytes of the unfused sequence and of the golden model (which never fuses):
 random shapes, strides, paddings, odd sizes, max and average pooling,
-every storage format of the convolution, bands of one or more pooled rows."""
+every storage format of the convolution, bands of one or more pooled rows;
+through both entry points (the input and output in the caller's buffers,
+and inside the arena)."""
 
 from dataclasses import replace
 
@@ -17,7 +19,7 @@ from edgegen.plan.fusion import candidate_pairs, plan_fusion
 from edgegen.quantize.validate import validate_qgraph
 from edgegen.reference.golden import run_golden
 from edgegen.reference.kernels import output_size
-from edgegen.verify.host_model import HostModel, ModelSizes
+from edgegen.verify.host_model import IN_ARENA, INVOKE, HostModel, ModelSizes
 from qgraph_support import compressed_like, conv_pool_qgraph
 
 
@@ -72,7 +74,7 @@ def build(qgraph, formats, fused, folder):
     """Generate (with the given fused pairs) and build on the host."""
     storage = plan_storage(qgraph, FormatRequest("dense", formats), "size")
     scratch = {layer.name: layer.scratch_bytes for layer in storage.layers}
-    plan = plan_memory(qgraph, scratch, fused)
+    plan = plan_memory(qgraph, scratch, fused, io_in_arena=True)
     sources = generate_sources(qgraph, storage, plan)
     sources.write(folder / "src")
     model = HostModel(folder / "src", ModelSizes.of(qgraph, plan), folder / "build", opt="-O1")
@@ -98,16 +100,18 @@ def test_fused_equals_unfused_and_golden(seed, tmp_path):
     x = inputs(qgraph, seed=seed)
     expected = run_golden(qgraph, x).reshape(len(x), -1)
     plan, sources, model = build(qgraph, formats, fused, tmp_path / "fused")
-    unfused_plan, _, unfused = build(qgraph, formats, (), tmp_path / "unfused")
+    _, _, unfused = build(qgraph, formats, (), tmp_path / "unfused")
     assert "eg_conv_pool_slice" in sources.files[f"{sources.prefix}.c"]
-    got = model.run(x)
+    assert model.entry_points == (INVOKE, IN_ARENA)
+    got = model.run(x)  # both entry points, equal
     np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(model.run(x, (IN_ARENA,)), expected)
     np.testing.assert_array_equal(got, unfused.run(x))
     # What lower() keeps fused never makes the arena larger.
     scratch = {n: s for n, s in ((b.tensor[len("scratch:"):], b.size) for b in plan.buffers
                                  if b.tensor.startswith("scratch:"))}
     kept = plan_fusion(qgraph, formats, scratch)
-    assert plan_memory(qgraph, scratch, kept).arena_size <= unfused_plan.arena_size
+    assert plan_memory(qgraph, scratch, kept).arena_size <= plan_memory(qgraph, scratch).arena_size
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -79,7 +79,8 @@ def test_a_failing_selftest_names_the_first_mismatch(qgraphs, tmp_path):
     got = int(wrong[1, 3])
     wrong[1, 3] = expected
     write_selftest(build.folder, qgraph, build.prefix, build.footprint.arena_bytes,
-                   SelftestVectors(inputs, wrong, "3 random, one output altered"))
+                   SelftestVectors(inputs, wrong, "3 random, one output altered"),
+                   io_in_arena=build.footprint.io_in_arena)
     run_make(build.folder, board, ["build/selftest.elf"])
 
     line = run_selftest(build, tmp_path / "fail")

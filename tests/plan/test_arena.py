@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from edgegen.ir import QConv2D, QGraph, QNode, QClamp, QReshape, QTensor, QuantParams, Rounding
-from edgegen.plan.arena import ALIGNMENT, BAND_PREFIX, SCRATCH_PREFIX, Location, plan_memory
+from edgegen.plan.arena import (ALIGNMENT, BAND_PREFIX, SCRATCH_PREFIX, Location, plan_memory,
+                                 storage_roots)
 from edgegen.plan.fusion import band_rows, candidate_pairs, fusable, plan_fusion
 from edgegen.reference.kernels import output_size
 from qgraph_support import conv_pool_qgraph
@@ -250,3 +251,154 @@ def test_chained_concats_join_into_the_last_buffer():
     _assert_no_live_overlap(plan)
     assert plan.concats_in_place == (2, 4)
     assert plan.location("a") == plan.location("ab") == plan.location("abc")
+
+
+# ------------------------------------------------------------ in-arena I/O
+
+def _aligned(n):
+    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def _assert_in_arena_sound(q, plan, *args, **kwargs):
+    """The in-arena plan of ``q``: the input alive from the start to its
+    last reader, the output from its producer to the end, no two buffers
+    alive together sharing a byte, the caller-buffer arena never larger
+    than without in-arena I/O, and the in-arena arena between the most
+    bytes alive at one step and the caller-buffer total."""
+    io = plan.in_arena
+    without = plan_memory(q, *args, **kwargs)
+    assert without.in_arena is None
+    assert plan.arena_size <= without.arena_size
+    root = storage_roots(q, plan.concats_in_place)
+    pools = {pair.conv: pair.pool for pair in plan.fused}
+    readers = [pools.get(i, i) for i, node in enumerate(q.nodes)
+               if any(root[name] == q.input for name in node.inputs)]
+    producer = min(i for i, node in enumerate(q.nodes) if root[node.output] == root[q.output])
+    assert (io.input.tensor, io.input.first, io.input.last) == (q.input, 0, max(readers))
+    assert (io.output.tensor, io.output.first, io.output.last) == \
+        (root[q.output], producer, len(q.nodes) - 1)
+    assert (io.input.size, io.output.size) == (q.tensor(q.input).size, q.tensor(q.output).size)
+    everything = plan.in_arena_buffers()
+    assert everything[:-2] == tuple(replace(b, offset=b.offset + io.base) for b in plan.buffers)
+    for a in everything:
+        assert a.offset % ALIGNMENT == 0 and a.offset + a.size <= io.arena_size
+        for b in everything:
+            alive_together = a.first <= b.last and b.first <= a.last
+            apart = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+            assert a is b or not alive_together or apart, (a, b)
+    live = max(sum(_aligned(b.size) for b in everything if b.first <= step <= b.last)
+               for step in range(len(q.nodes)))
+    assert live <= io.arena_size <= without.arena_size + _aligned(io.input.size) + \
+        _aligned(io.output.size)
+    assert plan.in_arena_saves == (io.arena_size < plan.arena_size + io.input.size +
+                                   io.output.size)
+
+
+def test_in_arena_io_is_planned_only_when_asked():
+    q = _chain([784, 11520, 2880, 3200, 800, 500, 10])
+    assert plan_memory(q).in_arena is None
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan, io_in_arena=False)
+    # LeNet-300-like: the input beside the first hidden layer, the output
+    # beside the last, inside the peak of the middle.
+    assert plan.buffers == plan_memory(q).buffers and plan.in_arena.base == 0
+    assert plan.in_arena.arena_size == plan.arena_size == 11520 + 2880
+    assert plan.in_arena_saves
+
+
+@pytest.mark.parametrize("hidden", [3, 4, 5])
+def test_an_autoencoder_needs_its_widest_adjacent_pair(hidden):
+    """MLPerf Tiny's anomaly-detection autoencoder shape: 640 -> 128 x n
+    -> 8 -> 128 x n -> 640. With its input and output in the arena it needs
+    max(in + h1, ..., h_last + out) = 768 bytes, not arena + 640 + 640: the
+    first hidden layer and the last share their slot with the input and
+    the output, whatever the parity of the chain between them."""
+    sizes = [640] + [128] * hidden + [8] + [128] * hidden + [640]
+    q = _chain(sizes)
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan)
+    pairs = [a + b for a, b in zip(sizes, sizes[1:])]
+    assert plan.in_arena.arena_size == max(pairs) == 768
+    assert plan.arena_size <= plan_memory(q).arena_size <= 264
+    assert plan.in_arena_saves
+
+
+def test_input_and_output_may_share_bytes_when_never_alive_together():
+    q = _chain([640, 128, 640])
+    io = plan_memory(q, io_in_arena=True).in_arena
+    assert io.input.last < io.output.first
+    assert io.input.offset == io.output.offset == 128  # above the hidden layer at 0
+    assert io.arena_size == 768
+
+
+def test_one_layout_for_both_entry_points_has_a_price():
+    """640 -> 128 -> 128 -> 640: alone, an in-arena plan would fit in 768
+    bytes (the first hidden layer above the input, the second below the
+    output: 640 bytes apart). Both entry points share one layout of the
+    hidden layers, whose caller-buffer arena stays 256 bytes, so they sit
+    side by side and the output goes above the second: 896."""
+    q = _chain([640, 128, 128, 640])
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan)
+    assert plan.arena_size == 256 and plan.in_arena.arena_size == 896
+
+
+def test_in_arena_io_through_views():
+    """The input read through a reshape stays alive until that reader; an
+    output reached through a reshape is its producer's buffer."""
+    q = _chain([16, 16, 40, 40, 8], reshape_at=(1, 3))
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan)
+    assert plan.in_arena.input.last == 1
+    q = _chain([16, 40, 40], reshape_at=(2,))
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan)
+    assert plan.buffers == () and plan.in_arena.output.tensor == "t1"
+    assert plan.in_arena.arena_size == 16 + 40  # alive together at node 0
+
+
+def test_a_single_layer_keeps_input_and_output_apart():
+    q = _chain([100, 60])
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan)
+    assert plan.arena_size == 0 and plan.in_arena.arena_size == 100 + 60
+
+
+@settings(max_examples=80, derandomize=True, deadline=None)
+@given(st.lists(st.integers(1, 5000), min_size=2, max_size=12))
+def test_random_chains_in_arena_never_share_live_bytes(sizes):
+    q = _chain(sizes)
+    _assert_in_arena_sound(q, plan_memory(q, io_in_arena=True))
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(q=conv_pool_chains(), rows=st.integers(1, 4), scratch=st.integers(0, 300))
+def test_fused_pairs_in_arena_never_share_live_bytes(q, rows, scratch):
+    """Bands and scratch: the input read by a fused convolution stays alive
+    until its pooling; an output written by a fused pooling is alive from
+    the pair's start."""
+    convs = [n.name for n in q.nodes if isinstance(n.op, QConv2D)]
+    scratch = {name: scratch for name in convs}
+    pairs = candidate_pairs(q, {name: rows for name in convs})
+    plan = plan_memory(q, scratch, pairs, io_in_arena=True)
+    _assert_in_arena_sound(q, plan, scratch, pairs)
+    _assert_fused_pairs_planned(q, plan)
+    _assert_no_live_overlap(plan)
+
+
+def test_concats_in_place_with_in_arena_io():
+    q = _graph([_clamp("squeeze", "t0", "s"), _clamp("e1x1", "s", "e1"),
+                _clamp("e3x3", "s", "e3"), _cat("cat", ("e1", "e3"), "j"),
+                _clamp("next", "j", "out")],
+               {"t0": 100, "s": 100, "e1": 400, "e3": 400, "j": 800, "out": 800}, "out")
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan)
+    assert plan.concats_in_place == (3,)
+    # The graph output is a concat whose first input is written in place:
+    # the output is alive from that input's producer.
+    q = _graph([_clamp("n1", "t0", "a"), _clamp("n2", "t0", "b"), _cat("cat", ("a", "b"), "out")],
+               {"t0": 300, "a": 300, "b": 300, "out": 600}, "out")
+    plan = plan_memory(q, io_in_arena=True)
+    _assert_in_arena_sound(q, plan)
+    if plan.concats_in_place:
+        assert plan.in_arena.output.first == 0
