@@ -9,11 +9,29 @@
  * Channels are computed four at a time: each tap loads four inputs and
  * four weights and updates four accumulators held in registers.
  *
+ * With a depth multiplier of 1 (the layer of MobileNets and DS-CNNs), a
+ * group of four channels (a quad) sweeps the whole output before the
+ * next, and each pixel's four outputs go from the accumulators straight
+ * to the output stage. Each output row is three runs: windows over the
+ * left padding, windows inside the input (3x3: one block of assembly on a
+ * DSP core), windows over the right padding. With the DSP extension, a
+ * scratch of EG_DEPTHWISE_CONV2D_S8_SCRATCH_BYTES lets a quad widen its
+ * weights to 16 bits once for all its pixels (a tap then costs one input
+ * word, its widening and four multiply-accumulates); without, each tap
+ * widens its weights as it goes. Other depth multipliers, and the last
+ * out_c % 4 channels, go pixel by pixel.
+ *
  * The input zero point is folded into the bias at generation time; a
  * window that overlaps the padding adds the zero point times the weights
  * of its padded taps (border pixels only), so padding contributes real
- * zero. Accumulators are uint32_t: int32 arithmetic modulo 2^32 without
- * signed-overflow undefined behaviour.
+ * zero. With the DSP extension a quad adds, to such a window, the zero
+ * point times all its weights (once per quad) and takes (x - zp) * w over
+ * the in-bounds taps only. Accumulators are uint32_t: int32 arithmetic
+ * modulo 2^32 without signed-overflow undefined behaviour.
+ *
+ * Frames are kept small (the deepest stack of an inference is the sum of
+ * the frames along its deepest call chain): the arguments are checked in
+ * a function of their own, and the layer's fields live in one struct.
  */
 #include <stddef.h>
 
@@ -25,11 +43,14 @@
 typedef struct {
     const int8_t *input;
     const int8_t *filter;
-    const int32_t *bias;
+    const int32_t *bias;        /* NULL: all zero */
     layer_stage stage;
-    int32_t in_w, in_c, out_c, multiplier;
+    uint32_t *widened;          /* a quad's widened weights (DSP, in the scratch), or NULL */
+    int32_t in_h, in_w, in_c;
+    int32_t channels;           /* out_c */
+    int32_t multiplier;         /* out_c / in_c */
     int32_t kernel_h, kernel_w;
-    int32_t zero_point;
+    int32_t zero_point;         /* the value of a padded tap, in [-128, 127] */
 } depthwise_layer;
 
 /* The in-bounds taps [ky_begin, ky_end) x [kx_begin, kx_end) of a window
@@ -53,62 +74,118 @@ static uint32_t bias_at(const depthwise_layer *g, int32_t oc)
     return g->bias != NULL ? (uint32_t)g->bias[oc] : 0u;
 }
 
-/* The output stage of channels [oc, oc + 4). */
-static void store_four(layer_stage stage, int32_t oc, uint32_t a0, uint32_t a1, uint32_t a2,
-                       uint32_t a3, int8_t *out)
-{
-    out[oc] = layer_output(stage, oc, wrap_int32(a0));
-    out[oc + 1] = layer_output(stage, oc + 1, wrap_int32(a1));
-    out[oc + 2] = layer_output(stage, oc + 2, wrap_int32(a2));
-    out[oc + 3] = layer_output(stage, oc + 3, wrap_int32(a3));
-}
-
-/* Output channels [oc, oc + 4) of one pixel (all four exist). */
-static void four_channels(const depthwise_layer *g, window_span s, int32_t oc, int8_t *out)
-{
-    const int32_t m = g->multiplier;
-    /* The input channel of each of the four outputs. */
-    const int32_t c0 = oc / m, c1 = (oc + 1) / m, c2 = (oc + 2) / m, c3 = (oc + 3) / m;
-    uint32_t a0, a1, a2, a3;
-    int32_t ky, kx;
-    a0 = bias_at(g, oc);
-    a1 = bias_at(g, oc + 1);
-    a2 = bias_at(g, oc + 2);
-    a3 = bias_at(g, oc + 3);
-    for (ky = 0; ky < g->kernel_h; ++ky) {
-        const int row_inside = ky >= s.ky_begin && ky < s.ky_end;
-        for (kx = 0; kx < g->kernel_w; ++kx) {
-            const int8_t *w = g->filter + (ky * g->kernel_w + kx) * g->out_c + oc;
-            if (row_inside && kx >= s.kx_begin && kx < s.kx_end) {
-                const int8_t *px = g->input + ((s.y0 + ky) * g->in_w + s.x0 + kx) * g->in_c;
-                a0 = eg_mac(a0, px[c0], w[0]);
-                a1 = eg_mac(a1, px[c1], w[1]);
-                a2 = eg_mac(a2, px[c2], w[2]);
-                a3 = eg_mac(a3, px[c3], w[3]);
-            } else {
-                /* a padded tap reads the zero point */
-                a0 += (uint32_t)g->zero_point * (uint32_t)(int32_t)w[0];
-                a1 += (uint32_t)g->zero_point * (uint32_t)(int32_t)w[1];
-                a2 += (uint32_t)g->zero_point * (uint32_t)(int32_t)w[2];
-                a3 += (uint32_t)g->zero_point * (uint32_t)(int32_t)w[3];
-            }
-        }
-    }
-    store_four(g->stage, oc, a0, a1, a2, a3, out);
-}
-
 /* Four channels' accumulators. */
 typedef struct {
     uint32_t a0, a1, a2, a3;
 } four_sums;
 
-static inline four_sums four_biases(const int32_t *bias, int32_t oc)
+/* The biases of a quad whose layer has none. */
+static const int32_t no_biases[4] = {0, 0, 0, 0};
+
+/* The output stage of channels [oc, oc + 4) of one pixel, any stage. */
+static EG_ALWAYS_INLINE void store_four(const layer_stage *stage, int32_t oc,
+                                        const four_sums *s, int8_t *out)
+{
+    const layer_stage st = *stage; /* in locals across the output stores */
+    const four_sums a = *s;
+    out[oc] = layer_output(st, oc, wrap_int32(a.a0));
+    out[oc + 1] = layer_output(st, oc + 1, wrap_int32(a.a1));
+    out[oc + 2] = layer_output(st, oc + 2, wrap_int32(a.a2));
+    out[oc + 3] = layer_output(st, oc + 3, wrap_int32(a.a3));
+}
+
+/* ---- any depth multiplier: pixel by pixel ---------------------------- */
+
+/* Output channel oc of one pixel. */
+static inline int8_t one_channel(const depthwise_layer *g, const window_span *s, int32_t oc)
+{
+    const int32_t c = oc / g->multiplier;
+    uint32_t acc = bias_at(g, oc);
+    int32_t ky, kx;
+    for (ky = 0; ky < g->kernel_h; ++ky) {
+        for (kx = 0; kx < g->kernel_w; ++kx) {
+            const int8_t w = g->filter[(ky * g->kernel_w + kx) * g->channels + oc];
+            if (ky >= s->ky_begin && ky < s->ky_end && kx >= s->kx_begin && kx < s->kx_end) {
+                acc = eg_mac(acc, g->input[((s->y0 + ky) * g->in_w + s->x0 + kx) * g->in_c + c],
+                             w);
+            } else {
+                /* a padded tap reads the zero point */
+                acc += (uint32_t)g->zero_point * (uint32_t)(int32_t)w;
+            }
+        }
+    }
+    return layer_output(g->stage, oc, wrap_int32(acc));
+}
+
+/* Channels [first, out_c) of every output pixel, one at a time (a depth
+ * multiplier other than 1, or the channels after the last quad). */
+static EG_ALWAYS_INLINE void pixel_sweep(const depthwise_layer *g,
+                                         const eg_conv_params *params, const eg_shape *out,
+                                         int32_t first, int8_t *output)
+{
+    int32_t oy, ox, oc;
+    for (oy = 0; oy < out->h; ++oy) {
+        window_span s;
+        s.y0 = oy * params->stride_h - params->pad_top;
+        s.ky_begin = clip_begin(s.y0);
+        s.ky_end = clip_end(s.y0, g->kernel_h, g->in_h);
+        for (ox = 0; ox < out->w; ++ox) {
+            int8_t *px_out = output + (oy * out->w + ox) * g->channels;
+            s.x0 = ox * params->stride_w - params->pad_left;
+            s.kx_begin = clip_begin(s.x0);
+            s.kx_end = clip_end(s.x0, g->kernel_w, g->in_w);
+            for (oc = first; oc < g->channels; ++oc) {
+                px_out[oc] = one_channel(g, &s, oc);
+            }
+        }
+    }
+}
+
+/* ---- depth multiplier 1: a quad of channels at a time ---------------- */
+
+/* A quad's plain output stage, read once per quad: each channel's
+ * multiplier and k = -2 - shift (rq_scale_right). */
+typedef struct {
+    int32_t multiplier[4];
+    int32_t k[4];
+} quad_stage;
+
+static EG_ALWAYS_INLINE void quad_stage_of(const layer_stage *stage, int32_t oc, quad_stage *q)
+{
+    const int32_t step = stage->step;
+    int32_t j;
+    for (j = 0; j < 4; ++j) {
+        q->multiplier[j] = stage->multiplier[(oc + j) * step];
+        q->k[j] = -2 - stage->shift[(oc + j) * step];
+    }
+}
+
+/* The outputs of quad oc of one pixel: out[oc], ..., out[oc + 3]. A plain
+ * stage here, from its constants in q; any other in store_four. */
+static EG_ALWAYS_INLINE void store_quad(const layer_stage *stage, const quad_stage *q,
+                                        int32_t oc, four_sums s, int8_t *out)
+{
+    if (stage->plain) {
+        const eg_rounding rounding = EG_STAGE_ROUNDING(*stage);
+        const int32_t offset = stage->offset;
+        out += oc;
+        out[0] = plain_output(wrap_int32(s.a0), q->multiplier[0], q->k[0], rounding, offset);
+        out[1] = plain_output(wrap_int32(s.a1), q->multiplier[1], q->k[1], rounding, offset);
+        out[2] = plain_output(wrap_int32(s.a2), q->multiplier[2], q->k[2], rounding, offset);
+        out[3] = plain_output(wrap_int32(s.a3), q->multiplier[3], q->k[3], rounding, offset);
+    } else {
+        store_four(stage, oc, &s, out);
+    }
+}
+
+/* The biases of quad oc (pointing at four values). */
+static inline four_sums quad_biases(const int32_t *bias)
 {
     four_sums s;
-    s.a0 = bias != NULL ? (uint32_t)bias[oc] : 0u;
-    s.a1 = bias != NULL ? (uint32_t)bias[oc + 1] : 0u;
-    s.a2 = bias != NULL ? (uint32_t)bias[oc + 2] : 0u;
-    s.a3 = bias != NULL ? (uint32_t)bias[oc + 3] : 0u;
+    s.a0 = (uint32_t)bias[0];
+    s.a1 = (uint32_t)bias[1];
+    s.a2 = (uint32_t)bias[2];
+    s.a3 = (uint32_t)bias[3];
     return s;
 }
 
@@ -135,60 +212,7 @@ static inline four_sums tap_four(four_sums s, const int8_t *px, const int8_t *pw
     return s;
 }
 
-/* One padded tap of four channels: the zero point (zp_pair: in both
- * halfwords, for SMLABB/SMLATT; zp: itself) times the four weights at pw. */
-static inline four_sums padded_tap_four(four_sums s, uint32_t zp_pair, int8_t zp, const int8_t *pw)
-{
-#if EG_USE_DSP
-    const uint32_t w = eg_load4(pw);
-    const uint32_t w_even = eg_sxtb16(w), w_odd = eg_sxtb16_ror8(w);
-    (void)zp;
-    s.a0 = eg_smlabb(zp_pair, w_even, s.a0);
-    s.a2 = eg_smlatt(zp_pair, w_even, s.a2);
-    s.a1 = eg_smlabb(zp_pair, w_odd, s.a1);
-    s.a3 = eg_smlatt(zp_pair, w_odd, s.a3);
-#else
-    (void)zp_pair;
-    s.a0 = eg_mac(s.a0, zp, pw[0]);
-    s.a1 = eg_mac(s.a1, zp, pw[1]);
-    s.a2 = eg_mac(s.a2, zp, pw[2]);
-    s.a3 = eg_mac(s.a3, zp, pw[3]);
-#endif
-    return s;
-}
-
-/* Channels whose accumulators a pixel computes before their output stage:
- * a block of them (DW_BLOCK * 4 bytes of stack) lets the tap loops and the
- * output stage each keep their own values in registers. A multiple of 4. */
-#define DW_BLOCK 32
-
-/* The four accumulators of s into acc[j, j + 4). */
-static inline void keep_four(four_sums s, uint32_t *acc)
-{
-    acc[0] = s.a0;
-    acc[1] = s.a1;
-    acc[2] = s.a2;
-    acc[3] = s.a3;
-}
-
-/* The output stage of channels [oc, oc + n) from their accumulators. */
-static EG_NOINLINE void output_block(const layer_stage *stage, int32_t oc, const uint32_t *acc,
-                                     int32_t n, int8_t *out)
-{
-    const layer_stage st = *stage; /* in locals across the output stores */
-    int32_t j;
-    for (j = 0; j < n; ++j) {
-        out[oc + j] = layer_output(st, oc + j, wrap_int32(acc[j]));
-    }
-}
-
-/* The channels of a pixel's block [oc, oc + n) (n <= DW_BLOCK). */
-static int32_t block_length(int32_t oc, int32_t channels)
-{
-    return channels - oc < DW_BLOCK ? channels - oc : DW_BLOCK;
-}
-
-#if EG_USE_DSP && defined(__ARM_FEATURE_DSP) && !defined(EG_DSP_EMULATE) && defined(__GNUC__)
+#if EG_DSP_ASM
 /* One tap in assembly (window_3x3_four): the words at px + offset and
  * pw + offset, widened and multiplied lane by lane as tap_four does. */
 #define EG_DW_TAP(offset)                                   \
@@ -202,222 +226,488 @@ static int32_t block_length(int32_t oc, int32_t channels)
     "sxtb16 %[w], %[w], ror #8\n\t"                         \
     "smlabb %[a1], %[x], %[w], %[a1]\n\t"                   \
     "smlatt %[a3], %[x], %[w], %[a3]\n\t"
-#define EG_DW_ROW EG_DW_TAP("") EG_DW_TAP(", %[c]") EG_DW_TAP(", %[c2]")
+#define EG_DW_ROW EG_DW_TAP("") EG_DW_TAP(", %[c]") EG_DW_TAP(", %[c], lsl #1")
 #define EG_DW_NEXT_ROW                                      \
     "add %[px], %[px], %[x_row]\n\t"                        \
-    "add %[pw], %[pw], %[c2]\n\t"                           \
+    "add %[pw], %[pw], %[c], lsl #1\n\t"                    \
     "add %[pw], %[pw], %[c]\n\t"
 #endif
 
 /* The nine taps of a 3x3 window inside the input, four channels: px and
- * pw at the window's first tap of channel oc, channel strides c and c2 =
- * 2c, input rows x_row apart. On a DSP core compiled by GCC or Clang it is
- * one block of assembly, so that the compiler keeps its thirteen values in
- * registers (in C it spills them); the instructions are tap_four's. */
+ * pw at the window's first tap of the quad, channel stride c, input rows
+ * x_row apart. On a DSP core, one block of assembly (10 instructions a
+ * tap), so that the compiler keeps its values in registers; the
+ * instructions are tap_four's. */
 static inline four_sums window_3x3_four(four_sums s, const int8_t *px, const int8_t *pw,
-                                        int32_t c, int32_t c2, int32_t x_row)
+                                        int32_t c, int32_t x_row)
 {
-#if EG_USE_DSP && defined(__ARM_FEATURE_DSP) && !defined(EG_DSP_EMULATE) && defined(__GNUC__)
+#if EG_DSP_ASM
     uint32_t x, w, x_lanes, w_lanes;
     __asm__(EG_DW_ROW EG_DW_NEXT_ROW EG_DW_ROW EG_DW_NEXT_ROW EG_DW_ROW
             : [a0] "+r"(s.a0), [a1] "+r"(s.a1), [a2] "+r"(s.a2), [a3] "+r"(s.a3),
               [px] "+r"(px), [pw] "+r"(pw), [x] "=&r"(x), [w] "=&r"(w),
               [x_lanes] "=&r"(x_lanes), [w_lanes] "=&r"(w_lanes)
-            : [c] "r"(c), [c2] "r"(c2), [x_row] "r"(x_row)
+            : [c] "r"(c), [x_row] "r"(x_row)
             : "memory");
 #else
+    const int32_t c2 = 2 * c, c3 = 3 * c;
     int32_t ky;
     for (ky = 0; ky < 3; ++ky) {
         s = tap_four(s, px, pw);
         s = tap_four(s, px + c, pw + c);
         s = tap_four(s, px + c2, pw + c2);
         px += x_row;
-        pw += c2 + c;
+        pw += c3;
     }
 #endif
     return s;
 }
 
-/* The accumulators of a block of channels [oc, oc + n) (n a multiple of 4)
- * of one pixel, depth multiplier 1 (in_c == out_c: inputs and weights
- * share the channel stride), x at the window's first in-bounds tap. One
- * function per kind of window, each its own call so that its loop keeps
- * its values in registers. */
-
-/* A 3x3 window inside the input (the most common depthwise layer). */
-static EG_NOINLINE void block_3x3_inside(const depthwise_layer *g, const int8_t *x,
-                                         int32_t oc, int32_t n, uint32_t *acc)
+#if EG_USE_DSP
+/* The weights of each tap t of a quad (pw: the quad's first weight),
+ * widened: w[2t] bytes 0 and 2 (the quad's channels 0 and 2), w[2t + 1]
+ * bytes 1 and 3. */
+static void widen_quad(const int8_t *pw, int32_t channels, int32_t taps, uint32_t *w)
 {
-    const int32_t channels = g->out_c, x_row = g->in_w * channels;
-    const int32_t *bias = g->bias;
-    const int8_t *filter = g->filter;
-    int32_t j;
-    for (j = 0; j < n; j += 4) {
-        keep_four(window_3x3_four(four_biases(bias, oc + j), x + oc + j, filter + oc + j,
-                                  channels, 2 * channels, x_row),
-                  acc + j);
+    int32_t t;
+    for (t = 0; t < taps; ++t, pw += channels) {
+        const uint32_t word = eg_load4(pw);
+        w[2 * t] = eg_sxtb16(word);
+        w[2 * t + 1] = eg_sxtb16_ror8(word);
     }
 }
 
-/* Any window inside the input. */
-static EG_NOINLINE void block_inside(const depthwise_layer *g, const int8_t *x, int32_t oc,
-                                     int32_t n, uint32_t *acc)
+/* What the folded bias took away from every window of a quad for the zero
+ * point: zp times the sum of each channel's weights over all `taps` taps
+ * (pw: the quad's first weight). A window that overlaps the padding
+ * starts from the biases plus these, and takes (x - zp) * w over its
+ * in-bounds taps only: its padded taps then contribute nothing. */
+static four_sums quad_zero_point_sums(const int8_t *pw, int32_t channels, int32_t taps,
+                                      uint32_t zp_pair)
 {
-    const int32_t channels = g->out_c, x_row = g->in_w * channels;
-    int32_t j, ky, kx;
-    for (j = 0; j < n; j += 4) {
-        four_sums s = four_biases(g->bias, oc + j);
-        const int8_t *row = x + oc + j, *pw = g->filter + oc + j;
-        for (ky = 0; ky < g->kernel_h; ++ky) {
-            const int8_t *px = row;
-            for (kx = 0; kx < g->kernel_w; ++kx) {
-                s = tap_four(s, px, pw);
-                px += channels;
-                pw += channels;
+    four_sums z;
+    int32_t t;
+    z.a0 = z.a1 = z.a2 = z.a3 = 0u;
+    for (t = 0; t < taps; ++t, pw += channels) {
+        const uint32_t word = eg_load4(pw);
+        const uint32_t w_even = eg_sxtb16(word), w_odd = eg_sxtb16_ror8(word);
+        z.a0 = eg_smlabb(zp_pair, w_even, z.a0);
+        z.a2 = eg_smlatt(zp_pair, w_even, z.a2);
+        z.a1 = eg_smlabb(zp_pair, w_odd, z.a1);
+        z.a3 = eg_smlatt(zp_pair, w_odd, z.a3);
+    }
+    return z;
+}
+
+/* One tap with widened weights at w (window_3x3_widened's C). */
+static inline four_sums tap_widened(four_sums s, const int8_t *px, const uint32_t *w)
+{
+    const uint32_t x = eg_load4(px);
+    const uint32_t x_even = eg_sxtb16(x), x_odd = eg_sxtb16_ror8(x);
+    s.a0 = eg_smlabb(x_even, w[0], s.a0);
+    s.a2 = eg_smlatt(x_even, w[0], s.a2);
+    s.a1 = eg_smlabb(x_odd, w[1], s.a1);
+    s.a3 = eg_smlatt(x_odd, w[1], s.a3);
+    return s;
+}
+
+#if EG_DSP_ASM
+/* One tap in assembly (window_3x3_widened): the input word at px (plus
+ * an offset), its widening, the tap's widened weights (an LDRD at w +
+ * offset) and four multiply-accumulates. */
+#define EG_DW_WIDE_TAP(x_offset, w_offset)                  \
+    "ldr %[x], [%[px]" x_offset "]\n\t"                     \
+    "ldrd %[we], %[wo], [%[w], #" w_offset "]\n\t"          \
+    "sxtb16 %[xe], %[x]\n\t"                                \
+    "sxtb16 %[x], %[x], ror #8\n\t"                         \
+    "smlabb %[a0], %[xe], %[we], %[a0]\n\t"                 \
+    "smlatt %[a2], %[xe], %[we], %[a2]\n\t"                 \
+    "smlabb %[a1], %[x], %[wo], %[a1]\n\t"                  \
+    "smlatt %[a3], %[x], %[wo], %[a3]\n\t"
+#define EG_DW_WIDE_ROW(w0, w1, w2)                          \
+    EG_DW_WIDE_TAP("", w0) EG_DW_WIDE_TAP(", %[c]", w1)     \
+    EG_DW_WIDE_TAP(", %[c], lsl #1", w2)
+#endif
+
+/* window_3x3_four with the quad's weights widened at w (8 instructions a
+ * tap in assembly). */
+static inline four_sums window_3x3_widened(four_sums s, const int8_t *px, const uint32_t *w,
+                                           int32_t c, int32_t x_row)
+{
+#if EG_DSP_ASM
+    uint32_t x, x_even, w_even, w_odd;
+    __asm__(EG_DW_WIDE_ROW("0", "8", "16") "add %[px], %[px], %[x_row]\n\t"
+            EG_DW_WIDE_ROW("24", "32", "40") "add %[px], %[px], %[x_row]\n\t"
+            EG_DW_WIDE_ROW("48", "56", "64")
+            : [a0] "+r"(s.a0), [a1] "+r"(s.a1), [a2] "+r"(s.a2), [a3] "+r"(s.a3),
+              [px] "+r"(px), [x] "=&r"(x), [xe] "=&r"(x_even), [we] "=&r"(w_even),
+              [wo] "=&r"(w_odd)
+            : [w] "r"(w), [c] "r"(c), [x_row] "r"(x_row)
+            : "memory");
+#else
+    int32_t ky;
+    for (ky = 0; ky < 3; ++ky, w += 6) {
+        s = tap_widened(s, px, w);
+        s = tap_widened(s, px + c, w + 2);
+        s = tap_widened(s, px + 2 * c, w + 4);
+        px += x_row;
+    }
+#endif
+    return s;
+}
+
+/* A window of quad oc (span s) on a DSP core: acc holds the biases plus
+ * quad_zero_point_sums; the in-bounds taps (rows [ky_begin, ky_end) x
+ * columns [kx_begin, kx_end)) add (x - zp) * w, x - zp in [-255, 255] (a
+ * halfword, SSUB16). The weights are the quad's widened ones at
+ * g->widened, or else read from the filter. In assembly (13 or 15
+ * instructions a tap, 7 a row), as GCC spills the four sums of the C. */
+static EG_ALWAYS_INLINE four_sums quad_window_dsp(const depthwise_layer *g, const window_span *s,
+                                             int32_t oc, const four_sums *start)
+{
+    four_sums acc = *start;
+    const int32_t channels = g->channels;
+    const uint32_t zp_pair = ((uint32_t)(uint16_t)(int8_t)g->zero_point) * 0x00010001u;
+    int32_t taps = s->kx_end - s->kx_begin, rows = s->ky_end - s->ky_begin;
+    const int32_t first_tap = s->ky_begin * g->kernel_w + s->kx_begin;
+    /* from past a row's last in-bounds tap to the next row's first */
+    int32_t px_skip = g->in_w * channels - taps * channels;
+    int32_t w_skip = (g->kernel_w - taps) * (g->widened != NULL ? 8 : channels);
+    const int8_t *px =
+        g->input + ((s->y0 + s->ky_begin) * g->in_w + s->x0 + s->kx_begin) * channels + oc;
+    if (g->widened != NULL) {
+        const uint32_t *w = g->widened + 2 * first_tap;
+#if EG_DSP_ASM
+        uint32_t x, x_even, w_even, w_odd;
+        int32_t n;
+        __asm__("1:\n\t"
+                "ldr %[n], %[taps]\n\t"
+                "2:\n\t"
+                "ldr %[x], [%[px]]\n\t"
+                "add %[px], %[px], %[c]\n\t"
+                "ldrd %[we], %[wo], [%[w]], #8\n\t"
+                "sxtb16 %[xe], %[x]\n\t"
+                "sxtb16 %[x], %[x], ror #8\n\t"
+                "ssub16 %[xe], %[xe], %[zp]\n\t"
+                "ssub16 %[x], %[x], %[zp]\n\t"
+                "smlabb %[a0], %[xe], %[we], %[a0]\n\t"
+                "smlatt %[a2], %[xe], %[we], %[a2]\n\t"
+                "smlabb %[a1], %[x], %[wo], %[a1]\n\t"
+                "smlatt %[a3], %[x], %[wo], %[a3]\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "bne 2b\n\t"
+                "ldr %[x], %[px_skip]\n\t"
+                "add %[px], %[px], %[x]\n\t"
+                "ldr %[x], %[w_skip]\n\t"
+                "add %[w], %[w], %[x]\n\t"
+                "subs %[rows], %[rows], #1\n\t"
+                "bne 1b"
+                : [a0] "+r"(acc.a0), [a1] "+r"(acc.a1), [a2] "+r"(acc.a2), [a3] "+r"(acc.a3),
+                  [px] "+r"(px), [w] "+r"(w), [rows] "+r"(rows), [n] "=&r"(n), [x] "=&r"(x),
+                  [xe] "=&r"(x_even), [we] "=&r"(w_even), [wo] "=&r"(w_odd)
+                : [c] "r"(channels), [zp] "r"(zp_pair), [taps] "m"(taps),
+                  [px_skip] "m"(px_skip), [w_skip] "m"(w_skip)
+                : "cc", "memory");
+#else
+        for (; rows > 0; --rows, px += px_skip, w += w_skip / 4) {
+            int32_t t;
+            for (t = 0; t < taps; ++t, px += channels, w += 2) {
+                const uint32_t x = eg_load4(px);
+                const uint32_t x_even = eg_ssub16(eg_sxtb16(x), zp_pair);
+                const uint32_t x_odd = eg_ssub16(eg_sxtb16_ror8(x), zp_pair);
+                acc.a0 = eg_smlabb(x_even, w[0], acc.a0);
+                acc.a2 = eg_smlatt(x_even, w[0], acc.a2);
+                acc.a1 = eg_smlabb(x_odd, w[1], acc.a1);
+                acc.a3 = eg_smlatt(x_odd, w[1], acc.a3);
             }
-            row += x_row;
         }
-        keep_four(s, acc + j);
+#endif
+    } else {
+        const int8_t *pw = g->filter + first_tap * channels + oc;
+#if EG_DSP_ASM
+        uint32_t x, x_even, w, w_even;
+        int32_t n;
+        __asm__("1:\n\t"
+                "ldr %[n], %[taps]\n\t"
+                "2:\n\t"
+                "ldr %[x], [%[px]]\n\t"
+                "add %[px], %[px], %[c]\n\t"
+                "ldr %[w], [%[pw]]\n\t"
+                "add %[pw], %[pw], %[c]\n\t"
+                "sxtb16 %[xe], %[x]\n\t"
+                "sxtb16 %[x], %[x], ror #8\n\t"
+                "ssub16 %[xe], %[xe], %[zp]\n\t"
+                "ssub16 %[x], %[x], %[zp]\n\t"
+                "sxtb16 %[we], %[w]\n\t"
+                "sxtb16 %[w], %[w], ror #8\n\t"
+                "smlabb %[a0], %[xe], %[we], %[a0]\n\t"
+                "smlatt %[a2], %[xe], %[we], %[a2]\n\t"
+                "smlabb %[a1], %[x], %[w], %[a1]\n\t"
+                "smlatt %[a3], %[x], %[w], %[a3]\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "bne 2b\n\t"
+                "ldr %[x], %[px_skip]\n\t"
+                "add %[px], %[px], %[x]\n\t"
+                "ldr %[x], %[w_skip]\n\t"
+                "add %[pw], %[pw], %[x]\n\t"
+                "subs %[rows], %[rows], #1\n\t"
+                "bne 1b"
+                : [a0] "+r"(acc.a0), [a1] "+r"(acc.a1), [a2] "+r"(acc.a2), [a3] "+r"(acc.a3),
+                  [px] "+r"(px), [pw] "+r"(pw), [rows] "+r"(rows), [n] "=&r"(n), [x] "=&r"(x),
+                  [xe] "=&r"(x_even), [w] "=&r"(w), [we] "=&r"(w_even)
+                : [c] "r"(channels), [zp] "r"(zp_pair), [taps] "m"(taps),
+                  [px_skip] "m"(px_skip), [w_skip] "m"(w_skip)
+                : "cc", "memory");
+#else
+        for (; rows > 0; --rows, px += px_skip, pw += w_skip) {
+            int32_t t;
+            for (t = 0; t < taps; ++t, px += channels, pw += channels) {
+                const uint32_t x = eg_load4(px), w = eg_load4(pw);
+                const uint32_t x_even = eg_ssub16(eg_sxtb16(x), zp_pair);
+                const uint32_t x_odd = eg_ssub16(eg_sxtb16_ror8(x), zp_pair);
+                const uint32_t w_even = eg_sxtb16(w), w_odd = eg_sxtb16_ror8(w);
+                acc.a0 = eg_smlabb(x_even, w_even, acc.a0);
+                acc.a2 = eg_smlatt(x_even, w_even, acc.a2);
+                acc.a1 = eg_smlabb(x_odd, w_odd, acc.a1);
+                acc.a3 = eg_smlatt(x_odd, w_odd, acc.a3);
+            }
+        }
+#endif
     }
+    return acc;
+}
+#else
+/* quad_zero_point_sums, portable. */
+static four_sums quad_zero_point_sums(const int8_t *pw, int32_t channels, int32_t taps,
+                                      int8_t zp)
+{
+    four_sums z;
+    int32_t t;
+    z.a0 = z.a1 = z.a2 = z.a3 = 0u;
+    for (t = 0; t < taps; ++t, pw += channels) {
+        z.a0 = eg_mac(z.a0, zp, pw[0]);
+        z.a1 = eg_mac(z.a1, zp, pw[1]);
+        z.a2 = eg_mac(z.a2, zp, pw[2]);
+        z.a3 = eg_mac(z.a3, zp, pw[3]);
+    }
+    return z;
 }
 
-/* A window that overlaps the padding (span s): a padded tap reads the zero
- * point, which the folded bias took away from every tap. The taps are
- * visited in order, each either inside (at its offset from x) or padded. */
-static EG_NOINLINE void block_border(const depthwise_layer *g, window_span s, const int8_t *x,
-                                     int32_t oc, int32_t n, uint32_t *acc)
+/* quad_window_dsp, portable: acc holds the biases plus
+ * quad_zero_point_sums, the in-bounds taps add (x - zp) * w. */
+static EG_ALWAYS_INLINE four_sums quad_window_portable(const depthwise_layer *g,
+                                                       const window_span *s, int32_t oc,
+                                                       const four_sums *start)
 {
-    const int32_t channels = g->out_c, x_row = g->in_w * channels;
-    const int8_t zp = (int8_t)g->zero_point; /* in [-128, 127] (conv_geometry_ok) */
-    const uint32_t zp_pair = ((uint32_t)(uint16_t)zp) * 0x00010001u;
-    const int32_t taps = g->kernel_h * g->kernel_w;
-    int32_t j, t;
-    for (j = 0; j < n; j += 4) {
-        four_sums sums = four_biases(g->bias, oc + j);
-        const int8_t *pw = g->filter + oc + j;
-        const int8_t *row = x + oc + j;
-        int32_t ky = 0, kx = 0;
+    four_sums acc = *start;
+    const int32_t channels = g->channels, zp = g->zero_point;
+    const int32_t taps = s->kx_end - s->kx_begin;
+    const int8_t *px =
+        g->input + ((s->y0 + s->ky_begin) * g->in_w + s->x0 + s->kx_begin) * channels + oc;
+    const int8_t *pw = g->filter + (s->ky_begin * g->kernel_w + s->kx_begin) * channels + oc;
+    int32_t ky, t;
+    for (ky = s->ky_begin; ky < s->ky_end; ++ky) {
         for (t = 0; t < taps; ++t) {
-            if (ky >= s.ky_begin && ky < s.ky_end && kx >= s.kx_begin && kx < s.kx_end) {
-                sums = tap_four(sums, row + (kx - s.kx_begin) * channels, pw);
-            } else {
-                sums = padded_tap_four(sums, zp_pair, zp, pw);
-            }
-            pw += channels;
-            if (++kx == g->kernel_w) {
-                kx = 0;
-                if (ky >= s.ky_begin && ky < s.ky_end) {
-                    row += x_row;
-                }
-                ++ky;
-            }
+            const int8_t *x = px + t * channels, *w = pw + t * channels;
+            /* (x - zp) * w in [-255 * 128, 255 * 128]: int32 holds it */
+            acc.a0 += (uint32_t)((x[0] - zp) * w[0]);
+            acc.a1 += (uint32_t)((x[1] - zp) * w[1]);
+            acc.a2 += (uint32_t)((x[2] - zp) * w[2]);
+            acc.a3 += (uint32_t)((x[3] - zp) * w[3]);
         }
-        keep_four(sums, acc + j);
+        px += g->in_w * channels;
+        pw += g->kernel_w * channels;
     }
+    return acc;
 }
+#endif /* EG_USE_DSP */
 
-/* The taps of a window of at most LIST_TAPS taps that overlaps the
- * padding, listed once per pixel: the in-bounds taps' input and weight
- * offsets (from the window's first in-bounds tap and from the filter's
- * first tap), then the padded taps' weight offsets. */
-#define LIST_TAPS 9
-
+/* The output columns [begin, end) whose windows lie inside the input
+ * along x (the same for every row and channel). */
 typedef struct {
-    int32_t inside, taps;
-    int32_t x_offset[LIST_TAPS];
-    int32_t w_offset[LIST_TAPS];
-} tap_list;
+    int32_t begin, end;
+} column_run;
 
-static void list_taps(const depthwise_layer *g, window_span s, tap_list *list)
+static column_run inside_columns(const depthwise_layer *g, const eg_conv_params *params,
+                                 int32_t out_w)
 {
-    const int32_t channels = g->out_c, x_row = g->in_w * channels;
-    int32_t ky, kx, inside = 0, padded = LIST_TAPS, w_offset = 0;
-    for (ky = 0; ky < g->kernel_h; ++ky) {
-        const int row_inside = ky >= s.ky_begin && ky < s.ky_end;
-        for (kx = 0; kx < g->kernel_w; ++kx, w_offset += channels) {
-            if (row_inside && kx >= s.kx_begin && kx < s.kx_end) {
-                list->x_offset[inside] = (ky - s.ky_begin) * x_row + (kx - s.kx_begin) * channels;
-                list->w_offset[inside++] = w_offset;
+    column_run run;
+    /* the first ox with ox * stride_w >= pad_left; the first with
+     * ox * stride_w - pad_left + kernel_w > in_w */
+    const int32_t last_start = g->in_w - g->kernel_w + params->pad_left;
+    run.begin = (params->pad_left + params->stride_w - 1) / params->stride_w;
+    run.end = last_start < 0 ? 0 : last_start / params->stride_w + 1;
+    if (run.begin > out_w) {
+        run.begin = out_w;
+    }
+    if (run.end > out_w) {
+        run.end = out_w;
+    }
+    if (run.end < run.begin) {
+        run.end = run.begin;
+    }
+    return run;
+}
+
+/* Channels [0, out_c & ~3), depth multiplier 1: each quad over every
+ * output pixel. A row whose 3x3 windows lie inside the input along y has
+ * a run of windows inside altogether (window_3x3_*); every other window
+ * takes the general path (quad_window_*). */
+static EG_ALWAYS_INLINE void quad_sweep(const depthwise_layer *g,
+                                        const eg_conv_params *params, const eg_shape *out,
+                                        int8_t *output)
+{
+    const int32_t channels = g->channels;
+    const int32_t x_row = g->in_w * channels, x_step = params->stride_w * channels;
+    const column_run inside = inside_columns(g, params, out->w);
+    const int is_3x3 = g->kernel_h == 3 && g->kernel_w == 3;
+    quad_stage q;
+    int32_t oc, oy, ox;
+    for (oc = 0; oc + 4 <= channels; oc += 4) {
+        const int32_t *bias = g->bias != NULL ? g->bias + oc : no_biases;
+        four_sums border = quad_biases(bias);
+        const int32_t taps = g->kernel_h * g->kernel_w;
+#if EG_USE_DSP
+        const four_sums z =
+            quad_zero_point_sums(g->filter + oc, channels, taps,
+                                 ((uint32_t)(uint16_t)(int8_t)g->zero_point) * 0x00010001u);
+        if (g->widened != NULL) {
+            widen_quad(g->filter + oc, channels, taps, g->widened);
+        }
+#else
+        const four_sums z =
+            quad_zero_point_sums(g->filter + oc, channels, taps, (int8_t)g->zero_point);
+#endif
+        border.a0 += z.a0;
+        border.a1 += z.a1;
+        border.a2 += z.a2;
+        border.a3 += z.a3;
+        quad_stage_of(&g->stage, oc, &q);
+        for (oy = 0; oy < out->h; ++oy) {
+            int8_t *row_out = output + oy * out->w * channels;
+            window_span s;
+            column_run run = inside;
+            s.y0 = oy * params->stride_h - params->pad_top;
+            s.ky_begin = clip_begin(s.y0);
+            s.ky_end = clip_end(s.y0, g->kernel_h, g->in_h);
+            if (!is_3x3 || s.ky_begin != 0 || s.ky_end != 3) {
+                run.begin = run.end = out->w; /* no window of this row is inside */
             } else {
-                list->w_offset[--padded] = w_offset; /* from the end: order does not matter */
+                const int8_t *px = g->input + (s.y0 * g->in_w + run.begin * params->stride_w -
+                                               params->pad_left) * channels + oc;
+                int8_t *po = row_out + run.begin * channels;
+                for (ox = run.begin; ox < run.end; ++ox, px += x_step, po += channels) {
+                    four_sums acc;
+#if EG_USE_DSP
+                    if (g->widened != NULL) {
+                        acc = window_3x3_widened(quad_biases(bias), px, g->widened, channels,
+                                                 x_row);
+                    } else
+#endif
+                    {
+                        acc = window_3x3_four(quad_biases(bias), px, g->filter + oc, channels,
+                                              x_row);
+                    }
+                    store_quad(&g->stage, &q, oc, acc, po);
+                }
+            }
+            /* the other windows: [0, run.begin) and [run.end, out_w) */
+            for (ox = 0; ox < out->w; ++ox) {
+                four_sums acc;
+                if (ox == run.begin) {
+                    ox = run.end;
+                    if (ox == out->w) {
+                        break;
+                    }
+                }
+                s.x0 = ox * params->stride_w - params->pad_left;
+                s.kx_begin = clip_begin(s.x0);
+                s.kx_end = clip_end(s.x0, g->kernel_w, g->in_w);
+#if EG_USE_DSP
+                acc = quad_window_dsp(g, &s, oc, &border);
+#else
+                acc = quad_window_portable(g, &s, oc, &border);
+#endif
+                store_quad(&g->stage, &q, oc, acc, row_out + ox * channels);
             }
         }
     }
-    list->inside = inside;
-    list->taps = g->kernel_h * g->kernel_w;
 }
 
-/* A window of at most LIST_TAPS taps that overlaps the padding, its taps
- * listed. */
-static EG_NOINLINE void block_listed(const depthwise_layer *g, const tap_list *list,
-                                     const int8_t *x, int32_t oc, int32_t n, uint32_t *acc)
+/* ---- the layer ------------------------------------------------------- */
+
+/* 1 if eg_depthwise_conv2d_s8's arguments (not NULL) are consistent (a
+ * function of its own: its frame is not added to the sweeps'). */
+static EG_NOINLINE int depthwise_args_ok(const eg_shape *in, int32_t kernel_h, int32_t kernel_w,
+                                         const eg_conv_params *params,
+                                         const eg_requant *requant, const eg_shape *out)
 {
-    const int8_t zp = (int8_t)g->zero_point; /* in [-128, 127] (conv_geometry_ok) */
-    const uint32_t zp_pair = ((uint32_t)(uint16_t)zp) * 0x00010001u;
-    const int32_t padded_from = LIST_TAPS - (list->taps - list->inside);
-    int32_t j, t;
-    for (j = 0; j < n; j += 4) {
-        four_sums sums = four_biases(g->bias, oc + j);
-        const int8_t *px = x + oc + j, *pw = g->filter + oc + j;
-        for (t = 0; t < list->inside; ++t) {
-            sums = tap_four(sums, px + list->x_offset[t], pw + list->w_offset[t]);
-        }
-        for (t = padded_from; t < LIST_TAPS; ++t) {
-            sums = padded_tap_four(sums, zp_pair, zp, pw + list->w_offset[t]);
-        }
-        keep_four(sums, acc + j);
+    eg_shape one_channel_in;
+    if (!shape_ok(in) || !shape_ok(out) || out->c % in->c != 0) {
+        return 0;
     }
+    /* The geometry checks of a convolution whose filter sees one channel. */
+    one_channel_in = *in;
+    one_channel_in.c = 1;
+    if (!conv_geometry_ok(&one_channel_in, out, kernel_h, kernel_w, params) ||
+        (int64_t)kernel_h * kernel_w * out->c > INT32_MAX) {
+        return 0;
+    }
+    return requant_ok(requant, out->c);
 }
 
-/* The channels below out_c rounded down to four of one pixel, depth
- * multiplier 1, a block of DW_BLOCK channels at a time: their
- * accumulators, then their output stage. */
-static EG_NOINLINE void pixel_multiplier_one(const depthwise_layer *g, window_span s, int8_t *out)
+/* The layer's fields from eg_depthwise_conv2d_s8's (checked) arguments. */
+static EG_ALWAYS_INLINE void layer_init(depthwise_layer *g, const int8_t *input,
+                                        const eg_shape *in, const int8_t *filter,
+                                        int32_t kernel_h, int32_t kernel_w, const int32_t *bias,
+                                        const eg_conv_params *params,
+                                        const eg_requant *requant, const eg_shape *out)
 {
-    const int32_t channels = g->out_c, fours = channels & ~3;
-    const int inside = s.ky_begin == 0 && s.ky_end == g->kernel_h && s.kx_begin == 0 &&
-                       s.kx_end == g->kernel_w;
-    const int inside_3x3 = inside && g->kernel_h == 3 && g->kernel_w == 3;
-    const int8_t *x = g->input + ((s.y0 + s.ky_begin) * g->in_w + s.x0 + s.kx_begin) * channels;
-    const int listed = !inside && g->kernel_h * g->kernel_w <= LIST_TAPS;
-    tap_list list;
-    uint32_t acc[DW_BLOCK];
-    int32_t oc;
-    if (listed) {
-        list_taps(g, s, &list);
-    }
-    for (oc = 0; oc < fours; oc += DW_BLOCK) {
-        const int32_t n = block_length(oc, fours);
-        if (inside_3x3) {
-            block_3x3_inside(g, x, oc, n, acc);
-        } else if (inside) {
-            block_inside(g, x, oc, n, acc);
-        } else if (listed) {
-            block_listed(g, &list, x, oc, n, acc);
-        } else {
-            block_border(g, s, x, oc, n, acc);
-        }
-        output_block(&g->stage, oc, acc, n, out);
-    }
+    g->input = input;
+    g->filter = filter;
+    g->bias = bias;
+    layer_stage_init(&g->stage, requant, out->c);
+    g->widened = NULL;
+    g->in_h = in->h;
+    g->in_w = in->w;
+    g->in_c = in->c;
+    g->channels = out->c;
+    g->multiplier = out->c / in->c;
+    g->kernel_h = kernel_h;
+    g->kernel_w = kernel_w;
+    g->zero_point = -params->input_offset;
 }
 
-/* Output channel oc of one pixel. */
-static void one_channel(const depthwise_layer *g, window_span s, int32_t oc, int8_t *out)
+/* The two sweeps, each a function of its own that calls none (the
+ * deepest stack of a layer is eg_depthwise_conv2d_s8's small frame plus
+ * one of these). */
+static EG_NOINLINE void quad_layer(const int8_t *input, const eg_shape *in, const int8_t *filter,
+                                   int32_t kernel_h, int32_t kernel_w, const int32_t *bias,
+                                   const eg_conv_params *params, const eg_requant *requant,
+                                   void *scratch, int32_t scratch_bytes, int8_t *output,
+                                   const eg_shape *out)
 {
-    const int32_t c = oc / g->multiplier;
-    uint32_t acc = bias_at(g, oc);
-    int32_t ky, kx;
-    for (ky = 0; ky < g->kernel_h; ++ky) {
-        for (kx = 0; kx < g->kernel_w; ++kx) {
-            const int8_t w = g->filter[(ky * g->kernel_w + kx) * g->out_c + oc];
-            if (ky >= s.ky_begin && ky < s.ky_end && kx >= s.kx_begin && kx < s.kx_end) {
-                acc = eg_mac(acc, g->input[((s.y0 + ky) * g->in_w + s.x0 + kx) * g->in_c + c], w);
-            } else {
-                acc += (uint32_t)g->zero_point * (uint32_t)(int32_t)w;
-            }
-        }
+    depthwise_layer g;
+    layer_init(&g, input, in, filter, kernel_h, kernel_w, bias, params, requant, out);
+    /* the widened weights are read as words (LDRD): the first 4-byte boundary */
+    if (EG_USE_DSP && scratch != NULL &&
+        scratch_bytes >= EG_DEPTHWISE_CONV2D_S8_SCRATCH_BYTES(kernel_h, kernel_w) &&
+        kernel_h * kernel_w <= EG_DEPTHWISE_WIDENED_TAPS) {
+        g.widened = (uint32_t *)(void *)((uint8_t *)scratch +
+                                         ((4u - ((uintptr_t)scratch & 3u)) & 3u));
     }
-    out[oc] = layer_output(g->stage, oc, wrap_int32(acc));
+    quad_sweep(&g, params, out, output);
+}
+
+static EG_NOINLINE void pixel_layer(const int8_t *input, const eg_shape *in,
+                                    const int8_t *filter, int32_t kernel_h, int32_t kernel_w,
+                                    const int32_t *bias, const eg_conv_params *params,
+                                    const eg_requant *requant, int32_t first, int8_t *output,
+                                    const eg_shape *out)
+{
+    depthwise_layer g;
+    layer_init(&g, input, in, filter, kernel_h, kernel_w, bias, params, requant, out);
+    pixel_sweep(&g, params, out, first, output);
 }
 
 eg_status eg_depthwise_conv2d_s8(const int8_t *input, const eg_shape *in,
@@ -427,65 +717,20 @@ eg_status eg_depthwise_conv2d_s8(const int8_t *input, const eg_shape *in,
                                  void *scratch, int32_t scratch_bytes,
                                  int8_t *output, const eg_shape *out)
 {
-    depthwise_layer g;
-    int32_t oy, ox, oc;
-
-    (void)scratch; /* none needed: the signature of every convolution kernel */
-    (void)scratch_bytes;
-    if (input == NULL || in == NULL || filter == NULL || params == NULL ||
-        requant == NULL || output == NULL || out == NULL) {
+    int32_t quads;
+    if (input == NULL || in == NULL || filter == NULL || params == NULL || requant == NULL ||
+        output == NULL || out == NULL ||
+        !depthwise_args_ok(in, kernel_h, kernel_w, params, requant, out)) {
         return EG_ERR_ARG;
     }
-    if (!shape_ok(in) || !shape_ok(out) || out->c % in->c != 0) {
-        return EG_ERR_ARG;
+    quads = out->c == in->c ? out->c & ~3 : 0; /* depth multiplier 1: channels in quads */
+    if (quads > 0) {
+        quad_layer(input, in, filter, kernel_h, kernel_w, bias, params, requant, scratch,
+                   scratch_bytes, output, out);
     }
-    /* The geometry checks of a convolution whose filter sees one channel. */
-    {
-        eg_shape one_channel_in = *in;
-        one_channel_in.c = 1;
-        if (!conv_geometry_ok(&one_channel_in, out, kernel_h, kernel_w, params) ||
-            (int64_t)kernel_h * kernel_w * out->c > INT32_MAX) {
-            return EG_ERR_ARG;
-        }
-    }
-    if (!requant_ok(requant, out->c)) {
-        return EG_ERR_ARG;
-    }
-
-    g.input = input;
-    g.filter = filter;
-    g.bias = bias;
-    g.stage = layer_stage_of(requant);
-    g.in_w = in->w;
-    g.in_c = in->c;
-    g.out_c = out->c;
-    g.multiplier = out->c / in->c;
-    g.kernel_h = kernel_h;
-    g.kernel_w = kernel_w;
-    g.zero_point = -params->input_offset;
-
-    for (oy = 0; oy < out->h; ++oy) {
-        window_span s;
-        s.y0 = oy * params->stride_h - params->pad_top;
-        s.ky_begin = clip_begin(s.y0);
-        s.ky_end = clip_end(s.y0, kernel_h, in->h);
-        for (ox = 0; ox < out->w; ++ox) {
-            int8_t *px_out = output + (oy * out->w + ox) * out->c;
-            s.x0 = ox * params->stride_w - params->pad_left;
-            s.kx_begin = clip_begin(s.x0);
-            s.kx_end = clip_end(s.x0, kernel_w, in->w);
-            oc = 0;
-            if (g.multiplier == 1) {
-                pixel_multiplier_one(&g, s, px_out);
-                oc = out->c & ~3;
-            }
-            for (; oc + 4 <= out->c; oc += 4) {
-                four_channels(&g, s, oc, px_out);
-            }
-            for (; oc < out->c; ++oc) {
-                one_channel(&g, s, oc, px_out);
-            }
-        }
+    if (quads < out->c) {
+        pixel_layer(input, in, filter, kernel_h, kernel_w, bias, params, requant, quads, output,
+                    out);
     }
     return EG_OK;
 }

@@ -24,6 +24,16 @@
 
 #include "eg_dsp.h"
 
+/* Inlined into every caller even at -Os (where GCC would otherwise call
+ * them: a call frame more on the deepest stack, and a call per tile). */
+#ifndef EG_ALWAYS_INLINE
+#if defined(__GNUC__)
+#define EG_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define EG_ALWAYS_INLINE inline
+#endif
+#endif
+
 static inline uint32_t eg_mac(uint32_t acc, int8_t a, int8_t b)
 {
     return acc + (uint32_t)((int32_t)a * (int32_t)b);
@@ -99,9 +109,9 @@ static inline uint32_t eg_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, u
 
 /* Two filters f0, f1 against two windows x0, x1 (n values each):
  * acc[2 * f + p] += sum x_p[i] * f_f[i]. */
-static inline void eg_dot_2x2(const int8_t *x0, const int8_t *x1,
-                              const int8_t *f0, const int8_t *f1, int32_t n,
-                              uint32_t acc[4])
+static EG_ALWAYS_INLINE void eg_dot_2x2(const int8_t *x0, const int8_t *x1,
+                                       const int8_t *f0, const int8_t *f1, int32_t n,
+                                       uint32_t acc[4])
 {
     uint32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     int32_t i = 0;
@@ -143,8 +153,8 @@ static inline void eg_dot_2x2(const int8_t *x0, const int8_t *x1,
 
 /* eg_dot_2x2 for windows x, x + n and filters f, f + n: one distance for
  * both pairs leaves the loop few enough pointers to stay in registers. */
-static inline void eg_dot_2x2_stacked(const int8_t *x, const int8_t *f, int32_t n,
-                                      uint32_t acc[4])
+static EG_ALWAYS_INLINE void eg_dot_2x2_stacked(const int8_t *x, const int8_t *f, int32_t n,
+                                               uint32_t acc[4])
 {
 #if EG_USE_DSP
     uint32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];

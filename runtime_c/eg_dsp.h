@@ -7,7 +7,7 @@
  * portable C, which stays the reference). Then:
  *  - on a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7,
  *    M33) the intrinsics of <arm_acle.h> compile to SXTB16, SXTAB16,
- *    SMLAD, SMLABB/SMLATT (and asm gives SSUB8/SEL);
+ *    SMLAD, SMLABB/SMLATT, SSUB16 (and asm gives SSUB8/SEL);
  *  - with EG_DSP_EMULATE (host builds only) the C models below compute
  *    the same values, so that the host property tests cover the DSP
  *    kernels' arithmetic (lane order, widening, wrap-around);
@@ -104,6 +104,13 @@ static inline uint32_t eg_smlatt(uint32_t a, uint32_t b, uint32_t acc)
     return (uint32_t)__smlatt((int32_t)a, (int32_t)b, (int32_t)acc);
 }
 
+/* Each halfword of a minus the same halfword of b, modulo 2^16 (SSUB16;
+ * the GE flags it sets are not used). */
+static inline uint32_t eg_ssub16(uint32_t a, uint32_t b)
+{
+    return (uint32_t)__ssub16((int32_t)a, (int32_t)b);
+}
+
 /* Byte-wise signed maximum and minimum: SSUB8 sets a GE flag per byte
  * where a >= b, SEL picks by them (one asm statement: the flags must not
  * be separated from their use). */
@@ -166,6 +173,11 @@ static inline uint32_t eg_sxtab16_ror8(uint32_t acc, uint32_t x)
     return eg_sxtab16(acc, (x >> 8) | (x << 24));
 }
 
+static inline uint32_t eg_ssub16(uint32_t a, uint32_t b)
+{
+    return ((a - b) & 0xFFFFu) | (((a >> 16) - (b >> 16)) << 16);
+}
+
 static inline uint32_t eg_smlad(uint32_t a, uint32_t b, uint32_t acc)
 {
     /* Each product is within [-2^30, 2^30]: int32 holds it exactly. */
@@ -206,5 +218,17 @@ static inline uint32_t eg_min4(uint32_t a, uint32_t b)
 #endif
 
 #endif /* EG_USE_DSP */
+
+/* 1 where the kernels' inline assembly for cores with the DSP extension
+ * is compiled: GCC or Clang, optimising (the blocks use up to fourteen
+ * registers: r0-r12 and lr, which a frame pointer would take). A build
+ * that keeps a frame pointer (-fno-omit-frame-pointer) defines
+ * EG_NO_INLINE_ASM and gets the C, which computes the same values. */
+#if EG_USE_DSP && defined(__ARM_FEATURE_DSP) && !defined(EG_DSP_EMULATE) && \
+    defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(EG_NO_INLINE_ASM)
+#define EG_DSP_ASM 1
+#else
+#define EG_DSP_ASM 0
+#endif
 
 #endif /* EG_DSP_H */

@@ -13,6 +13,10 @@
 #include "eg_requantize.h"
 #include "eg_runtime.h"
 
+#if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
+#include <arm_acle.h> /* __ssat */
+#endif
+
 /* The rounding of an output stage. A build for one model defines
  * EG_FIXED_ROUNDING (edgegen's generated build flags do, from the model):
  * the rounding is then a constant, the requantization has no branch on
@@ -30,9 +34,11 @@
 #if defined(__GNUC__)
 #define EG_NOINLINE __attribute__((noinline))
 #define EG_UNLIKELY(condition) __builtin_expect(!!(condition), 0)
+#define EG_LIKELY(condition) __builtin_expect(!!(condition), 1)
 #else
 #define EG_NOINLINE
 #define EG_UNLIKELY(condition) (condition)
+#define EG_LIKELY(condition) (condition)
 #endif
 
 /* The int32 value congruent to u modulo 2^32 (a portable two's-complement
@@ -195,6 +201,7 @@ typedef struct {
     int32_t high;      /* act_max - output_offset */
     int32_t offset;
     eg_rounding rounding;
+    int32_t plain;     /* 1: every shift <= -2 and the range [-128, 127] */
 } layer_stage;
 
 static inline layer_stage layer_stage_of(const eg_requant *rq)
@@ -207,7 +214,29 @@ static inline layer_stage layer_stage_of(const eg_requant *rq)
     stage.high = rq->act_max - rq->output_offset;
     stage.offset = rq->output_offset;
     stage.rounding = EG_ROUNDING_OF(rq);
+    stage.plain = 0;
     return stage;
+}
+
+/* layer_stage_of into *stage, with `plain` found for a layer of
+ * `channels` channels (one pass over its shifts, once per layer; in
+ * place: a returned struct would take a second copy in the caller's
+ * frame). */
+static inline void layer_stage_init(layer_stage *stage, const eg_requant *rq, int32_t channels)
+{
+    const int32_t stored = rq->per_tensor ? 1 : channels;
+    int32_t o, plain = rq->act_min == -128 && rq->act_max == 127;
+    for (o = 0; o < stored; ++o) {
+        plain &= rq->shift[o] <= -2;
+    }
+    stage->multiplier = rq->multiplier;
+    stage->shift = rq->shift;
+    stage->step = rq->per_tensor ? 0 : 1;
+    stage->low = rq->act_min - rq->output_offset;
+    stage->high = rq->act_max - rq->output_offset;
+    stage->offset = rq->output_offset;
+    stage->rounding = EG_ROUNDING_OF(rq);
+    stage->plain = plain;
 }
 
 /* rq_scale for a requant_ok multiplier and shift, the rounding fixed
@@ -241,6 +270,49 @@ static inline int8_t layer_output(layer_stage stage, int32_t o, int32_t acc)
 {
     const int32_t k = o * stage.step;
     return scaled_output(stage, stage.multiplier[k], stage.shift[k], acc);
+}
+
+/* The rounding of a layer_stage: a constant where the build fixes it. */
+#if defined(EG_FIXED_ROUNDING)
+#define EG_STAGE_ROUNDING(st) ((eg_rounding)(EG_FIXED_ROUNDING))
+#else
+#define EG_STAGE_ROUNDING(st) ((st).rounding)
+#endif
+
+/* Inlined into every caller even at -Os: for helpers whose call would add
+ * a frame to the deepest stack, or a call to a per-tile path. */
+#ifndef EG_ALWAYS_INLINE
+#if defined(__GNUC__)
+#define EG_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define EG_ALWAYS_INLINE inline
+#endif
+#endif
+
+/* The output of a plain stage (layer_stage.plain: every shift right by 2
+ * or more, the full int8 range; nearly every layer): rq_scale_right with k
+ * = -2 - shift, the zero point, one saturation (an SSAT on Arm).
+ * |rq_scale_right| <= 2^30, so adding the zero point cannot overflow. */
+static inline int8_t plain_output(int32_t acc, int32_t multiplier, int32_t k,
+                                  eg_rounding rounding, int32_t offset)
+{
+    const int32_t v = rq_scale_right(acc, multiplier, k, rounding) + offset;
+#if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
+    return (int8_t)__ssat(v, 8);
+#else
+    return (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v);
+#endif
+}
+
+/* The output of any stage (scaled_output), still taking rq_scale_right
+ * for a channel that shifts right by 2 or more. */
+static inline int8_t general_output(const layer_stage *st, int32_t acc, int32_t multiplier,
+                                    int32_t shift, eg_rounding rounding)
+{
+    const int32_t v = EG_LIKELY(shift <= -2)
+                          ? rq_scale_right(acc, multiplier, -2 - shift, rounding)
+                          : rq_scale_general(acc, multiplier, shift, rounding);
+    return (int8_t)(clamp_range(v, st->low, st->high) + st->offset);
 }
 
 #endif /* EG_KERNEL_SUPPORT_H */

@@ -83,7 +83,8 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
 {
     if (op == OP_CONV || op == OP_DEPTHWISE) {
         /* in h w c, out h w c, kh, kw, sh, sw, pt, pl, input_offset,
-         * rounding, output_offset, act_min, act_max, groups;
+         * rounding, output_offset, act_min, act_max, groups, with the
+         * depthwise kernel's optional scratch (1) or not (0);
          * arrays: input, filter (OHWI; depthwise: [kh][kw][out]), bias,
          * multiplier, shift */
         const eg_shape in = shape_at(p), out = shape_at(p + 3);
@@ -106,7 +107,8 @@ static void run_record(int32_t op, const int32_t *p, void *const *a)
         rq.per_tensor = 0;
         /* exactly the documented scratch: an overrun is caught */
         const int32_t scratch_bytes =
-            op == OP_CONV ? EG_CONV2D_S8_SCRATCH_BYTES(p[6], p[7], in.c / p[17]) : 0;
+            op == OP_CONV ? EG_CONV2D_S8_SCRATCH_BYTES(p[6], p[7], in.c / p[17])
+                          : p[18] ? EG_DEPTHWISE_CONV2D_S8_SCRATCH_BYTES(p[6], p[7]) : 0;
         void *scratch = scratch_bytes > 0 ? must_alloc((size_t)scratch_bytes) : NULL;
         st = (op == OP_CONV ? eg_conv2d_s8 : eg_depthwise_conv2d_s8)(
             a[0], &in, a[1], p[6], p[7], a[2], &params, &rq, scratch, scratch_bytes, output,

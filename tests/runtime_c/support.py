@@ -107,10 +107,13 @@ class CKernels:
     # -- kernels, batched like the golden model
 
     def conv2d(self, x, weight, bias, stride, padding, input_zero_point, requant,
-               groups: int = 1, depthwise: bool | None = None):
+               groups: int = 1, depthwise: bool | None = None,
+               depthwise_scratch: bool = False):
         """eg_conv2d_s8 with ``groups``; ``depthwise`` (default: groups =
         channels > 1): eg_depthwise_conv2d_s8, with the OHWI weights
-        (O, KH, KW, 1) passed as its [KH][KW][O]."""
+        (O, KH, KW, 1) passed as its [KH][KW][O], and with
+        ``depthwise_scratch`` its optional scratch (exactly
+        EG_DEPTHWISE_CONV2D_S8_SCRATCH_BYTES, one byte past a word boundary)."""
         x = np.asarray(x, dtype=np.int8)
         n, h, w, c = x.shape
         o, kh, kw, ci = weight.shape
@@ -139,7 +142,10 @@ class CKernels:
         in_shape, out_shape = self.shape(h, w, c), self.shape(oh, ow, o)
         out = np.full((n, oh, ow, o), 0x5A, dtype=np.int8)
         # Exactly the documented scratch, one byte past a word boundary.
-        scratch_bytes = 0 if depthwise else dense_conv_scratch_bytes(kh, kw, ci)
+        if depthwise:
+            scratch_bytes = depthwise_scratch_bytes(kh, kw) if depthwise_scratch else 0
+        else:
+            scratch_bytes = dense_conv_scratch_bytes(kh, kw, ci)
         scratch = np.zeros(scratch_bytes + 1, dtype=np.uint8)
         scratch_p = self.ffi.from_buffer("uint8_t[]", scratch) + 1 if scratch_bytes else self.ffi.NULL
         name = "eg_depthwise_conv2d_s8" if depthwise else "eg_conv2d_s8"
@@ -295,6 +301,13 @@ class CKernels:
         out_p = self.ffi.from_buffer("int8_t[]", out)
         self._check(self.lib.eg_clamp_s8(x_p, x.size, act_min, act_max, out_p), "eg_clamp_s8")
         return out
+
+
+def depthwise_scratch_bytes(kernel_h: int, kernel_w: int) -> int:
+    """EG_DEPTHWISE_CONV2D_S8_SCRATCH_BYTES: a group of four channels'
+    weights widened (8 bytes a tap, filters of at most 9 taps), 3 to align."""
+    taps = kernel_h * kernel_w
+    return 8 * taps + 3 if taps <= 9 else 0
 
 
 # ------------------------------------------------------------ random cases

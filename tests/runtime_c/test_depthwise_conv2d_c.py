@@ -16,7 +16,7 @@ DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_exa
 
 
 def run_case(ck, seed, h, w, c, multiplier, kernel, stride, padding, rounding,
-             regime="realistic", fill="uniform", has_bias=True, zp=None):
+             regime="realistic", fill="uniform", has_bias=True, zp=None, scratch=False):
     rng = np.random.default_rng(seed)
     kh, kw = kernel
     o = c * multiplier
@@ -27,7 +27,8 @@ def run_case(ck, seed, h, w, c, multiplier, kernel, stride, padding, rounding,
         zp = int(rng.choice([-128, 127, 0, int(rng.integers(-128, 128))]))
     requant = random_requant(rng, o, kh * kw, rounding, regime)
     expected = kernels.conv2d(x, weight, bias, stride, padding, zp, requant, groups=c)
-    got = ck.conv2d(x, weight, bias, stride, padding, zp, requant, groups=c)
+    got = ck.conv2d(x, weight, bias, stride, padding, zp, requant, groups=c,
+                    depthwise_scratch=scratch)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -42,12 +43,15 @@ def run_case(ck, seed, h, w, c, multiplier, kernel, stride, padding, rounding,
     regime=st.sampled_from(["realistic", "realistic", "wild"]),
     fill=st.sampled_from(FILLS),
     has_bias=st.booleans(),
+    scratch=st.booleans(),
 )
 def test_depthwise_matches_golden(ck, seed, y, x, c, multiplier, rounding, regime, fill,
-                                  has_bias):
+                                  has_bias, scratch):
+    """With and without the optional scratch (the DSP kernels widen each
+    group of four channels' weights there)."""
     (h, kh, sh, top, bottom), (w, kw, sw, left, right) = y, x
     run_case(ck, seed, h, w, c, multiplier, (kh, kw), (sh, sw), (top, bottom, left, right),
-             rounding, regime, fill, has_bias)
+             rounding, regime, fill, has_bias, scratch=scratch)
 
 
 @pytest.mark.parametrize("rounding", list(Rounding))
@@ -55,9 +59,15 @@ def test_depthwise_matches_golden(ck, seed, y, x, c, multiplier, rounding, regim
     (16, 16, 32, 1, (3, 3), (1, 1), (1, 1, 1, 1)),  # MobileNet's 3x3, "same"
     (16, 16, 32, 1, (3, 3), (2, 2), (0, 1, 0, 1)),  # stride 2, TF "same"
     (7, 9, 5, 2, (3, 5), (1, 2), (2, 0, 1, 3)),  # multiplier 2, odd channels, asymmetric
+    (25, 5, 64, 1, (3, 3), (1, 1), (1, 1, 1, 1)),  # the DS-CNN layer: a narrow image
+    (6, 7, 12, 1, (2, 3), (2, 1), (1, 0, 0, 2)),  # widened, not 3x3, asymmetric padding
+    (5, 5, 8, 1, (5, 5), (1, 1), (2, 2, 2, 2)),  # 25 taps: too many to widen
 ])
-def test_depthwise_geometries(ck, rounding, h, w, c, multiplier, kernel, stride, padding):
-    run_case(ck, h * w + c, h, w, c, multiplier, kernel, stride, padding, rounding)
+@pytest.mark.parametrize("scratch", [False, True])
+def test_depthwise_geometries(ck, rounding, h, w, c, multiplier, kernel, stride, padding,
+                              scratch):
+    run_case(ck, h * w + c, h, w, c, multiplier, kernel, stride, padding, rounding,
+             scratch=scratch)
 
 
 @pytest.mark.parametrize("zp", [-128, 127])

@@ -207,3 +207,40 @@ def test_single_and_double_rounding_differ_by_at_most_one(ck):
     double = ck.requantize(acc, multiplier, shift, Rounding.DOUBLE)
     single = ck.requantize(acc, multiplier, shift, Rounding.SINGLE)
     assert np.abs(double - single).max() == 1  # they do differ, by one at most
+
+
+@pytest.mark.parametrize("rounding", list(Rounding))
+def test_requantize_right_shifts_at_their_ties(ck, rounding):
+    """Shifts <= -2 take rq_scale_right's shortcut (one 64-bit multiply-
+    accumulate and a shift of its high word): every such shift, with
+    accumulators next to each rounding boundary of the result (and to zero,
+    where the nudge takes acc's sign for the product's), multipliers at
+    their extremes and in between, against the golden model."""
+    rng = np.random.default_rng(7)
+    accs, mults, shifts = [], [], []
+    for shift in range(-31, -1):
+        e = -shift
+        for multiplier in (1 << 30, (1 << 30) + 1, INT32_MAX, 1, 0,
+                           int(rng.integers(1 << 30, 1 << 31))):
+            # the accumulator whose scaled value is k + 1/2 (a tie of the
+            # final rounding, k a random integer, either sign), and around it
+            for k in (0, -1, 1, int(rng.integers(-(1 << 10), 1 << 10))):
+                if multiplier == 0:
+                    centre = 0
+                else:
+                    centre = int(round((k + 0.5) * 2.0 ** (e + 31) / multiplier))
+                for d in range(-3, 4):
+                    acc = max(INT32_MIN, min(INT32_MAX, centre + d))
+                    accs.append(acc)
+                    mults.append(multiplier)
+                    shifts.append(shift)
+    accs.extend(CORNERS * 30)
+    mults.extend([int(rng.integers(0, 1 << 31)) for _ in range(len(CORNERS) * 30)])
+    shifts.extend([s for s in range(-31, -1) for _ in CORNERS])
+    acc = np.array(accs, dtype=np.int64)
+    multiplier = np.array(mults, dtype=np.int64)
+    shift = np.array(shifts, dtype=np.int64)
+    expected = numerics.requantize(acc, multiplier, shift, rounding)
+    np.testing.assert_array_equal(ck.requantize(acc, multiplier, shift, rounding), expected)
+    assert all(exact_requantize(int(a), int(m), int(s), rounding) == int(v)
+               for a, m, s, v in zip(acc[::7], multiplier[::7], shift[::7], expected[::7]))

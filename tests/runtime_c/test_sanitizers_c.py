@@ -76,10 +76,11 @@ def _requant_params(rq):
 
 
 def conv_case(cases, rng, h, w, c, o, kernel, stride, padding, rounding, has_bias=True,
-              regime="realistic", fill="uniform", depthwise=False, groups=1):
+              regime="realistic", fill="uniform", depthwise=False, groups=1,
+              scratch=False):
     """A convolution (eg_conv2d_s8 with ``groups``); ``depthwise``: groups =
     c (o a multiple of c), the filter passed as eg_depthwise_conv2d_s8 takes
-    it, [kh][kw][o]."""
+    it, [kh][kw][o], with its optional scratch if ``scratch``."""
     kh, kw = kernel
     groups = c if depthwise else groups
     per_group = c // groups
@@ -91,7 +92,7 @@ def conv_case(cases, rng, h, w, c, o, kernel, stride, padding, rounding, has_bia
     expected = kernels.conv2d(x, weight, bias, stride, padding, zp, rq, groups)[0]
     oh, ow = expected.shape[:2]
     params = [h, w, c, oh, ow, o, kh, kw, *stride, padding[0], padding[2], -zp,
-              *_requant_params(rq), groups]
+              *_requant_params(rq), groups, int(scratch)]
     folded = fold_zero_point(weight, bias if has_bias else np.zeros(o), zp)
     stored = np.ascontiguousarray(weight[..., 0].transpose(1, 2, 0)) if depthwise else weight
     arrays = [x, stored, folded, rq.multiplier, rq.shift]
@@ -145,6 +146,10 @@ def build_cases() -> Cases:
                   depthwise=True)
         conv_case(cases, rng, 9, 9, 8, 8, (3, 3), (2, 2), (0, 1, 0, 1), rounding,
                   has_bias=False, depthwise=True)
+        conv_case(cases, rng, 7, 5, 12, 12, (3, 3), (1, 1), (1, 1, 1, 1), rounding,
+                  depthwise=True, scratch=True)
+        conv_case(cases, rng, 6, 6, 8, 8, (2, 3), (2, 1), (1, 0, 0, 2), rounding,
+                  has_bias=False, depthwise=True, scratch=True)
         conv_case(cases, rng, 3, 2, 3, 3, (5, 4), (1, 3), (2, 2, 3, 1), rounding,
                   regime="wild", fill="extremes", depthwise=True)
         fc_case(cases, rng, 1, 1, rounding)
